@@ -1,0 +1,369 @@
+"""``POST /run_sse``: read the request, edit the session's timeline, and stream Google-ADK-shaped events.
+
+The turn runs as its own task that writes events into a queue; the SSE response only reads that queue.
+So a client that drops the stream does not cancel the work: the result still lands in the session state
+(the bot polls state after a cut stream). Synthesis runs on the TTS thread pool, never on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sse_starlette.sse import EventSourceResponse
+from starlette.requests import Request
+from starlette.responses import Response
+
+from backend.context import Backend, authenticate, backend_of, load_session
+from backend.db import Identity, MediaItem
+from backend.errors import BAD_INPUT, BAD_REQUEST, INTERNAL, NO_CREDITS, ApiError, api_error
+from backend.i18n import t
+from backend.ingest import check_script
+from backend.interpreter import Intent, parse
+from backend.sessions import media_path, refresh_draft
+from backend.timeline import ASPECTS, summary
+from backend.tts import TTSError, estimate_duration_ms
+from backend.voices import Choice, choose, describe
+
+log = logging.getLogger(__name__)
+AUTHOR = "nemo_agent"
+
+
+@dataclass
+class Turn:
+    """One message's worth of work, decided before any event is sent."""
+
+    sid: str
+    lang: str
+    ident: Identity
+    intent: Intent
+    choice: Choice
+    speed: float
+    synthesize: bool
+    cost: int
+    invocation: str = field(default_factory=lambda: "inv_" + uuid.uuid4().hex[:12])
+
+
+def event(
+    turn: Turn,
+    parts: list[dict[str, Any]],
+    *,
+    partial: bool = False,
+    done: bool = False,
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4().hex[:16],
+        "invocationId": turn.invocation,
+        "author": AUTHOR,
+        "timestamp": time.time(),
+        "content": {"role": "model", "parts": parts},
+        "partial": partial,
+        "turnComplete": done,
+        **extra,
+    }
+
+
+def call(name: str, args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    cid = "call_" + uuid.uuid4().hex[:10]
+    return cid, {"functionCall": {"id": cid, "name": name, "args": args}}
+
+
+def result(cid: str, name: str, response: dict[str, Any]) -> dict[str, Any]:
+    return {"functionResponse": {"id": cid, "name": name, "response": response}}
+
+
+def credits_for(duration_ms: int, seconds_per_credit: int) -> int:
+    return max(1, math.ceil(duration_ms / 1000 / seconds_per_credit))
+
+
+async def run_sse(request: Request) -> Response:
+    ident = await authenticate(request)
+    backend = backend_of(request)
+    body = await request.json() if await request.body() else {}
+    if not isinstance(body, dict):
+        raise api_error(BAD_REQUEST, "bad_request", reason="the body must be a JSON object")
+    sid = str(body.get("session_id", ""))
+    lang, state = await load_session(request, sid, ident)
+    parts = (body.get("new_message") or {}).get("parts") or []
+    text = "\n".join(str(p.get("text", "")) for p in parts if isinstance(p, dict)).strip()
+    if not text:
+        raise api_error(BAD_REQUEST, "bad_request", lang, reason="the message has no text")
+    turn = plan(backend, sid, lang, ident, state, parse(text, [v.name for v in backend.voices]))
+    if turn.synthesize and ident.available < turn.cost:
+        raise api_error(
+            NO_CREDITS,
+            "no_credits",
+            lang,
+            {"bind_id": ident.id, "need": turn.cost, "available": ident.available},
+            need=turn.cost,
+            available=ident.available,
+        )
+    queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+    task = asyncio.create_task(execute(backend, turn, queue), name=f"turn-{turn.invocation}")
+    backend_tasks = request.app.state.turns
+    backend_tasks.add(task)
+    task.add_done_callback(backend_tasks.discard)
+
+    async def stream() -> AsyncIterator[dict[str, str]]:
+        while (item := await queue.get()) is not None:
+            yield {"data": json.dumps(item, ensure_ascii=False)}
+
+    return EventSourceResponse(stream(), ping=backend.settings.heartbeat_seconds)
+
+
+def plan(
+    backend: Backend, sid: str, lang: str, ident: Identity, state: dict[str, Any], intent: Intent
+) -> Turn:
+    settings = state.get("settings", {})
+    choice = choose(backend.voices, intent, settings.get("voice"), lang)
+    speed = float(settings.get("speed", 1.0))
+    if intent.speed is not None:
+        speed = intent.speed
+    elif intent.speed_change is not None:
+        speed *= intent.speed_change
+    speed = round(min(2.0, max(0.5, speed)), 3)
+    script = intent.script or (state.get("script") or {}).get("text")
+    has_voice = state.get("voiceover") is not None
+    wants = (
+        intent.voiceover
+        or intent.redo
+        or (has_voice and (intent.changes_voice or intent.changes_speed))
+    )
+    synthesize = bool(wants and script)
+    cost = (
+        credits_for(estimate_duration_ms(script or "", speed), backend.settings.seconds_per_credit)
+        if synthesize
+        else 0
+    )
+    return Turn(sid, lang, ident, intent, choice, speed, synthesize, cost)
+
+
+async def execute(
+    backend: Backend, turn: Turn, queue: asyncio.Queue[dict[str, Any] | None]
+) -> None:
+    """Run the turn under the session lock; always ends the stream, whatever happens."""
+    try:
+        async with backend.lock(turn.sid):
+            await _execute(backend, turn, queue)
+    except ApiError as exc:
+        await queue.put(
+            event(
+                turn,
+                [{"text": exc.message}],
+                done=True,
+                errorCode=str(exc.code),
+                errorMessage=exc.message,
+            )
+        )
+    except Exception:
+        log.exception("turn %s failed", turn.invocation)
+        msg = t("internal", turn.lang)
+        await queue.put(
+            event(turn, [{"text": msg}], done=True, errorCode=str(INTERNAL), errorMessage=msg)
+        )
+    finally:
+        await queue.put(None)
+
+
+async def _execute(
+    backend: Backend, turn: Turn, queue: asyncio.Queue[dict[str, Any] | None]
+) -> None:
+    store, intent, lang = backend.store, turn.intent, turn.lang
+    found = await store.session(turn.sid)
+    assert found is not None
+    state = found[2]
+    settings = state.setdefault("settings", {})
+    replies: list[str] = []
+
+    async def step(name: str, args: dict[str, Any], response: dict[str, Any]) -> None:
+        cid, part = call(name, args)
+        await queue.put(event(turn, [part]))
+        await queue.put(event(turn, [result(cid, name, response)]))
+
+    if intent.script:
+        text = check_script(intent.script, "script", lang, backend.settings.max_script_words)
+        state["script"] = {"text": text, "name": "message", "media_id": None}
+    if intent.changes_voice or settings.get("voice") != turn.choice.voice.id:
+        settings["voice"] = turn.choice.voice.id
+        await step(
+            "set_voice",
+            {"gender": intent.gender, "language": intent.language, "name": intent.voice_name},
+            {"voice": turn.choice.voice.id, "substituted": turn.choice.wanted is not None},
+        )
+    if turn.choice.wanted:
+        replies.append(
+            t(
+                "voice_fallback",
+                lang,
+                want=turn.choice.wanted,
+                voice=turn.choice.voice.name,
+                desc=describe(turn.choice.voice, lang),
+            )
+        )
+    if intent.changes_speed:
+        settings["speed"] = turn.speed
+        await step("set_speed", {"speed": turn.speed}, {"speed": turn.speed})
+        if not turn.synthesize:
+            replies.append(t("speed_set", lang, speed=turn.speed))
+    if "speed_out_of_range" in intent.notes:
+        replies.append(t("speed_range", lang))
+    if intent.aspect:
+        settings["aspect"] = intent.aspect
+        w, h = ASPECTS[intent.aspect]
+        await step("set_format", {"aspect": intent.aspect}, {"width": w, "height": h})
+        replies.append(t("format_set", lang, aspect=intent.aspect, w=w, h=h))
+    if intent.captions is not None:
+        settings["captions"] = intent.captions
+        replies.append(t("captions_on" if intent.captions else "captions_off", lang))
+    if intent.burn_captions:
+        settings["burn_captions"] = True
+        replies.append(t("captions_burn", lang))
+
+    if turn.synthesize:
+        replies.append(await _synthesize(backend, turn, state, queue))
+    elif intent.voiceover or intent.redo:
+        replies.append(t("no_script", lang))
+    elif not intent.understood:
+        replies.append(t("help", lang, voices=", ".join(v.name for v in backend.voices)))
+
+    await refresh_draft(store, turn.sid, state)
+    await step("place_on_timeline", {}, {"summary": _summary(state)})
+    await store.save_state(turn.sid, state)
+    if (
+        not turn.synthesize
+        and state.get("voiceover") is None
+        and (intent.aspect or intent.captions is not None)
+    ):
+        replies.append(t("applies_next", lang))
+    await queue.put(event(turn, [{"text": " ".join(replies)}] if replies else [], done=True))
+
+
+def _summary(state: dict[str, Any]) -> str:
+    return summary(state.get("draft") or {})
+
+
+async def _synthesize(
+    backend: Backend, turn: Turn, state: dict[str, Any], queue: asyncio.Queue[dict[str, Any] | None]
+) -> str:
+    """Freeze credits, synthesize on the pool with progress events, charge what it really cost."""
+    lang, voice, script = turn.lang, turn.choice.voice, state["script"]["text"]
+    if not await backend.store.freeze(turn.ident.id, turn.cost):
+        ident = await backend.store.identity(turn.ident.id)
+        available = ident.available if ident else 0
+        raise api_error(
+            NO_CREDITS,
+            "no_credits",
+            lang,
+            {"bind_id": turn.ident.id},
+            need=turn.cost,
+            available=available,
+        )
+    cid, part = call(
+        "synthesize_speech", {"voice": voice.id, "speed": turn.speed, "chars": len(script)}
+    )
+    await queue.put(event(turn, [part]))
+    loop = asyncio.get_running_loop()
+
+    def progress(done: int, total: int) -> None:
+        loop.call_soon_threadsafe(
+            queue.put_nowait,
+            event(
+                turn,
+                [
+                    result(
+                        cid,
+                        "synthesize_speech",
+                        {"status": "running", "done": done, "total": total},
+                    )
+                ],
+                partial=True,
+            ),
+        )
+
+    media_id = "voi_" + uuid.uuid4().hex[:12]
+    out = media_path(backend.settings.data_dir, turn.sid) / f"{media_id}.wav"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pron = state.get("settings", {}).get("pronunciations") or None
+    charge = 0
+    try:
+        speech = await loop.run_in_executor(
+            backend.tts_pool,
+            lambda: backend.tts.synthesize(
+                script, voice, turn.speed, out_path=out, progress=progress, pronunciations=pron
+            ),
+        )
+        charge = credits_for(speech.duration_ms, backend.settings.seconds_per_credit)
+    except TTSError as exc:
+        raise api_error(BAD_INPUT, "synth_failed", lang, reason=str(exc)) from exc
+    finally:
+        await backend.store.settle(turn.ident.id, turn.cost, charge)
+        if charge == 0:
+            with contextlib.suppress(FileNotFoundError):
+                out.unlink()
+    await backend.store.add_media(
+        MediaItem(
+            media_id,
+            turn.sid,
+            "voiceover",
+            f"Voiceover ({voice.name})",
+            out,
+            out.stat().st_size,
+            "audio/wav",
+            {"duration_ms": speech.duration_ms, "voice": voice.id, "speed": turn.speed},
+        )
+    )
+    state["voiceover"] = {
+        "media_id": media_id,
+        "voice": voice.id,
+        "voice_name": voice.name,
+        "language": voice.language,
+        "speed": turn.speed,
+        "duration_ms": speech.duration_ms,
+        "sentences": [
+            {
+                "text": s.text,
+                "start_ms": s.start_ms,
+                "end_ms": s.end_ms,
+                "words": [[w.text, w.start_ms, w.end_ms] for w in s.words],
+            }
+            for s in speech.sentences
+        ],
+    }
+    await queue.put(
+        event(
+            turn,
+            [
+                result(
+                    cid,
+                    "synthesize_speech",
+                    {
+                        "status": "done",
+                        "duration_ms": speech.duration_ms,
+                        "sentences": len(speech.sentences),
+                        "cached": speech.cached,
+                        "credits": charge,
+                    },
+                )
+            ],
+        )
+    )
+    cid2, part2 = call("build_captions", {"style": "word-timed"})
+    await queue.put(event(turn, [part2]))
+    await queue.put(event(turn, [result(cid2, "build_captions", {"lines": len(speech.sentences)})]))
+    return t(
+        "voiceover_done",
+        lang,
+        seconds=speech.duration_ms / 1000,
+        voice=voice.name,
+        desc=describe(voice, lang),
+        sentences=len(speech.sentences),
+    )

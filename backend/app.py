@@ -1,0 +1,90 @@
+"""The ASGI app: a lifespan that opens the store, the pools and the job runner, then the routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+
+import httpx
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from backend import agent, api
+from backend.context import Backend
+from backend.db import Store
+from backend.errors import BAD_REQUEST, INTERNAL, NOT_FOUND, ApiError, envelope, error_response
+from backend.i18n import t
+from backend.jobs import JobRunner
+from backend.settings import BackendSettings
+from backend.tts import TTSEngine, discover_voices
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: BackendSettings) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.secret()
+        store = await Store.open(settings.data_dir / "backend.sqlite3")
+        render_pool = ThreadPoolExecutor(
+            max_workers=settings.render_workers, thread_name_prefix="render"
+        )
+        tts_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
+        voices = discover_voices(settings.data_dir / "voices")
+        runner = JobRunner(store, settings, render_pool)
+        async with httpx.AsyncClient(timeout=settings.url_timeout_seconds) as http:
+            app.state.backend = Backend(
+                settings=settings,
+                store=store,
+                runner=runner,
+                voices=voices,
+                http=http,
+                tts_pool=tts_pool,
+                tts=TTSEngine(settings.data_dir / "tts-cache"),
+            )
+            app.state.turns = set()
+            resumed = await runner.resume()
+            log.info(
+                "backend ready on %s with voices %s (%d renders resumed)",
+                settings.base_url,
+                ", ".join(v.id for v in voices),
+                resumed,
+            )
+            try:
+                yield
+            finally:
+                await runner.shutdown()
+                for task in list(app.state.turns):
+                    task.cancel()
+                render_pool.shutdown(wait=False, cancel_futures=True)
+                tts_pool.shutdown(wait=False, cancel_futures=True)
+                await store.close()
+
+    async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return error_response(exc)
+
+    async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        code = NOT_FOUND if exc.status_code == 404 else BAD_REQUEST
+        return envelope({}, code, str(exc.detail))
+
+    async def on_crash(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)
+        return envelope({}, INTERNAL, t("internal"))
+
+    return Starlette(
+        routes=[*api.routes, Route("/run_sse", agent.run_sse, methods=["POST"])],
+        lifespan=lifespan,
+        exception_handlers={
+            ApiError: on_api_error,
+            HTTPException: on_http_error,
+            Exception: on_crash,
+        },
+    )

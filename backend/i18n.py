@@ -1,0 +1,181 @@
+"""Messages the backend writes for people, in English and Chinese.
+
+Keys are stable; the bot shows ``message`` as it is, so every text is a full sentence.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "bad_token": {
+        "en": "Your access token is missing, invalid or expired. Request a new one.",
+        "zh": "访问令牌缺失、无效或已过期，请重新获取。",
+    },
+    "no_client_id": {
+        "en": "The X-Client-Id header is required to get a token.",
+        "zh": "获取令牌需要 X-Client-Id 请求头。",
+    },
+    "token_rate_limited": {
+        "en": "This client already received a free token in the last 7 days. Try again later.",
+        "zh": "该客户端在 7 天内已领取过免费令牌，请稍后再试。",
+    },
+    "no_session": {"en": "That session does not exist.", "zh": "会话不存在。"},
+    "forbidden_session": {
+        "en": "This session belongs to another account.",
+        "zh": "该会话属于另一个账号。",
+    },
+    "missing_attribution": {
+        "en": "Export needs the X-Skill-Source, X-Skill-Version and X-Skill-Platform headers. Register or upgrade your plan to unlock export.",
+        "zh": "导出需要 X-Skill-Source、X-Skill-Version 和 X-Skill-Platform 请求头。请注册或升级套餐以解锁导出。",
+    },
+    "no_credits": {
+        "en": "Not enough credits: this needs {need} and you have {available}. Register to get more.",
+        "zh": "积分不足：本次需要 {need} 积分，当前可用 {available}。注册即可获得更多积分。",
+    },
+    "unsupported_file": {
+        "en": "{name}: this file type is not supported. Send MP4, MOV, AVI, WEBM or MKV video, TXT or DOCX scripts, JPG/PNG/GIF/WEBP images, or MP3/WAV/M4A/AAC audio.",
+        "zh": "{name}：不支持该文件类型。请发送 MP4、MOV、AVI、WEBM、MKV 视频，TXT 或 DOCX 脚本，JPG/PNG/GIF/WEBP 图片，或 MP3/WAV/M4A/AAC 音频。",
+    },
+    "empty_file": {"en": "{name} is empty (0 bytes).", "zh": "{name} 是空文件（0 字节）。"},
+    "damaged_media": {
+        "en": "{name} looks damaged or truncated: it could not be read as a {kind} file.",
+        "zh": "{name} 似乎已损坏或不完整，无法作为{kind}文件读取。",
+    },
+    "bad_docx": {
+        "en": "{name} is not a valid Word document. Save it again as .docx or send the text as a .txt file.",
+        "zh": "{name} 不是有效的 Word 文档。请重新另存为 .docx，或以 .txt 发送文本。",
+    },
+    "docx_bomb": {
+        "en": "{name} expands to far more data than a script can hold, so it was refused.",
+        "zh": "{name} 解压后的数据量远超脚本所需，已拒绝。",
+    },
+    "too_large": {
+        "en": "The file is larger than 500 MB. Compress it or trim it, then send it again.",
+        "zh": "文件超过 500 MB。请压缩或剪短后重新发送。",
+    },
+    "empty_script": {
+        "en": "The script is empty. Paste some text or send a TXT or DOCX file.",
+        "zh": "脚本为空。请粘贴文字，或发送 TXT / DOCX 文件。",
+    },
+    "garbled_script": {
+        "en": "{name} does not look like readable text. Check its encoding (UTF-8 works best).",
+        "zh": "{name} 看起来不是可读的文本，请检查编码（推荐 UTF-8）。",
+    },
+    "huge_script": {
+        "en": "The script has {words} words; the limit is {limit}. Split it into parts.",
+        "zh": "脚本共 {words} 词，上限为 {limit}。请拆分成几部分。",
+    },
+    "no_script": {
+        "en": "I need a script first: upload a TXT or DOCX file, or paste the text after 'script:'.",
+        "zh": "请先提供脚本：上传 TXT 或 DOCX 文件，或在“脚本：”后粘贴文字。",
+    },
+    "bad_url": {
+        "en": "{url} is not a valid http(s) link.",
+        "zh": "{url} 不是有效的 http(s) 链接。",
+    },
+    "private_url": {
+        "en": "{url} points to a private or local address, which is not allowed.",
+        "zh": "{url} 指向私有或本地地址，不允许下载。",
+    },
+    "url_failed": {
+        "en": "Could not download {url}: {reason}.",
+        "zh": "无法下载 {url}：{reason}。",
+    },
+    "no_files": {"en": "No files were attached.", "zh": "没有附带任何文件。"},
+    "bad_request": {"en": "The request is malformed: {reason}.", "zh": "请求格式错误：{reason}。"},
+    "render_not_found": {"en": "No render job with that id.", "zh": "没有该渲染任务。"},
+    "nothing_to_render": {
+        "en": "The timeline is empty. Ask for a voiceover or upload a video first.",
+        "zh": "时间线为空。请先生成配音或上传视频。",
+    },
+    "render_failed": {
+        "en": "The render failed: {reason}. Your credits were not charged.",
+        "zh": "渲染失败：{reason}。未扣除积分。",
+    },
+    "link_expired": {
+        "en": "This link has expired or is not valid. Ask the bot for a new one.",
+        "zh": "该链接已过期或无效。请向机器人索取新链接。",
+    },
+    "internal": {
+        "en": "Something went wrong on our side. Nothing was charged; please try again.",
+        "zh": "服务器出错了。未扣除积分，请重试。",
+    },
+}
+
+
+def t(key: str, lang: str = "en", **fmt: Any) -> str:
+    entry = MESSAGES.get(key)
+    if entry is None:
+        return key
+    text = entry.get(lang) or entry["en"]
+    return text.format(**fmt) if fmt else text
+
+
+def pick_lang(value: str | None) -> str:
+    """Map a language tag or Accept-Language header to one we write ("en" or "zh")."""
+    if value and value.strip().lower().startswith("zh"):
+        return "zh"
+    return "en"
+
+
+AGENT_MESSAGES: dict[str, dict[str, str]] = {
+    "voiceover_done": {
+        "en": 'Your voiceover is ready: {seconds:.0f} s of speech in {voice}\'s voice ({desc}), {sentences} sentences. Say "export" to get the MP4, or ask for changes like "slower" or "make it vertical".',
+        "zh": "配音已生成：{seconds:.0f} 秒，{voice} 的声音（{desc}），共 {sentences} 句。说“导出”即可获取 MP4，也可以说“慢一点”或“竖屏”进行调整。",
+    },
+    "voice_fallback": {
+        "en": "There is no {want} voice installed, so I used {voice} ({desc}) instead.",
+        "zh": "没有安装{want}的声音，已改用 {voice}（{desc}）。",
+    },
+    "speed_set": {"en": "Speech pace is now {speed:.2f}x.", "zh": "语速已设为 {speed:.2f} 倍。"},
+    "speed_range": {"en": "Pace can go from 0.5x to 2x.", "zh": "语速范围为 0.5 到 2 倍。"},
+    "format_set": {
+        "en": "Format set to {aspect} ({w}x{h}).",
+        "zh": "画面比例已设为 {aspect}（{w}x{h}）。",
+    },
+    "captions_on": {"en": "Captions are on.", "zh": "字幕已开启。"},
+    "captions_off": {"en": "Captions are off.", "zh": "字幕已关闭。"},
+    "captions_burn": {
+        "en": "Captions will be burned into the picture.",
+        "zh": "字幕将烧录进画面。",
+    },
+    "applies_next": {
+        "en": "It applies to the next voiceover and export.",
+        "zh": "将在下次配音和导出时生效。",
+    },
+    "help": {
+        "en": 'I can generate a voiceover for your script (upload a TXT or DOCX file, or paste it after "script:"), with or without your video. Choose a voice by gender, language or name ({voices}); change the pace ("slower", "1.2x"); the format ("vertical", "square"); captions on or off. Then say "export".',
+        "zh": "我可以为你的脚本生成配音（上传 TXT 或 DOCX 文件，或在“脚本：”后粘贴文字），可配合你上传的视频。可按性别、语言或名字选择声音（{voices}）；调整语速（“慢一点”“1.2倍”）；画面比例（“竖屏”“方形”）；开关字幕。完成后说“导出”。",
+    },
+    "synth_failed": {
+        "en": "The voiceover could not be generated: {reason}. No credits were charged.",
+        "zh": "配音生成失败：{reason}。未扣除积分。",
+    },
+}
+MESSAGES.update(AGENT_MESSAGES)
+
+GENDER_WORDS = {
+    "en": {"male": "male", "female": "female"},
+    "zh": {"male": "男声", "female": "女声"},
+}
+LANG_WORDS = {
+    "en": {
+        "en": "English",
+        "zh": "Chinese",
+        "es": "Spanish",
+        "fr": "French",
+        "de": "German",
+        "en_GB": "British English",
+        "en_US": "American English",
+    },
+    "zh": {
+        "en": "英文",
+        "zh": "中文",
+        "es": "西班牙语",
+        "fr": "法语",
+        "de": "德语",
+        "en_GB": "英式英语",
+        "en_US": "美式英语",
+    },
+}

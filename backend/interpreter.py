@@ -1,0 +1,155 @@
+"""Plain-language requests (English and Chinese) -> a structured ``Intent``.
+
+Deliberately rule-based: predictable, instant, testable, and it runs with no model download. Each rule
+is one small function so the editing issue can add more without touching the others.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_VOICEOVER = re.compile(
+    r"voice\s*-?\s*over|voiceover|narrat|read (it|this|my|the)|speak|tts|text to speech|generate|"
+    r"配音|旁白|朗读|解说|生成|念",
+    re.I,
+)
+_REDO = re.compile(r"\bredo\b|\bagain\b|\bregenerate\b|重新|再来", re.I)
+_MALE = re.compile(r"\bmale\b|\bman\b|\bmen\b|\bguy\b|\bmasculine\b|男", re.I)
+_FEMALE = re.compile(r"\bfemale\b|\bwoman\b|\bwomen\b|\bgirl\b|\blady\b|\bfeminine\b|女", re.I)
+_LANGS: dict[str, re.Pattern[str]] = {
+    "en": re.compile(r"\benglish\b|英文|英语", re.I),
+    "zh": re.compile(r"\bchinese\b|\bmandarin\b|中文|汉语|普通话", re.I),
+    "es": re.compile(r"\bspanish\b|西班牙语", re.I),
+    "fr": re.compile(r"\bfrench\b|法语", re.I),
+    "de": re.compile(r"\bgerman\b|德语", re.I),
+}
+_ACCENTS = {
+    "en_GB": re.compile(r"\bbritish\b|\buk\b|英式", re.I),
+    "en_US": re.compile(r"\bamerican\b|\bus\b|美式", re.I),
+}
+_FASTER = re.compile(r"\bfaster\b|\bspeed (it )?up\b|\bquicker\b|快一点|快点|更快|加快", re.I)
+_SLOWER = re.compile(r"\bslower\b|\bslow (it )?down\b|慢一点|慢点|更慢|放慢", re.I)
+_RATE = re.compile(r"(\d+(?:\.\d+)?)\s*[x×倍]", re.I)
+_VERTICAL = re.compile(
+    r"\bvertical\b|\bportrait\b|9\s*:\s*16|\breels?\b|\btiktok\b|\bshorts\b|竖屏|竖版|竖", re.I
+)
+_SQUARE = re.compile(r"\bsquare\b|1\s*:\s*1|方形|正方形", re.I)
+_HORIZONTAL = re.compile(r"\bhorizontal\b|\blandscape\b|\bwidescreen\b|16\s*:\s*9|横屏|横版", re.I)
+_CAPTIONS_OFF = re.compile(
+    r"(no|without|remove|turn off|hide|disable)\s+(the\s+)?(captions|subtitles)|去掉字幕|关闭字幕|不要字幕",
+    re.I,
+)
+_CAPTIONS_ON = re.compile(
+    r"(add|with|turn on|show|enable)\s+(the\s+)?(captions|subtitles)|加字幕|添加字幕|打开字幕", re.I
+)
+_BURN = re.compile(r"burn(ed)?[- ]?in|hard[- ]?(coded|sub)|烧录|硬字幕", re.I)
+_SCRIPT_MARK = re.compile(r"(?:^|\n)\s*(?:script|text|脚本|文案|台词)\s*[:：]\s*", re.I)
+_QUOTED = re.compile(r"[\"“]([^\"”]{12,})[\"”]")
+
+
+@dataclass
+class Intent:
+    """What one message asks for. ``None`` fields were not mentioned."""
+
+    voiceover: bool = False
+    redo: bool = False
+    gender: str | None = None
+    language: str | None = None
+    accent: str | None = None
+    voice_name: str | None = None
+    speed: float | None = None  # absolute factor, 1.0 = natural
+    speed_change: float | None = None  # relative factor for "faster"/"slower"
+    aspect: str | None = None  # "16:9" | "9:16" | "1:1"
+    captions: bool | None = None
+    burn_captions: bool | None = None
+    script: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def changes_voice(self) -> bool:
+        return any(
+            v is not None for v in (self.gender, self.language, self.accent, self.voice_name)
+        )
+
+    @property
+    def changes_speed(self) -> bool:
+        return self.speed is not None or self.speed_change is not None
+
+    @property
+    def understood(self) -> bool:
+        return (
+            self.voiceover
+            or self.redo
+            or self.changes_voice
+            or self.changes_speed
+            or self.aspect is not None
+            or self.captions is not None
+            or self.burn_captions is not None
+            or self.script is not None
+        )
+
+
+def split_script(text: str) -> tuple[str, str | None]:
+    """Separate an inline script from the request: after 'script:', in long quotes, or after the first line."""
+    mark = _SCRIPT_MARK.search(text)
+    if mark:
+        return text[: mark.start()].strip(), text[mark.end() :].strip() or None
+    quoted = _QUOTED.search(text)
+    if quoted:
+        return (text[: quoted.start()] + text[quoted.end() :]).strip(), quoted.group(1).strip()
+    first, _, rest = text.partition("\n")
+    if rest.strip() and len(rest.split()) >= 8 and len(first.split()) <= 25:
+        return first.strip(), rest.strip()
+    return text.strip(), None
+
+
+def parse(text: str, voice_names: list[str] | None = None) -> Intent:
+    """Read one message. ``voice_names`` are the installed voices' names, matched as whole words."""
+    request, script = split_script(text)
+    intent = Intent(script=script)
+    intent.voiceover = bool(_VOICEOVER.search(request)) or script is not None
+    intent.redo = bool(_REDO.search(request))
+    male, female = bool(_MALE.search(request)), bool(_FEMALE.search(request))
+    if male != female:
+        intent.gender = "male" if male else "female"
+    for code, pattern in _LANGS.items():
+        if pattern.search(request):
+            intent.language = code
+            break
+    for accent, pattern in _ACCENTS.items():
+        if pattern.search(request):
+            intent.accent, intent.language = accent, "en"
+            break
+    for name in voice_names or []:
+        if re.search(rf"\b{re.escape(name)}\b", request, re.I):
+            intent.voice_name = name
+            break
+    _parse_speed(request, intent)
+    if _VERTICAL.search(request):
+        intent.aspect = "9:16"
+    elif _SQUARE.search(request):
+        intent.aspect = "1:1"
+    elif _HORIZONTAL.search(request):
+        intent.aspect = "16:9"
+    if _CAPTIONS_OFF.search(request):
+        intent.captions = False
+    elif _CAPTIONS_ON.search(request):
+        intent.captions = True
+    if _BURN.search(request):
+        intent.burn_captions, intent.captions = True, True
+    return intent
+
+
+def _parse_speed(request: str, intent: Intent) -> None:
+    rate = _RATE.search(request)
+    if rate:
+        value = float(rate.group(1))
+        if 0.5 <= value <= 2.0:
+            intent.speed = value
+        else:
+            intent.notes.append("speed_out_of_range")
+    elif _FASTER.search(request):
+        intent.speed_change = 1.15
+    elif _SLOWER.search(request):
+        intent.speed_change = 1 / 1.15

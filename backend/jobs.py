@@ -1,0 +1,146 @@
+"""Render jobs: queued in SQLite, run on a worker thread pool (ffmpeg is a subprocess), resumed after a restart.
+
+The event loop only schedules and records; rendering never runs on it. Progress lives in memory while a
+job runs (it changes many times a second) and status changes go to the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from backend.db import Job, Store
+from backend.i18n import t
+from backend.mediatypes import RenderSpec
+from backend.render import RenderError, render
+from backend.settings import BackendSettings
+from backend.signing import sign
+from backend.timeline import DraftError, to_spec
+
+log = logging.getLogger(__name__)
+
+
+class JobRunner:
+    def __init__(self, store: Store, settings: BackendSettings, pool: ThreadPoolExecutor) -> None:
+        self.store = store
+        self.settings = settings
+        self.pool = pool
+        self.progress: dict[str, float] = {}
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.cancels: dict[str, threading.Event] = {}
+        self.slots = asyncio.Semaphore(settings.render_workers)
+        self.out_dir = settings.data_dir / "renders"
+
+    def output_path(self, job_id: str) -> Path:
+        return self.out_dir / f"{job_id}.mp4"
+
+    def signed_url(self, job_id: str) -> tuple[str, int]:
+        path, expires = sign(
+            self.settings.secret(), f"/files/{job_id}.mp4", self.settings.signed_url_ttl_seconds
+        )
+        return self.settings.base_url + path, expires
+
+    def submit(self, job: Job) -> None:
+        self.progress[job.id] = 0.0
+        task = asyncio.create_task(self._run(job), name=f"render-{job.id}")
+        self.tasks[job.id] = task
+        task.add_done_callback(lambda _t: self.tasks.pop(job.id, None))
+
+    async def resume(self) -> int:
+        """Queue again every job a previous process left unfinished."""
+        jobs = await self.store.unfinished_jobs()
+        for job in jobs:
+            log.info("resuming render %s", job.id)
+            await self.store.update_job(job.id, "queued", progress=0)
+            self.submit(job)
+        return len(jobs)
+
+    async def shutdown(self) -> None:
+        for ev in self.cancels.values():
+            ev.set()
+        for task in list(self.tasks.values()):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _spec(self, job: Job) -> RenderSpec:
+        items = {m.id: m for m in await self.store.media(job.session_id)}
+
+        def resolve(media_id: str) -> tuple[Path, dict[str, Any]] | None:
+            item = items.get(media_id)
+            return (item.path, item.info) if item else None
+
+        return to_spec(job.draft, resolve)
+
+    async def _run(self, job: Job) -> None:
+        lang = "en"
+        found = await self.store.session(job.session_id)
+        if found:
+            lang = found[1]
+        async with self.slots:
+            await self.store.update_job(job.id, "rendering", progress=0)
+            cancel = threading.Event()
+            self.cancels[job.id] = cancel
+            work = self.settings.data_dir / "work" / job.id
+            work.mkdir(parents=True, exist_ok=True)
+            out = self.output_path(job.id)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                spec = await self._spec(job)
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(
+                    self.pool, self._render_sync, job.id, spec, out, work, cancel
+                )
+            except (DraftError, RenderError) as exc:
+                await self._fail(job.id, out, t("render_failed", lang, reason=str(exc)))
+                return
+            except asyncio.CancelledError:
+                cancel.set()
+                raise
+            except Exception:
+                log.exception("render %s crashed", job.id)
+                await self._fail(job.id, out, t("internal", lang))
+                return
+            finally:
+                self.cancels.pop(job.id, None)
+                shutil.rmtree(work, ignore_errors=True)
+            url, expires = self.signed_url(job.id)
+            output = {
+                "url": url,
+                "expires_at": expires,
+                "size": out.stat().st_size,
+                "duration_ms": spec.duration_ms,
+                "width": spec.width,
+                "height": spec.height,
+                "format": "mp4",
+            }
+            await self.store.update_job(job.id, "completed", progress=100, output=output)
+            self.progress.pop(job.id, None)
+            log.info("render %s completed (%d bytes)", job.id, output["size"])
+
+    def _render_sync(
+        self, job_id: str, spec: RenderSpec, out: Path, work: Path, cancel: threading.Event
+    ) -> None:
+        def progress(fraction: float) -> None:
+            self.progress[job_id] = round(max(0.0, min(1.0, fraction)) * 100, 1)
+
+        render(spec, out, work, progress=progress, cancel=cancel)
+
+    async def _fail(self, job_id: str, out: Path, message: str) -> None:
+        await asyncio.to_thread(out.unlink, missing_ok=True)
+        self.progress.pop(job_id, None)
+        await self.store.update_job(job_id, "failed", error={"code": 5000, "message": message})
+        log.warning("render %s failed: %s", job_id, message)
+
+    def fresh_output(self, job: Job) -> dict[str, Any] | None:
+        """A completed job's output with a newly signed URL (old links may have expired)."""
+        if job.status != "completed" or not job.output or not self.output_path(job.id).exists():
+            return job.output
+        url, expires = self.signed_url(job.id)
+        return {**job.output, "url": url, "expires_at": expires}

@@ -1,0 +1,53 @@
+"""Backend configuration: one settings object, read from the environment (prefix ``VOBACKEND_``).
+
+The CLI (``python -m backend``) overrides host, port and data dir.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MB = 1024 * 1024
+
+
+class BackendSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VOBACKEND_", env_file=None, extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("data/backend")
+    # Where signed download/upload links point. Empty: http://host:port (fine for local use only).
+    public_base_url: str = ""
+    # URL uploads may not reach loopback/private/link-local addresses unless this is set (tests need it).
+    allow_private_urls: bool = False
+    max_upload_bytes: int = 500 * MB
+    url_max_redirects: int = 3
+    url_timeout_seconds: float = 30.0
+    token_ttl_seconds: int = 7 * 24 * 3600
+    initial_credits: int = 100
+    seconds_per_credit: int = 10
+    render_workers: int = 2
+    signed_url_ttl_seconds: int = 24 * 3600
+    heartbeat_seconds: float = 15.0
+    max_script_words: int = 20_000
+    registration_url: str = "https://nemovideo.ai/register"
+
+    @property
+    def base_url(self) -> str:
+        if self.public_base_url:
+            return self.public_base_url.rstrip("/")
+        return f"http://{self.host}:{self.port}"
+
+    def secret(self) -> bytes:
+        """The HMAC key for signed URLs: generated once, kept in the data dir so links survive restarts."""
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(secrets.token_hex(32))
+            tmp.chmod(0o600)
+            tmp.replace(path)
+        return bytes.fromhex(path.read_text().strip())
