@@ -1,0 +1,356 @@
+"""The conversation engine: `Engine.handle(inbound, replier)`.
+
+Messages of one chat run in order (one lock per chat, FIFO), chats run concurrently, and a message
+that arrives while a job runs is queued with a notice. /cancel bypasses the queue. The engine talks
+to the backend only through `BackendClient` and to people only through a `Replier`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.client import Auth, BackendClient, BackendError, BackendUnavailable, StreamCut
+from bot.export import Exporter, RenderFailed
+from bot.identity import Chat, Identities, Notice
+from bot.messages import Button, Buttons, Inbound, Replier, ReplierFactory, Text
+from bot.models import SessionState
+from bot.progress import ProgressLine
+from bot.router import GuiAction, Intent, Route, is_only_upload_words, route, translate_gui
+from bot.settings import Settings
+from bot.texts import detect_language, t
+from bot.turn import JobCeiling, TurnWatcher
+from bot.uploads import Uploader
+from storage import Store
+
+log = logging.getLogger(__name__)
+
+MAX_INPUT_BYTES = 500 * 1024 * 1024
+
+
+@dataclass
+class _Slot:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    current: asyncio.Task[None] | None = None
+    generation: int = 0
+    language: str = "en"
+
+
+class Engine:
+    """Platform-agnostic conversation engine; one instance serves every chat of the process."""
+
+    def __init__(self, client: BackendClient, store: Store, settings: Settings) -> None:
+        self.client = client
+        self.store = store
+        self.settings = settings
+        self.ids = Identities(client, store, settings)
+        self.exporter = Exporter(client, store, self.ids, settings)
+        self.uploader = Uploader(client, self.ids, settings)
+        self._slots: dict[str, _Slot] = {}
+        self._background: set[asyncio.Task[None]] = set()
+
+    def _slot(self, key: str) -> _Slot:
+        return self._slots.setdefault(key, _Slot())
+
+    def busy(self, chat_key: str) -> bool:
+        slot = self._slots.get(chat_key)
+        return bool(slot and slot.lock.locked())
+
+    async def handle(self, inbound: Inbound, replier: Replier) -> None:
+        """Handle one message; returns when it has been answered (or dropped by /cancel)."""
+        key = inbound.chat_key
+        slot = self._slot(key)
+        lang = inbound.language or detect_language(inbound.text, slot.language)
+        rt = route(inbound.text, bool(inbound.attachments))
+        if rt.intent is Intent.CANCEL:
+            await self._cancel(slot, replier, lang)
+            return
+        generation = slot.generation
+        if slot.lock.locked():
+            await replier.send(Text(t("queued", lang)))
+        async with slot.lock:
+            if slot.generation != generation:
+                return  # cancelled while waiting in the queue
+            await self._run(slot, self._process(inbound, rt, replier, lang))
+
+    async def _run(self, slot: _Slot, job: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(job)
+        slot.current = task
+        try:
+            await task
+        except asyncio.CancelledError:
+            me = asyncio.current_task()
+            if not task.cancelled() or (me is not None and me.cancelling()):
+                raise  # we are being shut down, not /cancel-led
+        finally:
+            slot.current = None
+
+    async def _cancel(self, slot: _Slot, replier: Replier, lang: str) -> None:
+        slot.generation += 1
+        if slot.current is not None and not slot.current.done():
+            slot.current.cancel()
+            await replier.send(Text(t("cancelled", lang)))
+        else:
+            await replier.send(Text(t("nothing_to_cancel", lang)))
+
+    async def _chat(self, key: str, lang: str | None) -> Chat:
+        record = await self.store.chat(key)
+        language = lang or record.language or "en"
+        if record.language != language:
+            record.language = language
+            await self.store.save_chat(record)
+        self._slot(key).language = language
+        return Chat(key, language, record)
+
+    async def _process(self, inbound: Inbound, rt: Route, replier: Replier, lang: str) -> None:
+        chat = await self._chat(inbound.chat_key, lang)
+        try:
+            await self._dispatch(chat, inbound, rt, replier)
+        except asyncio.CancelledError:
+            raise
+        except JobCeiling:
+            await replier.send(
+                Text(
+                    t(
+                        "ceiling",
+                        chat.language,
+                        minutes=round(self.settings.job_ceiling_seconds / 60),
+                    )
+                )
+            )
+        except RenderFailed:
+            pass  # the progress message already says why
+        except BackendUnavailable:
+            log.warning("chat %s: backend unreachable", chat.key)
+            await replier.send(Text(t("err_backend_down", chat.language)))
+        except BackendError as exc:
+            log.info("chat %s: backend error %s", chat.key, exc.code)
+            await replier.send(Text(await self.error_text(exc, chat)))
+        except Exception:
+            log.exception("chat %s: unexpected error", chat.key)
+            await replier.send(Text(t("err_internal", chat.language)))
+
+    def _notice(self, replier: Replier, chat: Chat) -> Notice:
+        async def notice(key: str) -> None:
+            await replier.send(Text(t(key, chat.language)))
+
+        return notice
+
+    async def _dispatch(self, chat: Chat, inbound: Inbound, rt: Route, replier: Replier) -> None:
+        lang = chat.language
+        intent = rt.intent
+        if intent is Intent.START:
+            await replier.send(Text(t("greeting", lang)))
+        elif intent is Intent.HELP:
+            await replier.send(Text(t("help", lang)))
+        elif intent is Intent.NEW:
+            await self.ids.reset_session(chat)
+            await replier.send(Text(t("new_session", lang)))
+        elif intent is Intent.CREDITS:
+            credits = await self.ids.call(
+                chat, lambda a, _s: self.client.credits(a), needs_session=False
+            )
+            await replier.send(
+                Text(
+                    t(
+                        "credits",
+                        lang,
+                        available=credits.available,
+                        frozen=credits.frozen,
+                        total=credits.total,
+                    )
+                )
+            )
+        elif intent is Intent.STATUS:
+            await self.show_state(chat, replier)
+        elif intent is Intent.EXPORT:
+            await self.exporter.export(chat, replier, self._notice(replier, chat))
+        elif intent is Intent.UPLOAD:
+            if not inbound.attachments:
+                await replier.send(Text(t("upload_hint", lang)))
+                return
+            uploaded = await self.uploader.upload(chat, inbound.attachments, replier)
+            if uploaded and rt.text and not is_only_upload_words(rt.text):
+                await self.converse(chat, rt.text, replier)
+        elif not rt.text:
+            await replier.send(Text(t("help", lang)))
+        else:
+            await self.converse(chat, rt.text, replier)
+
+    async def _state(self, chat: Chat) -> SessionState:
+        return await self.ids.call(chat, lambda a, sid: self.client.state(a, sid))
+
+    async def show_state(self, chat: Chat, replier: Replier) -> None:
+        state = await self._state(chat)
+        text = (
+            t("state", chat.language, summary=state.summary)
+            if state.summary
+            else t("state_empty", chat.language)
+        )
+        await replier.send(Text(text))
+
+    async def converse(self, chat: Chat, text: str, replier: Replier) -> None:
+        """One agent turn, then GUI translation, no-text fallback and follow-up actions."""
+        lang = chat.language
+        progress = ProgressLine(replier, "turn")
+        watcher = TurnWatcher(
+            progress, lang, self.settings.still_working_seconds, self.settings.job_ceiling_seconds
+        )
+
+        async def op(auth: Auth, sid: str) -> None:
+            await watcher.run(self.client.run_sse(auth, sid, text))
+
+        try:
+            await self.ids.call(chat, op, notice=self._notice(replier, chat))
+        except StreamCut:
+            log.warning("chat %s: SSE stream cut", chat.key)
+            await progress.finish(watcher.stage_text())
+            await self._after_cut(chat, replier)
+            return
+        except BaseException:
+            if progress.text:
+                await progress.finish(watcher.stage_text())
+            raise
+        await progress.finish(watcher.done_text())
+        result = watcher.result
+        translated = translate_gui(result.text)
+        if translated.text:
+            for piece in _split(translated.text, replier.limits.max_message_chars):
+                await replier.send(Text(piece))
+        elif not result.text:
+            state = await self._state(chat)
+            if state.summary:
+                await replier.send(Text(t("no_text_changed", lang, summary=state.summary)))
+            else:
+                await replier.send(Text(t("no_text_nothing", lang)))
+        if GuiAction.SHOW_STATE in translated.actions:
+            await self.show_state(chat, replier)
+        if GuiAction.EXPORT in translated.actions:
+            await self.exporter.export(chat, replier, self._notice(replier, chat))
+        elif result.produced:
+            await replier.send(
+                Buttons(
+                    t("next_steps", lang),
+                    (
+                        Button(t("button_export", lang), "/export"),
+                        Button(t("button_status", lang), "/status"),
+                    ),
+                )
+            )
+
+    async def _after_cut(self, chat: Chat, replier: Replier) -> None:
+        try:
+            state = await self._state(chat)
+        except (BackendError, BackendUnavailable):
+            await replier.send(Text(t("err_stream_cut_unknown", chat.language)))
+            return
+        summary = state.summary or t("state_empty", chat.language)
+        await replier.send(Text(t("err_stream_cut", chat.language, summary=summary)))
+
+    async def error_text(self, exc: BackendError, chat: Chat) -> str:
+        """The person-facing message for a backend error code (DESIGN section 4)."""
+        lang = chat.language
+        code = exc.code
+        if code == 2001:
+            if self.ids.registered:
+                return t("err_topup", lang)
+            bind = exc.data.get("bind_id") or chat.record.bind_id
+            if not bind:
+                try:
+                    bind = (
+                        await self.ids.call(
+                            chat, lambda a, _s: self.client.credits(a), needs_session=False
+                        )
+                    ).bind_id
+                except (BackendError, BackendUnavailable):
+                    bind = None
+            url = self.settings.register_url + (f"?bind={bind}" if bind else "")
+            return t("err_register", lang, url=url)
+        simple = {
+            4001: "err_formats",
+            4002: "err_too_large",
+            402: "err_upgrade",
+            429: "err_rate_limited",
+            1001: "err_auth",
+        }
+        if code in simple:
+            return t(simple[code], lang)
+        if exc.message:
+            return t("err_generic", lang, message=exc.message)
+        return t("err_internal", lang)
+
+    # resuming renders after a restart
+
+    async def resume(self, replier_for: ReplierFactory) -> int:
+        """Pick up every render that was in flight when the bot stopped; returns how many."""
+        jobs = await self.store.in_flight_jobs()
+        for job in jobs:
+            task = asyncio.create_task(
+                self._resume_one(job.chat_key, job.render_id, job.started, replier_for)
+            )
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        if jobs:
+            log.info("resuming %d in-flight render(s)", len(jobs))
+        return len(jobs)
+
+    async def _resume_one(
+        self, key: str, render_id: str, started: float, replier_for: ReplierFactory
+    ) -> None:
+        slot = self._slot(key)
+        async with slot.lock:
+            replier = await replier_for(key)
+            chat = await self._chat(key, None)
+            await replier.send(Text(t("resumed", chat.language)))
+
+            async def job() -> None:
+                try:
+                    await self.exporter.follow(chat, replier, render_id, started=started)
+                except JobCeiling:
+                    await replier.send(
+                        Text(
+                            t(
+                                "ceiling",
+                                chat.language,
+                                minutes=round(self.settings.job_ceiling_seconds / 60),
+                            )
+                        )
+                    )
+                except RenderFailed:
+                    pass
+                except BackendUnavailable:
+                    await replier.send(Text(t("err_backend_down", chat.language)))
+                except BackendError as exc:
+                    await replier.send(Text(await self.error_text(exc, chat)))
+
+            await self._run(slot, job())
+
+    async def wait_background(self) -> None:
+        """Wait for resumed renders (tests, graceful shutdown)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
+    async def aclose(self) -> None:
+        tasks = list(self._background)
+        for slot in self._slots.values():
+            if slot.current is not None:
+                tasks.append(slot.current)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _split(text: str, limit: int) -> list[str]:
+    """Split long text at line breaks so each piece fits the platform's message limit."""
+    pieces: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        cut = cut if cut > limit // 2 else limit
+        pieces.append(text[:cut])
+        text = text[cut:].lstrip("\n")
+    if text:
+        pieces.append(text)
+    return pieces

@@ -1,0 +1,171 @@
+"""Export: start a render, poll it with backoff, download the MP4 and deliver it (or a link).
+
+In-flight renders are written to storage first, so a restarted bot picks them back up (`follow`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bot.client import Auth, BackendClient, BackendError, BackendUnavailable
+from bot.identity import Chat, Identities, Notice
+from bot.messages import Link, Replier, VideoFile
+from bot.models import RenderStatus
+from bot.progress import ProgressLine
+from bot.settings import Settings
+from bot.texts import human_size, t
+from bot.turn import JobCeiling
+from storage import Store
+
+log = logging.getLogger(__name__)
+
+
+class RenderFailed(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "chat"
+
+
+def _expires(ts: float | None, lang: str) -> str:
+    if ts is None:
+        return "?"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+class Exporter:
+    """Renders and delivers videos for chats."""
+
+    def __init__(
+        self, client: BackendClient, store: Store, ids: Identities, settings: Settings
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.ids = ids
+        self.settings = settings
+
+    async def export(
+        self, chat: Chat, replier: Replier, notice: Notice | None = None
+    ) -> Path | None:
+        """Start a render of the chat's session and follow it to delivery."""
+        progress = ProgressLine(replier, "render")
+        await progress.show(t("rendering", chat.language))
+        render_id = f"render_{time.time_ns() // 1_000_000}"
+        started: list[str] = []
+
+        async def start(auth: Auth, sid: str) -> RenderStatus:
+            status = await self.client.start_render(auth, sid, render_id)
+            started.append(sid)
+            return status
+
+        status = await self.ids.call(chat, start, notice=notice)
+        await self.store.add_job(chat.key, status.id, started[-1], "queued")
+        return await self.follow(chat, replier, status.id, progress)
+
+    async def follow(
+        self,
+        chat: Chat,
+        replier: Replier,
+        render_id: str,
+        progress: ProgressLine | None = None,
+        started: float | None = None,
+    ) -> Path | None:
+        """Poll until the render finishes (backing off from ~1 s to 30 s), then deliver it."""
+        progress = progress or ProgressLine(replier, "render")
+        lang = chat.language
+        delay = self.settings.render_poll_initial_seconds
+        deadline = (started or time.time()) + self.settings.job_ceiling_seconds
+        last_status = ""
+        while True:
+            try:
+                status = await self.ids.call(
+                    chat,
+                    lambda auth, _sid: self.client.render_status(auth, render_id),
+                    needs_session=False,
+                )
+            except BackendUnavailable:
+                log.warning("render %s: backend unreachable while polling; will retry", render_id)
+                status = None
+            except BackendError:
+                await self.store.set_job_status(render_id, "failed")
+                raise
+            if status is not None:
+                if status.status != last_status and status.status in ("queued", "rendering"):
+                    await self.store.set_job_status(render_id, status.status)
+                last_status = status.status
+                if status.status == "completed":
+                    return await self._deliver(chat, replier, status, progress)
+                if status.status == "failed":
+                    await self.store.set_job_status(render_id, "failed")
+                    reason = status.error_message or "unknown error"
+                    await progress.finish(t("render_failed", lang, reason=reason))
+                    raise RenderFailed(reason)
+                text = (
+                    t("rendering_pct", lang, progress=status.progress)
+                    if status.progress
+                    else t("rendering", lang)
+                )
+                await progress.show(text)
+            if time.time() + delay > deadline:
+                await self.store.set_job_status(render_id, "timeout")
+                raise JobCeiling
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.6, self.settings.render_poll_max_seconds)
+
+    async def _deliver(
+        self, chat: Chat, replier: Replier, status: RenderStatus, progress: ProgressLine
+    ) -> Path | None:
+        lang = chat.language
+        out = status.output
+        if out is None:
+            await self.store.set_job_status(status.id, "failed")
+            await progress.finish(t("render_failed", lang, reason="no output"))
+            raise RenderFailed("no output")
+        limit = replier.limits.max_upload_bytes
+        if out.size is not None and out.size > limit:
+            await self._send_link(chat, replier, status, out.size, progress)
+            return None
+        await progress.show(t("downloading", lang))
+        dest = self.settings.output_dir / f"{_safe(chat.key)}_{_safe(status.id)}.mp4"
+        auth = await self.ids.call_auth(chat)
+        size = await self.client.download(out.url, dest, auth)
+        if size > limit:
+            await self._send_link(chat, replier, status, size, progress)
+            return dest
+        await progress.finish(t("video_ready", lang))
+        await replier.send(
+            VideoFile(
+                path=dest,
+                caption=t("video_ready", lang),
+                duration_ms=out.duration_ms,
+                size=size,
+                width=out.width,
+                height=out.height,
+            )
+        )
+        await self.store.set_job_status(status.id, "delivered")
+        log.info("render %s delivered to %s (%d bytes)", status.id, chat.key, size)
+        return dest
+
+    async def _send_link(
+        self, chat: Chat, replier: Replier, status: RenderStatus, size: int, progress: ProgressLine
+    ) -> None:
+        assert status.output is not None
+        out = status.output
+        label = t(
+            "link_label",
+            chat.language,
+            size=human_size(size),
+            expires=_expires(out.expires_at, chat.language),
+        )
+        await progress.finish(t("video_ready", chat.language))
+        await replier.send(Link(self.client.absolute(out.url), label, out.expires_at, size))
+        await self.store.set_job_status(status.id, "delivered")

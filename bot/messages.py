@@ -1,0 +1,139 @@
+"""The engine's typed boundary: what adapters hand in (`Inbound`) and what they render (`Outbound`).
+
+Adapters translate platform events into these and back; they never decide anything. Keeping the
+types small and frozen makes every adapter's job a mechanical mapping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+# A coroutine an adapter supplies for attachments it has not downloaded yet: it fetches the file
+# into the given folder and returns its path. Lazy, so oversized files are refused before any byte moves.
+Fetcher = Callable[[Path], Awaitable[Path]]
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file the user sent: already on disk (`path`), reachable by `url`, or fetchable lazily."""
+
+    name: str
+    mime: str = "application/octet-stream"
+    size: int | None = None
+    path: Path | None = None
+    url: str | None = None
+    fetch: Fetcher | None = None
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One message from a chat, platform-neutral."""
+
+    chat_id: str
+    user_id: str
+    user_name: str
+    text: str = ""
+    attachments: tuple[Attachment, ...] = ()
+    language: str | None = None  # an explicit language from the platform, if it knows
+    platform: str = "console"  # sent to the backend as X-Skill-Platform
+
+    @property
+    def chat_key(self) -> str:
+        return chat_key(self.platform, self.chat_id)
+
+
+def chat_key(platform: str, chat_id: str) -> str:
+    """Chats of different platforms never share a backend session."""
+    return f"{platform}:{chat_id}"
+
+
+def platform_of(key: str) -> str:
+    return key.split(":", 1)[0] if ":" in key else "console"
+
+
+@dataclass(frozen=True)
+class Text:
+    text: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A status line created once per job, then edited in place (same `key`) as stages pass."""
+
+    key: str
+    text: str
+    done: bool = False
+
+
+@dataclass(frozen=True)
+class VideoFile:
+    path: Path
+    caption: str = ""
+    duration_ms: int | None = None
+    size: int | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True)
+class FileDoc:
+    path: Path
+    caption: str = ""
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class Link:
+    """A download link for results too big for the platform."""
+
+    url: str
+    label: str
+    expires_at: float | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    command: str  # sent back to the engine as the user's text when pressed
+
+
+@dataclass(frozen=True)
+class Buttons:
+    text: str
+    buttons: tuple[Button, ...] = ()
+
+
+Outbound = Text | Progress | VideoFile | FileDoc | Link | Buttons
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the platform allows; the engine checks sizes before it moves any bytes."""
+
+    max_upload_bytes: int = 2**62  # largest file the bot may send to the chat
+    max_download_bytes: int = 2**62  # largest file the bot may fetch from the chat
+    max_message_chars: int = 4096
+    min_edit_interval_seconds: float = 0.0  # flood control for progress edits
+
+
+@runtime_checkable
+class Replier(Protocol):
+    """Implemented by each adapter for one chat: send a reply, or edit one sent before."""
+
+    limits: Limits
+
+    async def send(self, out: Outbound) -> object:
+        """Deliver `out`; return a handle that `edit` understands."""
+        ...
+
+    async def edit(self, handle: object, out: Outbound) -> None:
+        """Replace the message behind `handle` (used for `Progress`)."""
+        ...
+
+
+# Adapters give the engine a Replier for a chat key without an inbound message (resumed renders).
+ReplierFactory = Callable[[str], Awaitable[Replier]]

@@ -1,0 +1,141 @@
+"""Intent routing (seed "Matching Input to Actions") and GUI translation of backend text.
+
+Pure functions: the engine decides what to do with the result, tests check them directly.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+
+class Intent(enum.Enum):
+    START = "start"
+    HELP = "help"
+    NEW = "new"
+    CANCEL = "cancel"
+    EXPORT = "export"
+    CREDITS = "credits"
+    STATUS = "status"
+    UPLOAD = "upload"
+    CHAT = "chat"  # everything else goes to run_sse
+
+
+COMMANDS: dict[str, Intent] = {
+    "start": Intent.START,
+    "help": Intent.HELP,
+    "new": Intent.NEW,
+    "cancel": Intent.CANCEL,
+    "export": Intent.EXPORT,
+    "credits": Intent.CREDITS,
+    "status": Intent.STATUS,
+    "upload": Intent.UPLOAD,
+}
+
+_KEYWORDS: tuple[tuple[Intent, re.Pattern[str]], ...] = (
+    (
+        Intent.EXPORT,
+        re.compile(
+            r"\b(export|download)\b|send me the (video|mp4|file)|give me the (video|mp4)|导出|下载"
+        ),
+    ),
+    (Intent.CREDITS, re.compile(r"\b(credits?|balance)\b|积分|余额")),
+    (
+        Intent.STATUS,
+        re.compile(r"\b(status|show (the )?tracks|show (the )?timeline)\b|状态|时间线"),
+    ),
+    (Intent.UPLOAD, re.compile(r"\bupload\b|上传")),
+)
+
+# Keyword routes skip the agent, so they apply to short requests only: "export" or "导出" is a
+# request to export, while "add a title and export it vertical" is an edit for the agent.
+_MAX_WORDS = 6
+_MAX_CJK_CHARS = 12
+
+
+@dataclass(frozen=True)
+class Route:
+    intent: Intent
+    text: str  # what remains for the agent (commands stripped)
+
+
+def _is_short(text: str) -> bool:
+    words = re.findall(r"[A-Za-z0-9']+", text)
+    cjk = re.findall(r"[\u3400-\u9fff]", text)
+    return len(words) <= _MAX_WORDS and len(cjk) <= _MAX_CJK_CHARS
+
+
+def route(text: str, has_attachments: bool = False) -> Route:
+    """Decide where one message goes."""
+    stripped = text.strip()
+    if stripped.startswith("/"):
+        head, _, rest = stripped[1:].partition(" ")
+        name = head.split("@", 1)[0].lower()  # Telegram's /cmd@botname
+        if name in COMMANDS:
+            return Route(COMMANDS[name], rest.strip())
+    if has_attachments:
+        return Route(Intent.UPLOAD, stripped)
+    if stripped and _is_short(stripped):
+        low = stripped.lower()
+        for intent, pattern in _KEYWORDS:
+            if pattern.search(low):
+                return Route(intent, "")
+    return Route(Intent.CHAT, stripped)
+
+
+def is_only_upload_words(text: str) -> bool:
+    """True when a caption says nothing beyond "upload this" (so no agent turn is needed)."""
+    low = text.strip().lower()
+    return not low or bool(
+        re.fullmatch(r"(please )?(upload|上传)( (this|it|the file|my (script|video)))?[.!。]?", low)
+    )
+
+
+class GuiAction(enum.Enum):
+    EXPORT = "export"
+    SHOW_STATE = "show_state"
+
+
+_GUI_EXPORT = re.compile(
+    r"(click|press|tap|hit|use)\b[^.!?\n]{0,40}\bexport\b|\bexport button\b|点击[^。！？\n]{0,20}导出|导出按钮",
+    re.IGNORECASE,
+)
+_GUI_STATE = re.compile(
+    r"\bopen\b[^.!?\n]{0,30}\b(panel|timeline|editor|tab)\b|\bpreview (it )?in the timeline\b|打开[^。！？\n]{0,20}(面板|时间线)",
+    re.IGNORECASE,
+)
+_GUI_OTHER = re.compile(r"\b(click|drag|drop)\b|拖拽|点击|打开", re.IGNORECASE)
+_SENTENCE = re.compile(r"[^.!?。！？\n]+[.!?。！？]*\s*|\n")
+
+
+@dataclass(frozen=True)
+class Translated:
+    text: str
+    actions: tuple[GuiAction, ...]
+
+
+def translate_gui(text: str) -> Translated:
+    """Rewrite backend text that assumes a GUI: the bot does the clicking itself.
+
+    Sentences telling the user to click Export or open a panel are removed and returned as actions.
+    Other GUI phrasing ("drag the clip") is left to the agent's meaning: people answer in words.
+    """
+    actions: list[GuiAction] = []
+    kept: list[str] = []
+    for sentence in _SENTENCE.findall(text):
+        if _GUI_EXPORT.search(sentence):
+            if GuiAction.EXPORT not in actions:
+                actions.append(GuiAction.EXPORT)
+            continue
+        if _GUI_STATE.search(sentence):
+            if GuiAction.SHOW_STATE not in actions:
+                actions.append(GuiAction.SHOW_STATE)
+            continue
+        kept.append(sentence)
+    cleaned = "".join(kept).strip()
+    return Translated(cleaned, tuple(actions))
+
+
+def mentions_gui(text: str) -> bool:
+    return bool(_GUI_OTHER.search(text))

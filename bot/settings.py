@@ -1,0 +1,84 @@
+"""One settings object read from the environment, so every part of the bot agrees on its knobs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+SKILL_SOURCE = "ai-voiceover-generator"
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _opt(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name, "").strip()
+    return raw or None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the bot. Tests build one directly; `from_env` is for the real process."""
+
+    nemo_token: str | None = None
+    api_base: str | None = None  # None: start the embedded backend on 127.0.0.1
+    data_dir: Path = Path("data")
+    output_dir: Path = Path("output")
+    still_working_seconds: float = 120.0
+    job_ceiling_seconds: float = 900.0
+    public_base_url: str | None = None
+    register_url: str = "https://nemovideo.ai/register"
+    rate_limit_retry_seconds: float = 30.0
+    render_poll_initial_seconds: float = 1.0
+    render_poll_max_seconds: float = 30.0
+    request_timeout_seconds: float = 60.0
+    sse_read_timeout_seconds: float = 120.0
+    telegram_bot_token: str | None = field(default=None, repr=False)
+    discord_bot_token: str | None = field(default=None, repr=False)
+    log_level: str = "INFO"
+
+    def __repr__(self) -> str:  # never print tokens, even by accident
+        token = "set" if self.nemo_token else "unset"
+        return (
+            f"Settings(api_base={self.api_base!r}, data_dir={str(self.data_dir)!r}, "
+            f"output_dir={str(self.output_dir)!r}, nemo_token={token})"
+        )
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "bot.sqlite3"
+
+    def with_(self, **changes: object) -> Settings:
+        """A copy with some fields changed (tests and the composition root)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        e = os.environ if env is None else env
+        return cls(
+            nemo_token=_opt(e, "NEMO_TOKEN"),
+            api_base=_opt(e, "NEMO_API_BASE"),
+            data_dir=Path(e.get("BOT_DATA_DIR", "").strip() or "data"),
+            output_dir=Path(e.get("BOT_OUTPUT_DIR", "").strip() or "output"),
+            still_working_seconds=_float(e, "STILL_WORKING_SECONDS", 120.0),
+            job_ceiling_seconds=_float(e, "JOB_CEILING_SECONDS", 900.0),
+            public_base_url=_opt(e, "PUBLIC_BASE_URL"),
+            register_url=_opt(e, "BOT_REGISTER_URL") or "https://nemovideo.ai/register",
+            rate_limit_retry_seconds=_float(e, "BOT_RATE_LIMIT_RETRY_SECONDS", 30.0),
+            render_poll_initial_seconds=_float(e, "BOT_RENDER_POLL_INITIAL_SECONDS", 1.0),
+            render_poll_max_seconds=_float(e, "BOT_RENDER_POLL_MAX_SECONDS", 30.0),
+            request_timeout_seconds=_float(e, "BOT_REQUEST_TIMEOUT_SECONDS", 60.0),
+            sse_read_timeout_seconds=_float(e, "BOT_SSE_READ_TIMEOUT_SECONDS", 120.0),
+            telegram_bot_token=_opt(e, "TELEGRAM_BOT_TOKEN"),
+            discord_bot_token=_opt(e, "DISCORD_BOT_TOKEN"),
+            log_level=(e.get("BOT_LOG_LEVEL", "").strip() or "INFO").upper(),
+        )

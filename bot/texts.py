@@ -1,0 +1,191 @@
+"""Every user-visible string, in English and Chinese, so no other module hard-codes wording."""
+
+from __future__ import annotations
+
+import re
+
+SUPPORTED_FORMATS = "TXT, DOCX, MP4, MOV, AVI, WEBM, MKV, JPG, PNG, GIF, WEBP, MP3, WAV, M4A, AAC"
+
+TEXTS: dict[str, dict[str, str]] = {
+    "greeting": {
+        "en": "👋 Ready when you are. Drop your script or video here, or describe what you want to make.\n"
+        'Try: "generate a natural male voiceover in English for my script".',
+        "zh": "👋 随时可以开始。把脚本或视频发到这里，或者描述你想做的内容。\n"
+        "试试：“用英文为我的脚本生成自然的男声配音”。",
+    },
+    "help": {
+        "en": "Send a script (TXT, DOCX or plain text) or a video (MP4, MOV, AVI, WEBM, MKV, up to 500 MB), "
+        "then say what you want in plain words.\n"
+        "Commands: /new fresh project · /status timeline · /export get the MP4 · /credits balance · "
+        "/cancel stop the current job · /help this text.",
+        "zh": "发送脚本（TXT、DOCX 或直接输入文字）或视频（MP4、MOV、AVI、WEBM、MKV，最大 500 MB），"
+        "然后用自然语言说出你的需求。\n"
+        "命令：/new 新项目 · /status 时间线 · /export 导出 MP4 · /credits 积分 · /cancel 取消当前任务 · /help 帮助。",
+    },
+    "connecting": {"en": "Connecting...", "zh": "正在连接..."},
+    "working": {"en": "⚙️ Working on it...", "zh": "⚙️ 正在处理..."},
+    "still_working": {"en": "⏳ Still working...", "zh": "⏳ 仍在处理中..."},
+    "stage_set_voice": {"en": "🎙️ Choosing the voice", "zh": "🎙️ 选择声音"},
+    "stage_set_speed": {"en": "⏱️ Adjusting the pace", "zh": "⏱️ 调整语速"},
+    "stage_set_format": {"en": "📐 Setting the format", "zh": "📐 设置画面格式"},
+    "stage_synthesize_speech": {"en": "🗣️ Recording the voiceover", "zh": "🗣️ 正在生成配音"},
+    "stage_place_on_timeline": {"en": "🎞️ Placing it on the timeline", "zh": "🎞️ 放到时间线上"},
+    "stage_build_captions": {"en": "💬 Writing the captions", "zh": "💬 生成字幕"},
+    "stage_other": {"en": "⚙️ Working on it", "zh": "⚙️ 正在处理"},
+    "done": {"en": "✅ Done", "zh": "✅ 完成"},
+    "cancelled": {"en": "🛑 Cancelled.", "zh": "🛑 已取消。"},
+    "nothing_to_cancel": {"en": "Nothing is running.", "zh": "当前没有进行中的任务。"},
+    "queued": {
+        "en": "🕒 Got it, I'll do that as soon as the current job finishes.",
+        "zh": "🕒 收到，当前任务完成后马上处理。",
+    },
+    "ceiling": {
+        "en": "⌛ This took longer than {minutes} minutes, so I stopped waiting. "
+        "Try again, or a shorter script.",
+        "zh": "⌛ 处理超过了 {minutes} 分钟，已停止等待。请重试，或使用更短的脚本。",
+    },
+    "no_text_changed": {
+        "en": "✅ Done. Here's your project now:\n{summary}",
+        "zh": "✅ 已完成。当前项目：\n{summary}",
+    },
+    "no_text_nothing": {
+        "en": "✅ Done. The timeline is still empty; send a script or a video to start.",
+        "zh": "✅ 已完成。时间线还是空的，发送脚本或视频开始吧。",
+    },
+    "state": {"en": "📋 {summary}", "zh": "📋 {summary}"},
+    "state_empty": {
+        "en": "📋 Your project is empty. Send a script or a video to start.",
+        "zh": "📋 项目还是空的。发送脚本或视频开始吧。",
+    },
+    "credits": {
+        "en": "💳 Credits: {available} available, {frozen} reserved, {total} total.",
+        "zh": "💳 积分：可用 {available}，冻结 {frozen}，共 {total}。",
+    },
+    "new_session": {"en": "🆕 Fresh project started.", "zh": "🆕 已开始新项目。"},
+    "session_renewed": {
+        "en": "ℹ️ Your previous project had expired, so I started a fresh one. Re-send your files if needed.",
+        "zh": "ℹ️ 之前的项目已过期，已为你新建项目。如有需要请重新发送文件。",
+    },
+    "uploading": {"en": "📤 Uploading {name}...", "zh": "📤 正在上传 {name}..."},
+    "uploaded_script": {
+        "en": "📄 Got your script {name} ({words} words). Now tell me what to do with it, "
+        'e.g. "generate a natural male voiceover in English".',
+        "zh": "📄 已收到脚本 {name}（{words} 词）。现在告诉我要做什么，例如“生成自然的英文男声配音”。",
+    },
+    "uploaded_media": {
+        "en": "🎬 Got {name}{details}. Now tell me what to do with it.",
+        "zh": "🎬 已收到 {name}{details}。现在告诉我要做什么。",
+    },
+    "upload_hint": {
+        "en": "📎 Attach a file to your message (supported: {formats}; up to 500 MB).",
+        "zh": "📎 请在消息中附上文件（支持：{formats}；最大 500 MB）。",
+    },
+    "rendering": {"en": "🎬 Rendering your video...", "zh": "🎬 正在渲染视频..."},
+    "rendering_pct": {
+        "en": "🎬 Rendering your video... {progress}%",
+        "zh": "🎬 正在渲染视频... {progress}%",
+    },
+    "downloading": {"en": "📥 Fetching the file...", "zh": "📥 正在获取文件..."},
+    "video_ready": {"en": "🎉 Your video is ready.", "zh": "🎉 视频已完成。"},
+    "video_saved": {"en": "Saved to {path}", "zh": "已保存到 {path}"},
+    "link_label": {
+        "en": "🎉 Your video is ready ({size}). It is too big to send here, download it here (link valid until {expires}):",
+        "zh": "🎉 视频已完成（{size}）。文件太大无法直接发送，请通过此链接下载（有效期至 {expires}）：",
+    },
+    "render_failed": {
+        "en": "❌ The render failed: {reason}. Say /export to try again.",
+        "zh": "❌ 渲染失败：{reason}。发送 /export 重试。",
+    },
+    "resumed": {
+        "en": "🔄 I was restarted while rendering; picking your render back up.",
+        "zh": "🔄 渲染过程中机器人重启了，正在继续你的渲染。",
+    },
+    "next_steps": {"en": "What next?", "zh": "接下来？"},
+    "button_export": {"en": "Export MP4", "zh": "导出 MP4"},
+    "button_status": {"en": "Show timeline", "zh": "查看时间线"},
+    # errors, one per code of DESIGN section 4
+    "err_register": {
+        "en": "💳 You're out of free credits. Register to keep going (your work is kept): {url}",
+        "zh": "💳 免费积分已用完。注册后即可继续（作品会保留）：{url}",
+    },
+    "err_topup": {
+        "en": "💳 You're out of credits. Top up credits in your account to keep going.",
+        "zh": "💳 积分不足。请在账户中充值积分后继续。",
+    },
+    "err_formats": {
+        "en": "🚫 I can't use that file. Supported formats: {formats}.",
+        "zh": "🚫 无法使用该文件。支持的格式：{formats}。",
+    },
+    "err_too_large": {
+        "en": "📦 That file is too large (the limit is 500 MB). Compress it (e.g. 720p, lower bitrate) "
+        "or trim it to the part you need, then send it again.",
+        "zh": "📦 文件太大（上限 500 MB）。请压缩（例如 720p、降低码率）或剪掉不需要的部分后重新发送。",
+    },
+    "err_platform_too_large": {
+        "en": "📦 That file ({size}) is bigger than this chat app lets bots download ({limit}). "
+        "Send a link to the file instead, or compress/trim it.",
+        "zh": "📦 文件（{size}）超过了此聊天应用允许机器人下载的大小（{limit}）。请改为发送文件链接，或压缩/剪辑后再发。",
+    },
+    "err_upgrade": {
+        "en": "🔒 Register or upgrade your plan to unlock export.",
+        "zh": "🔒 注册或升级套餐即可解锁导出。",
+    },
+    "err_rate_limited": {
+        "en": "🚦 The service is busy right now. Please try again in a minute.",
+        "zh": "🚦 服务繁忙，请稍后再试。",
+    },
+    "err_auth": {
+        "en": "🔑 I couldn't sign in to the voiceover service. Please try again shortly.",
+        "zh": "🔑 无法登录配音服务，请稍后重试。",
+    },
+    "err_backend_down": {
+        "en": "🔌 The voiceover service isn't reachable right now. Please try again in a few minutes.",
+        "zh": "🔌 暂时无法连接配音服务，请几分钟后再试。",
+    },
+    "err_stream_cut": {
+        "en": "⚠️ The connection dropped while I was working. Here's where your project stands:\n{summary}",
+        "zh": "⚠️ 处理时连接中断。你的项目当前状态：\n{summary}",
+    },
+    "err_stream_cut_unknown": {
+        "en": "⚠️ The connection dropped while I was working, and I couldn't check the result. "
+        "Say /status in a moment.",
+        "zh": "⚠️ 处理时连接中断，且无法确认结果。请稍后发送 /status 查看。",
+    },
+    "err_generic": {"en": "❌ {message}", "zh": "❌ {message}"},
+    "err_internal": {
+        "en": "❌ Something went wrong on my side. Please try again.",
+        "zh": "❌ 出了点问题，请重试。",
+    },
+}
+
+
+def t(key: str, lang: str = "en", **kwargs: object) -> str:
+    """The text for `key` in `lang` (English if missing), formatted with `kwargs`."""
+    entry = TEXTS[key]
+    template = entry.get(lang) or entry["en"]
+    kwargs.setdefault("formats", SUPPORTED_FORMATS)
+    return template.format(**kwargs) if kwargs else template
+
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
+
+
+def detect_language(text: str, fallback: str = "en") -> str:
+    """`zh` if the text has CJK characters, `en` if it has Latin words, else `fallback`."""
+    if _CJK.search(text):
+        return "zh"
+    if _LATIN_WORD.search(text):
+        return "en"
+    return fallback
+
+
+def human_size(size: int | None) -> str:
+    if size is None:
+        return "?"
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"

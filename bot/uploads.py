@@ -1,0 +1,111 @@
+"""Uploads: size checks against the 500 MB cap and the platform's limit, then streamed to the session."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from bot.client import BackendClient
+from bot.identity import Chat, Identities, Notice
+from bot.messages import Attachment, Replier, Text
+from bot.models import UploadResult
+from bot.progress import ProgressLine
+from bot.settings import Settings
+from bot.texts import human_size, t
+
+MAX_INPUT_BYTES = 500 * 1024 * 1024
+
+
+def _notice(replier: Replier, chat: Chat) -> Notice:
+    async def notice(key: str) -> None:
+        await replier.send(Text(t(key, chat.language)))
+
+    return notice
+
+
+class Uploader:
+    """Moves the user's files into the chat's backend session."""
+
+    def __init__(self, client: BackendClient, ids: Identities, settings: Settings) -> None:
+        self.client = client
+        self.ids = ids
+        self.settings = settings
+
+    async def upload(
+        self, chat: Chat, attachments: tuple[Attachment, ...], replier: Replier
+    ) -> int:
+        """Upload each attachment to the chat's session; returns how many succeeded."""
+        lang = chat.language
+        done = 0
+        for att in attachments:
+            if att.size is not None and att.size > MAX_INPUT_BYTES:
+                await replier.send(Text(t("err_too_large", lang)))
+                continue
+            if (
+                att.path is None
+                and att.url is None
+                and att.size is not None
+                and att.size > replier.limits.max_download_bytes
+            ):
+                await replier.send(
+                    Text(
+                        t(
+                            "err_platform_too_large",
+                            lang,
+                            size=human_size(att.size),
+                            limit=human_size(replier.limits.max_download_bytes),
+                        )
+                    )
+                )
+                continue
+            progress = ProgressLine(replier, "upload")
+            await progress.show(t("uploading", lang, name=att.name))
+            try:
+                result = await self._upload_one(chat, att, replier)
+            except BaseException:
+                await progress.finish(t("uploading", lang, name=att.name).rstrip(".") + " ✗")
+                raise
+            await progress.finish(_uploaded_text(result, att.name, lang))
+            done += 1
+        return done
+
+    async def _upload_one(self, chat: Chat, att: Attachment, replier: Replier) -> UploadResult:
+        notice = _notice(replier, chat)
+        if att.path is not None:
+            path = att.path
+            return await self.ids.call(
+                chat, lambda a, sid: self.client.upload_files(a, sid, [path]), notice=notice
+            )
+        if att.fetch is not None:
+            incoming = self.settings.data_dir / "incoming"
+            incoming.mkdir(parents=True, exist_ok=True)
+            folder = Path(tempfile.mkdtemp(dir=incoming))
+            try:
+                fetched = await att.fetch(folder)
+                return await self.ids.call(
+                    chat, lambda a, sid: self.client.upload_files(a, sid, [fetched]), notice=notice
+                )
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+        if att.url is not None:
+            url = att.url
+            return await self.ids.call(
+                chat, lambda a, sid: self.client.upload_urls(a, sid, [url]), notice=notice
+            )
+        raise ValueError(f"attachment {att.name!r} has no path, fetcher or URL")
+
+
+def _uploaded_text(result: UploadResult, name: str, lang: str) -> str:
+    f = result.files[0] if result.files else None
+    if f is not None and f.kind == "script":
+        return t(
+            "uploaded_script",
+            lang,
+            name=f.name or name,
+            words=f.words if f.words is not None else "?",
+        )
+    details = ""
+    if f is not None and f.duration_ms:
+        details = f" ({f.duration_ms / 1000:.0f} s)"
+    return t("uploaded_media", lang, name=(f.name if f else "") or name, details=details)

@@ -1,0 +1,230 @@
+"""aiosqlite store in WAL mode; the schema is created and migrated by code (`schema_version`).
+
+One connection per process. Tokens live here and nowhere else; nothing in this module logs them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+# Each entry migrates the schema from version i to i+1. Append only; never edit a shipped step.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE chats (
+        chat_key     TEXT PRIMARY KEY,
+        client_id    TEXT,
+        token        TEXT,
+        token_expiry REAL,
+        session_id   TEXT,
+        bind_id      TEXT,
+        language     TEXT,
+        voice        TEXT,
+        updated      REAL NOT NULL
+    );
+    CREATE TABLE render_jobs (
+        render_id  TEXT PRIMARY KEY,
+        chat_key   TEXT NOT NULL,
+        session_id TEXT,
+        started    REAL NOT NULL,
+        status     TEXT NOT NULL,
+        updated    REAL NOT NULL
+    );
+    CREATE INDEX render_jobs_status ON render_jobs(status);
+    CREATE TABLE settings (
+        chat_key TEXT NOT NULL,
+        key      TEXT NOT NULL,
+        value    TEXT,
+        PRIMARY KEY (chat_key, key)
+    );
+    """,
+)
+
+ACTIVE_STATUSES = ("queued", "rendering")
+
+
+@dataclass
+class ChatRecord:
+    """One chat's link to the backend. `token` is a secret: its repr hides it."""
+
+    chat_key: str
+    client_id: str | None = None
+    token: str | None = None
+    token_expiry: float | None = None
+    session_id: str | None = None
+    bind_id: str | None = None
+    language: str | None = None
+    voice: str | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"ChatRecord(chat_key={self.chat_key!r}, session_id={self.session_id!r}, "
+            f"token={'***' if self.token else None}, language={self.language!r})"
+        )
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    render_id: str
+    chat_key: str
+    session_id: str | None
+    started: float
+    status: str
+
+
+_CHAT_FIELDS = tuple(f.name for f in fields(ChatRecord))
+
+
+class Store:
+    """Async access to the bot's SQLite file."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    @classmethod
+    async def open(cls, path: Path | str) -> Store:
+        """Open (creating the folder, the file and the schema as needed) and migrate."""
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(str(path))
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=NORMAL")
+        await db.execute("PRAGMA busy_timeout=5000")
+        store = cls(db)
+        await store._migrate()
+        return store
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def schema_version(self) -> int:
+        async with self._db.execute("SELECT MAX(version) FROM schema_version") as cur:
+            row = await cur.fetchone()
+        return int(row[0] or 0) if row else 0
+
+    async def journal_mode(self) -> str:
+        async with self._db.execute("PRAGMA journal_mode") as cur:
+            row = await cur.fetchone()
+        return str(row[0]) if row else ""
+
+    async def _migrate(self) -> None:
+        await self._db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied REAL NOT NULL)"
+        )
+        await self._db.commit()
+        current = await self.schema_version()
+        for version in range(current + 1, len(MIGRATIONS) + 1):
+            await self._db.executescript(
+                "BEGIN;\n"
+                + MIGRATIONS[version - 1]
+                + f"\nINSERT INTO schema_version(version, applied) VALUES ({version}, {time.time()});\nCOMMIT;"
+            )
+            log.info("storage migrated to schema version %d", version)
+
+    # chats
+
+    async def get_chat(self, chat_key: str) -> ChatRecord | None:
+        async with self._db.execute("SELECT * FROM chats WHERE chat_key = ?", (chat_key,)) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        return ChatRecord(**{name: row[name] for name in _CHAT_FIELDS})
+
+    async def chat(self, chat_key: str) -> ChatRecord:
+        """The chat's record, created empty on first use."""
+        record = await self.get_chat(chat_key)
+        if record is None:
+            record = ChatRecord(chat_key)
+            await self.save_chat(record)
+        return record
+
+    async def save_chat(self, record: ChatRecord) -> None:
+        values = [getattr(record, name) for name in _CHAT_FIELDS]
+        cols = ", ".join(_CHAT_FIELDS)
+        marks = ", ".join("?" for _ in _CHAT_FIELDS)
+        updates = ", ".join(f"{n} = excluded.{n}" for n in _CHAT_FIELDS[1:])
+        await self._db.execute(
+            f"INSERT INTO chats ({cols}, updated) VALUES ({marks}, ?) "
+            f"ON CONFLICT(chat_key) DO UPDATE SET {updates}, updated = excluded.updated",
+            (*values, time.time()),
+        )
+        await self._db.commit()
+
+    async def update_chat(self, chat_key: str, **changes: Any) -> ChatRecord:
+        record = await self.chat(chat_key)
+        for name, value in changes.items():
+            if name not in _CHAT_FIELDS or name == "chat_key":
+                raise KeyError(name)
+            setattr(record, name, value)
+        await self.save_chat(record)
+        return record
+
+    # render jobs
+
+    async def add_job(
+        self, chat_key: str, render_id: str, session_id: str | None, status: str = "queued"
+    ) -> None:
+        now = time.time()
+        await self._db.execute(
+            "INSERT OR REPLACE INTO render_jobs (render_id, chat_key, session_id, started, status, updated) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (render_id, chat_key, session_id, now, status, now),
+        )
+        await self._db.commit()
+
+    async def set_job_status(self, render_id: str, status: str) -> None:
+        await self._db.execute(
+            "UPDATE render_jobs SET status = ?, updated = ? WHERE render_id = ?",
+            (status, time.time(), render_id),
+        )
+        await self._db.commit()
+
+    async def get_job(self, render_id: str) -> JobRecord | None:
+        async with self._db.execute(
+            "SELECT render_id, chat_key, session_id, started, status FROM render_jobs WHERE render_id = ?",
+            (render_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        return JobRecord(*row) if row else None
+
+    async def in_flight_jobs(self) -> list[JobRecord]:
+        """Renders started but not yet delivered: what a restarted bot must pick back up."""
+        marks = ", ".join("?" for _ in ACTIVE_STATUSES)
+        async with self._db.execute(
+            "SELECT render_id, chat_key, session_id, started, status FROM render_jobs "
+            f"WHERE status IN ({marks}) ORDER BY started",
+            ACTIVE_STATUSES,
+        ) as cur:
+            rows = await cur.fetchall()
+        return [JobRecord(*row) for row in rows]
+
+    # per-chat settings
+
+    async def get_setting(self, chat_key: str, key: str, default: str | None = None) -> str | None:
+        async with self._db.execute(
+            "SELECT value FROM settings WHERE chat_key = ? AND key = ?", (chat_key, key)
+        ) as cur:
+            row = await cur.fetchone()
+        return row[0] if row else default
+
+    async def set_setting(self, chat_key: str, key: str, value: str | None) -> None:
+        await self._db.execute(
+            "INSERT INTO settings (chat_key, key, value) VALUES (?, ?, ?) "
+            "ON CONFLICT(chat_key, key) DO UPDATE SET value = excluded.value",
+            (chat_key, key, value),
+        )
+        await self._db.commit()
