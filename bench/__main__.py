@@ -1,0 +1,21 @@
+"""``python -m bench``: every benchmark, medians printed with their targets."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+
+def main() -> None:
+    for name in ("bench.bench_backend", "bench.bench_latency"):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            print(f"{name}: not available ({exc})", file=sys.stderr)
+            continue
+        print(f"== {name}")
+        module.run()
+
+
+if __name__ == "__main__":
+    main()

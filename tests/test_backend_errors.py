@@ -1,0 +1,265 @@
+"""Every error code of the protocol and the bad inputs of DESIGN section 6, against the REAL backend.
+
+Each case checks the specific code, that the message is for a person, and that nothing was left behind.
+"""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+import subprocess
+import threading
+import uuid
+import zipfile
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import imageio_ffmpeg
+import pytest
+
+from backend.uploads import check_url
+from backend.errors import ApiError
+from tests.support.backend import Api, BackendProcess
+
+SCRIPT = "Lumen is a lamp. It is bright and kind to your eyes."
+
+
+def code(r: httpx.Response) -> int:
+    return int(r.json()["code"])
+
+
+def parts_left(backend: BackendProcess) -> list[Path]:
+    return list((backend.data_dir / "sessions").rglob("*.part"))
+
+
+def db(backend: BackendProcess) -> sqlite3.Connection:
+    return sqlite3.connect(backend.data_dir / "backend.sqlite3")
+
+
+# identity ----------------------------------------------------------------------------------
+def test_token_needs_client_id_and_is_rate_limited(backend: BackendProcess) -> None:
+    r = httpx.post(backend.url + "/api/auth/anonymous-token")
+    assert r.status_code == 400 and code(r) == 400
+    cid = uuid.uuid4().hex
+    r = httpx.post(backend.url + "/api/auth/anonymous-token", headers={"X-Client-Id": cid})
+    assert code(r) == 0 and r.json()["data"]["credits"] == 100
+    r = httpx.post(backend.url + "/api/auth/anonymous-token", headers={"X-Client-Id": cid})
+    assert r.status_code == 429 and code(r) == 429 and "7 days" in r.json()["message"]
+
+
+def test_bad_and_expired_token(backend: BackendProcess, api: Api) -> None:
+    r = httpx.get(backend.url + "/api/credits/balance/simple", headers={"Authorization": "Bearer nope"})
+    assert r.status_code == 401 and code(r) == 1001
+    with db(backend) as conn:
+        conn.execute("UPDATE tokens SET expires = 0 WHERE identity_id = ?", (api.bind_id,))
+    r = api.get("/api/credits/balance/simple")
+    assert code(r) == 1001 and "expired" in r.json()["message"]
+
+
+def test_unknown_and_foreign_session(backend: BackendProcess, api: Api) -> None:
+    r = api.get("/api/state/nemo_agent/me/doesnotexist/latest")
+    assert r.status_code == 404 and code(r) == 1002
+    other = Api(backend.url)
+    r = other.get(f"/api/state/nemo_agent/me/{api.sid}/latest")
+    assert r.status_code == 403 and code(r) == 4003
+    r, _ = other.say("voiceover", sid=api.sid)
+    assert code(r) == 4003
+    other.close()
+
+
+def test_no_credits_gives_bind_id(backend: BackendProcess, api: Api) -> None:
+    api.upload(("s.txt", SCRIPT.encode()))
+    with db(backend) as conn:
+        conn.execute("UPDATE identities SET credits = 0 WHERE id = ?", (api.bind_id,))
+    r, events = api.say("generate a natural male voiceover in English for my script")
+    assert r.status_code == 402 and not events
+    body = r.json()
+    assert body["code"] == 2001 and body["data"]["bind_id"] == api.bind_id
+    assert "Register" in body["message"]
+
+
+def test_export_without_attribution_headers_is_402(api: Api) -> None:
+    r = api.http.post("/api/render/proxy/lambda", headers={"Authorization": f"Bearer {api.token}"},
+                      json={"id": "render_x", "sessionId": api.sid})
+    assert r.status_code == 402 and code(r) == 402
+
+
+def test_empty_timeline_and_foreign_media_in_draft(backend: BackendProcess, api: Api) -> None:
+    r = api.post("/api/render/proxy/lambda", json={"id": "render_empty_" + uuid.uuid4().hex[:6], "sessionId": api.sid})
+    assert code(r) == 4005 and "empty" in r.json()["message"]
+    other = Api(backend.url)
+    other.say("voiceover\nscript: Someone else's words are here.")
+    foreign = other.state()["draft"]
+    r = api.post("/api/render/proxy/lambda", json={"id": "render_f" + uuid.uuid4().hex[:6], "sessionId": api.sid,
+                                                    "draft": foreign})
+    assert code(r) == 4005 and "not in this session" in r.json()["message"]
+    other.close()
+
+
+def test_unknown_render_id(api: Api) -> None:
+    r = api.get("/api/render/proxy/lambda/render_nope")
+    assert code(r) == 4004
+
+
+# uploads -------------------------------------------------------------------------------------
+def test_pdf_named_mp4_is_refused(backend: BackendProcess, api: Api) -> None:
+    r = api.upload(("video.mp4", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n" * 20))
+    assert r.status_code == 415 and code(r) == 4001
+    assert "not supported" in r.json()["message"] and "MP4" in r.json()["message"]
+    assert not parts_left(backend)
+
+
+def test_zero_byte_file(api: Api) -> None:
+    r = api.upload(("empty.txt", b""))
+    assert code(r) == 4001 and "0 bytes" in r.json()["message"]
+
+
+def test_docx_that_is_not_a_zip(api: Api) -> None:
+    r = api.upload(("script.docx", bytes(range(256)) * 10))
+    assert code(r) == 4001 and "Word document" in r.json()["message"]
+
+
+def test_docx_zip_bomb(api: Api) -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("[Content_Types].xml", "<Types/>")
+        zf.writestr("word/document.xml", b"\0" * (80 * 1024 * 1024))
+    assert len(buf.getvalue()) < 1024 * 1024
+    r = api.upload(("bomb.docx", buf.getvalue()))
+    assert code(r) == 4001 and "expands" in r.json()["message"]
+
+
+def test_truncated_mp4(api: Api, tmp_path: Path) -> None:
+    from tests.support.media import make_test_video
+
+    clip = make_test_video(tmp_path / "c.mp4", seconds=3)
+    data = clip.read_bytes()
+    r = api.upload(("cut.mp4", data[: len(data) // 2]))
+    assert code(r) == 4001 and "damaged or truncated" in r.json()["message"]
+
+
+def test_empty_garbled_and_huge_scripts(api: Api) -> None:
+    r = api.upload(("blank.txt", b"   \n\n\t  "))
+    assert code(r) == 4005 and "empty" in r.json()["message"]
+    r = api.upload(("noise.txt", "".join(chr(0x2500 + i % 100) for i in range(3000)).encode()))
+    assert code(r) == 4005 and "readable text" in r.json()["message"]
+    r = api.upload(("huge.txt", ("word " * 25_000).encode()))
+    assert code(r) == 4005 and "limit" in r.json()["message"]
+
+
+def test_path_traversal_filename(backend: BackendProcess, api: Api) -> None:
+    r = api.upload(("../../../../etc/passwd.txt", SCRIPT.encode()))
+    assert code(r) == 0
+    assert r.json()["data"]["files"][0]["name"] == "passwd.txt"
+    assert not (backend.data_dir.parent / "etc").exists()
+    stored = list((backend.data_dir / "sessions" / api.sid).rglob("*"))
+    assert all(backend.data_dir in p.parents for p in stored)
+
+
+def test_declared_oversize_is_refused_before_reading(api: Api) -> None:
+    r = api.http.post(f"/api/upload-video/nemo_agent/me/{api.sid}",
+                      headers={**api.headers, "Content-Type": "multipart/form-data; boundary=x",
+                               "Content-Length": str(600 * 1024 * 1024)}, content=b"")
+    assert r.status_code == 413 and code(r) == 4002
+
+
+def test_600mb_stream_without_length_is_cut_at_500mb(backend: BackendProcess, api: Api) -> None:
+    boundary = "vbtestboundary"
+    chunk = b"\0" * (4 * 1024 * 1024)
+    sent = 0
+
+    def body() -> Iterator[bytes]:
+        nonlocal sent
+        yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"big.mp4\"\r\n"
+               "Content-Type: video/mp4\r\n\r\n").encode()
+        for _ in range(150):  # 600 MB
+            sent += len(chunk)
+            yield chunk
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    try:
+        r = api.http.post(f"/api/upload-video/nemo_agent/me/{api.sid}", content=body(),
+                          headers={**api.headers, "Content-Type": f"multipart/form-data; boundary={boundary}"})
+        assert r.status_code == 413 and code(r) == 4002
+        assert "compress" in r.json()["message"].lower()
+    except httpx.TransportError:
+        pass  # the server may close the connection while we are still sending: also a refusal
+    assert not parts_left(backend)
+    r = api.get(f"/api/state/nemo_agent/me/{api.sid}/latest")
+    assert r.json()["data"]["state"]["uploads"] == []
+
+
+# URL uploads ----------------------------------------------------------------------------------
+@pytest.fixture
+def file_server(tmp_path: Path) -> Iterator[str]:
+    (tmp_path / "script.txt").write_text(SCRIPT)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path == "/redirect":
+                self.send_response(302)
+                self.send_header("Location", "/script.txt")
+                self.end_headers()
+                return
+            if self.path == "/loop":
+                self.send_response(302)
+                self.send_header("Location", "/loop")
+                self.end_headers()
+                return
+            target = tmp_path / self.path.lstrip("/")
+            if not target.is_file():
+                self.send_response(404)
+                self.end_headers()
+                return
+            data = target.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_url_upload_follows_bounded_redirects(api: Api, file_server: str) -> None:
+    r = api.post(f"/api/upload-video/nemo_agent/me/{api.sid}",
+                 json={"urls": [file_server + "/redirect"], "source_type": "url"})
+    assert code(r) == 0, r.text
+    assert r.json()["data"]["files"][0]["kind"] == "script"
+    r = api.post(f"/api/upload-video/nemo_agent/me/{api.sid}", json={"urls": [file_server + "/loop"], "source_type": "url"})
+    assert code(r) == 4005 and "redirects" in r.json()["message"]
+    r = api.post(f"/api/upload-video/nemo_agent/me/{api.sid}", json={"urls": ["ftp://example.com/a.mp4"], "source_type": "url"})
+    assert code(r) == 4005 and "http" in r.json()["message"]
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1/x.mp4", "http://localhost:8080/x", "http://10.1.2.3/x", "http://169.254.169.254/latest",
+    "http://[::1]/x", "http://192.168.0.10/x", "http://[::ffff:127.0.0.1]/x",
+])
+async def test_ssrf_addresses_refused_without_the_setting(url: str) -> None:
+    with pytest.raises(ApiError) as err:
+        await check_url(url, allow_private=False, lang="en")
+    assert err.value.code == 4005 and "private or local" in err.value.message
+    await check_url(url, allow_private=True, lang="en")  # the tests' own setting lets loopback through
+
+
+def test_ffmpeg_is_the_packaged_one() -> None:
+    out = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-filters"], capture_output=True, text=True)
+    assert " ass " in out.stdout and "loudnorm" in out.stdout
+
+
+def test_messages_in_chinese(backend: BackendProcess) -> None:
+    api = Api(backend.url, lang="zh")
+    r = api.upload(("empty.txt", b""))
+    assert "空文件" in r.json()["message"]
+    r, events = api.say("你好")
+    assert "配音" in events[-1]["content"]["parts"][0]["text"]
+    api.close()
+
