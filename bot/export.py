@@ -105,7 +105,7 @@ class Exporter:
                     return await self._deliver(chat, replier, status, progress)
                 if status.status == "failed":
                     await self.store.set_job_status(render_id, "failed")
-                    reason = status.error_message or "unknown error"
+                    reason = (status.error_message or "unknown error").rstrip(" .。")
                     await progress.finish(t("render_failed", lang, reason=reason))
                     raise RenderFailed(reason)
                 text = (

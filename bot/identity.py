@@ -28,6 +28,16 @@ T = TypeVar("T")
 Notice = Callable[[str], Awaitable[None]]  # tells the user something happened (text key)
 
 _EXPIRY_MARGIN = 60.0
+SESSION_FORBIDDEN = 4003  # the session belongs to another token (ours was replaced)
+
+
+def _retry_after(exc: BackendError) -> float:
+    """The server's hint, 0 when absent: a hint of days means one retry cannot help."""
+    hint = exc.retry_after if exc.retry_after is not None else exc.data.get("retry_after")
+    try:
+        return float(hint) if hint is not None else 0.0
+    except (TypeError, ValueError):
+        return 0.0
 
 
 @dataclass
@@ -75,7 +85,16 @@ class Identities:
                 return Auth(rec.token or "", chat.platform)
             if new_client or not rec.client_id:
                 rec.client_id = str(uuid.uuid4())
-            info = await self.client.anonymous_token(rec.client_id, chat.platform)
+            try:
+                info = await self.client.anonymous_token(rec.client_id, chat.platform)
+            except BackendError as exc:
+                # A rejected token within its client's 7-day window cannot be re-issued for that
+                # client id (429); a fresh client id is the only way back in. Its sessions differ.
+                if exc.code != 429 or not rec.token:
+                    raise
+                log.info("chat %s: token re-issue rate limited; using a new client id", chat.key)
+                rec.client_id, rec.session_id = str(uuid.uuid4()), None
+                info = await self.client.anonymous_token(rec.client_id, chat.platform)
             rec.token, rec.token_expiry, rec.client_id = info.token, info.expires_at, info.client_id
             rec.bind_id = info.bind_id or rec.bind_id
             await self.store.save_chat(rec)
@@ -146,12 +165,14 @@ class Identities:
                 if exc.code == 1001 and not self.settings.nemo_token:
                     log.info("chat %s: token rejected, re-authenticating", chat.key)
                     force_token = True
-                elif exc.code == 1002 and needs_session:
+                elif exc.code in (1002, SESSION_FORBIDDEN) and needs_session:
                     log.info("chat %s: session not found, creating a new one", chat.key)
                     force_session = True
                 elif exc.code == 400 and not self.settings.nemo_token:
                     new_client = True
-                elif exc.code == 429:
+                elif (
+                    exc.code == 429 and _retry_after(exc) <= self.settings.rate_limit_retry_seconds
+                ):
                     delay = self.settings.rate_limit_retry_seconds
                     log.info("chat %s: rate limited, retrying once in %.1f s", chat.key, delay)
                     await asyncio.sleep(delay)

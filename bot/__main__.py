@@ -1,0 +1,133 @@
+"""Composition root: `python -m bot` (chat) and `python -m bot demo` (scripted conversation).
+
+Builds the shared pieces once (embedded backend if NEMO_API_BASE is unset, one httpx client, one
+SQLite store, the engine) and hands them to an adapter. Telegram/Discord plug in here when their
+adapters exist: a module `adapters.<name>` exposing `async def serve(engine, settings)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+from adapters.console import ConsoleAdapter
+from bot.client import BackendClient
+from bot.embedded import EmbeddedBackend
+from bot.engine import Engine
+from bot.messages import Link, VideoFile
+from bot.redact import install_redaction
+from bot.settings import Settings
+from storage import Store
+
+log = logging.getLogger("bot")
+
+EXAMPLE_SCRIPT = Path(__file__).parent / "examples" / "lumen_script.txt"
+DEMO_STEPS = ("generate a natural male voiceover in English for my script", "export")
+
+
+@asynccontextmanager
+async def runtime(settings: Settings) -> AsyncIterator[Engine]:
+    """The engine with its backend, client and store; everything is closed on exit."""
+    async with AsyncExitStack() as stack:
+        base = settings.api_base
+        if base is None:
+            embedded = EmbeddedBackend(
+                settings.data_dir / "backend", public_base_url=settings.public_base_url
+            )
+            await stack.enter_async_context(embedded)
+            base = embedded.base_url
+        client = BackendClient(
+            base,
+            timeout=settings.request_timeout_seconds,
+            sse_read_timeout=settings.sse_read_timeout_seconds,
+        )
+        stack.push_async_callback(client.aclose)
+        store = await Store.open(settings.db_path)
+        stack.push_async_callback(store.close)
+        engine = Engine(client, store, settings)
+        stack.push_async_callback(engine.aclose)
+        yield engine
+
+
+async def _platform_adapter(settings: Settings, engine: Engine) -> bool:
+    """Run a platform adapter if its token is set and the adapter exists; False to fall back."""
+    for name, token in (
+        ("telegram", settings.telegram_bot_token),
+        ("discord", settings.discord_bot_token),
+    ):
+        if not token:
+            continue
+        try:
+            module = importlib.import_module(f"adapters.{name}")
+        except ImportError:
+            log.warning(
+                "%s token set, but the %s adapter is not available yet; using the console",
+                name,
+                name,
+            )
+            continue
+        await module.serve(engine, settings)
+        return True
+    return False
+
+
+async def run_chat(settings: Settings) -> int:
+    async with runtime(settings) as engine:
+        if await _platform_adapter(settings, engine):
+            return 0
+        console = ConsoleAdapter(engine, output_dir=settings.output_dir)
+        await engine.resume(console.replier_for)
+        await console.run()
+        await engine.wait_background()
+    return 0
+
+
+async def run_demo(settings: Settings, script: Path = EXAMPLE_SCRIPT) -> Path | None:
+    """Play the scripted conversation; return the MP4's path (None if it did not arrive)."""
+    async with runtime(settings) as engine:
+        console = ConsoleAdapter(engine, output_dir=settings.output_dir)
+        print(f"you> /upload {script}", flush=True)
+        await console.push_message("", [script], chat_id="demo")
+        for text in DEMO_STEPS:
+            print(f"you> {text}", flush=True)
+            await console.push_message(text, chat_id="demo")
+        videos = [o for o in console.sent(VideoFile, "demo") if isinstance(o, VideoFile)]
+        if videos:
+            return videos[-1].path.resolve()
+        links = [o for o in console.sent(Link, "demo") if isinstance(o, Link)]
+        if links:
+            print(f"(the video was delivered as a link: {links[-1].url})")
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    parser.add_argument("mode", nargs="?", default="chat", choices=("chat", "demo"))
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    level = settings.log_level if args.mode == "chat" else "WARNING"
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    install_redaction()
+    try:
+        if args.mode == "demo":
+            path = asyncio.run(run_demo(settings))
+            if path is None:
+                print("The demo did not produce a video.", file=sys.stderr)
+                return 1
+            print(f"\nMP4: {path}")
+            return 0
+        return asyncio.run(run_chat(settings))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
