@@ -18,12 +18,15 @@ from typing import Any
 from backend.db import Job, Store
 from backend.i18n import t
 from backend.mediatypes import RenderSpec
-from backend.render import RenderError, render
 from backend.settings import BackendSettings
 from backend.signing import sign
 from backend.timeline import DraftError, to_spec
 
 log = logging.getLogger(__name__)
+
+
+class RenderFailed(Exception):
+    """The renderer refused or failed; its message is for a person."""
 
 
 class JobRunner:
@@ -97,7 +100,10 @@ class JobRunner:
                 await loop.run_in_executor(
                     self.pool, self._render_sync, job.id, spec, out, work, cancel
                 )
-            except (DraftError, RenderError) as exc:
+            except DraftError as exc:
+                await self._fail(job.id, out, t("render_failed", lang, reason=str(exc)))
+                return
+            except RenderFailed as exc:
                 await self._fail(job.id, out, t("render_failed", lang, reason=str(exc)))
                 return
             except asyncio.CancelledError:
@@ -130,7 +136,12 @@ class JobRunner:
         def progress(fraction: float) -> None:
             self.progress[job_id] = round(max(0.0, min(1.0, fraction)) * 100, 1)
 
-        render(spec, out, work, progress=progress, cancel=cancel)
+        from backend.render import RenderError, render  # the ffmpeg pipeline, loaded on first use
+
+        try:
+            render(spec, out, work, progress=progress, cancel=cancel)
+        except RenderError as exc:
+            raise RenderFailed(str(exc)) from exc
 
     async def _fail(self, job_id: str, out: Path, message: str) -> None:
         await asyncio.to_thread(out.unlink, missing_ok=True)

@@ -6,6 +6,7 @@ Each case checks the specific code, that the message is for a person, and that n
 from __future__ import annotations
 
 import io
+import socket
 import sqlite3
 import subprocess
 import threading
@@ -158,11 +159,21 @@ def test_path_traversal_filename(backend: BackendProcess, api: Api) -> None:
     assert all(backend.data_dir in p.parents for p in stored)
 
 
-def test_declared_oversize_is_refused_before_reading(api: Api) -> None:
-    r = api.http.post(f"/api/upload-video/nemo_agent/me/{api.sid}",
-                      headers={**api.headers, "Content-Type": "multipart/form-data; boundary=x",
-                               "Content-Length": str(600 * 1024 * 1024)}, content=b"")
-    assert r.status_code == 413 and code(r) == 4002
+def test_declared_oversize_is_refused_before_reading(backend: BackendProcess, api: Api) -> None:
+    # A raw socket: announce 600 MB, send none of it. The answer must come without reading the body.
+    head = (f"POST /api/upload-video/nemo_agent/me/{api.sid} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: Bearer {api.token}\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+            f"Content-Length: {600 * 1024 * 1024}\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", backend.port), timeout=10) as sock:
+        sock.sendall(head.encode())
+        reply = ""
+        while '"code"' not in reply:
+            chunk = sock.recv(65536).decode()
+            if not chunk:
+                break
+            reply += chunk
+    assert reply.startswith("HTTP/1.1 413")
+    assert '"code":4002' in reply.replace(" ", "")
 
 
 def test_600mb_stream_without_length_is_cut_at_500mb(backend: BackendProcess, api: Api) -> None:
