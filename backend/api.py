@@ -6,7 +6,6 @@ job runner, and wrap the result in the envelope.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import secrets
@@ -32,8 +31,8 @@ from backend.errors import (
     envelope,
 )
 from backend.i18n import pick_lang, t
-from backend.ingest import count_words, ingest, safe_name
-from backend.sessions import apply_uploads, public_state
+from backend.intake import accept
+from backend.sessions import public_state
 from backend.signing import verify
 from backend.timeline import DraftError, to_spec
 from backend.uploads import Received, discard, fetch_url, receive_multipart
@@ -151,35 +150,7 @@ async def upload(request: Request) -> JSONResponse:
             raise
     else:
         received = await receive_multipart(ctype, request.stream(), folder, limit, lang)
-    try:
-        ingested = []
-        for item in received:
-            name = safe_name(item.name)
-            ingested.append(
-                (
-                    item,
-                    name,
-                    await asyncio.to_thread(
-                        ingest, item.path, name, lang, backend.settings.max_script_words
-                    ),
-                )
-            )
-    except BaseException:
-        discard(received)
-        raise
-    async with backend.lock(sid):
-        _, state = await load_session(request, sid, ident)
-        files = await apply_uploads(backend.store, sid, state, ingested)
-        await backend.store.save_state(sid, state)
-    media = await backend.store.media(sid, "video")
-    data: dict[str, Any] = {"files": files, "video_infos": [m.public() for m in media]}
-    if state.get("script"):
-        data["script"] = {
-            "name": state["script"]["name"],
-            "words": count_words(state["script"]["text"]),
-            "chars": len(state["script"]["text"]),
-        }
-    return envelope(data)
+    return envelope(await accept(backend, sid, lang, received))
 
 
 async def render_start(request: Request) -> JSONResponse:

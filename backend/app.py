@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from backend import agent, api
+from backend import agent, api, webupload
 from backend.context import Backend
 from backend.db import Store
 from backend.errors import BAD_REQUEST, INTERNAL, NOT_FOUND, ApiError, envelope, error_response
@@ -80,7 +80,7 @@ def create_app(settings: BackendSettings) -> Starlette:
         return envelope({}, INTERNAL, t("internal"))
 
     return Starlette(
-        routes=[*api.routes, Route("/run_sse", agent.run_sse, methods=["POST"])],
+        routes=[*api.routes, *webupload.routes, Route("/run_sse", agent.run_sse, methods=["POST"])],
         lifespan=lifespan,
         exception_handlers={
             ApiError: on_api_error,

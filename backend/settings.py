@@ -31,6 +31,7 @@ class BackendSettings(BaseSettings):
     seconds_per_credit: int = 10
     render_workers: int = 2
     signed_url_ttl_seconds: int = 24 * 3600
+    upload_link_ttl_seconds: int = 6 * 3600
     heartbeat_seconds: float = 15.0
     max_script_words: int = 20_000
     registration_url: str = "https://nemovideo.ai/register"
