@@ -1,0 +1,108 @@
+"""The web upload page, driven in a REAL headless Chromium (Debian's chromium + chromedriver, via Selenium)
+against the REAL backend. Nothing is stubbed: the browser streams the file over HTTP into the session.
+"""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.backend import Api, BackendProcess
+from tests.support.media import make_test_video
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+needs_browser = pytest.mark.skipif(
+    not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()), reason="Debian chromium + chromium-driver not installed"
+)
+
+
+def big_mp4(path: Path, total_bytes: int) -> Path:
+    """A real, playable MP4 padded with an ISO BMFF 'free' box up to ``total_bytes``."""
+    clip = make_test_video(path.with_suffix(".small.mp4"), seconds=4, width=1280, height=720)
+    data = clip.read_bytes()
+    pad = total_bytes - len(data) - 8
+    with path.open("wb") as fh:
+        fh.write(data)
+        fh.write(struct.pack(">I4s", pad + 8, b"free"))
+        chunk = b"\0" * (1 << 20)
+        while pad > 0:
+            fh.write(chunk[: min(pad, len(chunk))])
+            pad -= len(chunk)
+    return path
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--window-size=420,860"):
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
+    yield driver
+    driver.quit()
+
+
+def upload_link(api: Api) -> str:
+    r = api.post(f"/api/upload-link/nemo_agent/me/{api.sid}")
+    assert r.json()["code"] == 0, r.text
+    return str(r.json()["data"]["url"])
+
+
+@needs_browser
+def test_browser_uploads_60mb_video(api: Api, browser: object, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    video = big_mp4(tmp_path / "campaign.mp4", 60 * 1024 * 1024)
+    driver = browser
+    driver.get(upload_link(api))  # type: ignore[attr-defined]
+    assert "Send a file" in driver.title  # type: ignore[attr-defined]
+    driver.save_screenshot(str(tmp_path / "page.png"))  # type: ignore[attr-defined]
+    driver.find_element(By.ID, "file").send_keys(str(video))  # type: ignore[attr-defined]
+    driver.find_element(By.ID, "b").click()  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 120
+    status = driver.find_element(By.ID, "s")  # type: ignore[attr-defined]
+    while time.monotonic() < deadline and status.get_attribute("class") not in ("ok", "err"):
+        time.sleep(0.2)
+    assert status.get_attribute("class") == "ok", status.text
+    state = api.state()
+    assert [v["name"] for v in state["video_infos"]] == ["campaign.mp4"]
+    assert state["video_infos"][0]["size"] == 60 * 1024 * 1024
+    assert state["video_infos"][0]["width"] == 1280
+
+
+def test_tampered_and_expired_links_are_refused(backend: BackendProcess, api: Api) -> None:
+    url = upload_link(api)
+    r = httpx.get(url)
+    assert r.status_code == 200 and "<input id=file type=file" in r.text
+    tampered = url.replace("sig=", "sig=f")
+    r = httpx.get(tampered)
+    assert r.status_code == 403 and "expired or is not valid" in r.text
+    expired = url.split("?")[0] + "?exp=1000&" + url.split("&", 1)[1]
+    assert httpx.get(expired).status_code == 403
+    other = Api(backend.url)  # a link is bound to its session: another session's path is refused
+    r = httpx.get(url.replace(api.sid, other.sid))
+    assert r.status_code == 403
+    other.close()
+
+
+def test_page_upload_without_javascript_goes_through_the_same_checks(backend: BackendProcess, api: Api) -> None:
+    url = upload_link(api)
+    post = url.replace("/upload/" + api.sid, f"/upload/{api.sid}/files")
+    r = httpx.post(post, files={"files": ("notes.pdf", b"%PDF-1.4 not a video")})
+    assert r.status_code == 400 and "not supported" in r.text
+    r = httpx.post(post, files={"files": ("s.txt", b"Hello from the web page. It works.")},
+                   headers={"Accept": "application/json"})
+    assert r.json()["code"] == 0 and r.json()["data"]["files"][0]["kind"] == "script"
+    assert not list((backend.data_dir / "sessions").rglob("*.part"))
