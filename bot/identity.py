@@ -149,12 +149,14 @@ class Identities:
         force_token = new_client = force_session = False
         while True:
             try:
+                prior = chat.record.session_id
                 auth = await self.auth(chat, force_new=force_token, new_client=new_client)
                 force_token = new_client = False
+                lost = prior is not None and chat.record.session_id is None  # new identity
                 sid = ""
                 if needs_session:
                     sid = await self.session(chat, auth, force_new=force_session)
-                    if force_session and notice is not None:
+                    if (force_session or lost) and notice is not None:
                         await notice("session_renewed")
                     force_session = False
                 return await op(auth, sid)
