@@ -1,0 +1,73 @@
+"""Storage tests on a real SQLite file in tmp_path."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from storage import ChatRecord, Store
+from storage.db import MIGRATIONS
+
+
+async def test_schema_created_in_wal_and_reopen_is_idempotent(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "bot.sqlite3"
+    async with await Store.open(path) as store:
+        assert await store.schema_version() == len(MIGRATIONS)
+        assert (await store.journal_mode()).lower() == "wal"
+        await store.update_chat("console:1", session_id="s1", language="zh")
+    async with await Store.open(path) as store:
+        assert await store.schema_version() == len(MIGRATIONS)
+        rec = await store.get_chat("console:1")
+    assert rec is not None and rec.session_id == "s1" and rec.language == "zh"
+    with sqlite3.connect(path) as raw:
+        versions = raw.execute("SELECT version FROM schema_version").fetchall()
+    assert versions == [(1,)]
+
+
+async def test_chat_round_trip_and_secret_repr(tmp_path: Path) -> None:
+    async with await Store.open(tmp_path / "b.db") as store:
+        assert await store.get_chat("tg:9") is None
+        rec = await store.chat("tg:9")
+        assert rec == ChatRecord("tg:9")
+        rec.client_id, rec.token, rec.token_expiry, rec.bind_id = (
+            "cid",
+            "tok_very_secret",
+            123.5,
+            "b1",
+        )
+        await store.save_chat(rec)
+        again = await store.get_chat("tg:9")
+        assert again == rec
+        assert "tok_very_secret" not in repr(again)
+        updated = await store.update_chat("tg:9", voice="joe")
+        assert updated.voice == "joe" and updated.token == "tok_very_secret"
+
+
+async def test_in_flight_jobs(tmp_path: Path) -> None:
+    path = tmp_path / "b.db"
+    async with await Store.open(path) as store:
+        await store.add_job("tg:1", "render_1", "s1")
+        await store.add_job("tg:2", "render_2", "s2")
+        await store.set_job_status("render_2", "rendering")
+        await store.add_job("tg:3", "render_3", "s3")
+        await store.set_job_status("render_3", "delivered")
+    async with await Store.open(path) as store:  # survives a restart
+        jobs = await store.in_flight_jobs()
+        assert [(j.render_id, j.status) for j in jobs] == [
+            ("render_1", "queued"),
+            ("render_2", "rendering"),
+        ]
+        await store.set_job_status("render_1", "failed")
+        assert [j.render_id for j in await store.in_flight_jobs()] == ["render_2"]
+        job = await store.get_job("render_3")
+        assert job is not None and job.chat_key == "tg:3" and job.status == "delivered"
+
+
+async def test_per_chat_settings(tmp_path: Path) -> None:
+    async with await Store.open(tmp_path / "b.db") as store:
+        assert await store.get_setting("tg:1", "voice", "default") == "default"
+        await store.set_setting("tg:1", "voice", "joe")
+        await store.set_setting("tg:1", "voice", "amy")
+        await store.set_setting("tg:2", "voice", "joe")
+        assert await store.get_setting("tg:1", "voice") == "amy"
+        assert await store.get_setting("tg:2", "voice") == "joe"
