@@ -66,7 +66,7 @@ class Engine:
         lang = inbound.language or detect_language(inbound.text, slot.language)
         rt = route(inbound.text, bool(inbound.attachments))
         if rt.intent is Intent.CANCEL:
-            await self._cancel(slot, replier, lang)
+            await self._cancel(key, slot, replier, lang)
             return
         generation = slot.generation
         if slot.lock.locked():
@@ -88,10 +88,11 @@ class Engine:
         finally:
             slot.current = None
 
-    async def _cancel(self, slot: _Slot, replier: Replier, lang: str) -> None:
+    async def _cancel(self, key: str, slot: _Slot, replier: Replier, lang: str) -> None:
         slot.generation += 1
         if slot.current is not None and not slot.current.done():
             slot.current.cancel()
+            await self.store.settle_chat_jobs(key, "cancelled")
             await replier.send(Text(t("cancelled", lang)))
         else:
             await replier.send(Text(t("nothing_to_cancel", lang)))

@@ -193,6 +193,16 @@ class Store:
         )
         await self._db.commit()
 
+    async def settle_chat_jobs(self, chat_key: str, status: str) -> int:
+        """Mark the chat's in-flight renders (after /cancel, so a restart does not resume them)."""
+        marks = ", ".join("?" for _ in ACTIVE_STATUSES)
+        cur = await self._db.execute(
+            f"UPDATE render_jobs SET status = ?, updated = ? WHERE chat_key = ? AND status IN ({marks})",
+            (status, time.time(), chat_key, *ACTIVE_STATUSES),
+        )
+        await self._db.commit()
+        return cur.rowcount
+
     async def get_job(self, render_id: str) -> JobRecord | None:
         async with self._db.execute(
             "SELECT render_id, chat_key, session_id, started, status FROM render_jobs WHERE render_id = ?",

@@ -420,3 +420,15 @@ async def test_tokens_never_logged(
     for token in standin.tokens:
         assert token not in logged
     assert "secret-signature" not in logged
+
+
+async def test_cancel_during_render_is_not_resumed(standin: StandIn, tmp_path: Path) -> None:
+    """Stand-in: /cancel while a render is polled -> the job is settled, a restart does not resume it."""
+    standin.behaviour.render_seconds = 3600
+    async with engine_harness(standin.base_url, tmp_path) as (engine, console):
+        console.push_nowait("export")
+        await until(lambda: standin.count("/api/render/proxy/lambda/") >= 1)
+        await console.push_message("/cancel")
+        await console.wait_idle()
+        assert await engine.store.in_flight_jobs() == []
+    assert t("cancelled", "en") in texts(console)

@@ -59,6 +59,9 @@ async def test_in_flight_jobs(tmp_path: Path) -> None:
         ]
         await store.set_job_status("render_1", "failed")
         assert [j.render_id for j in await store.in_flight_jobs()] == ["render_2"]
+        await store.add_job("tg:2", "render_4", "s2")
+        assert await store.settle_chat_jobs("tg:2", "cancelled") == 2
+        assert await store.in_flight_jobs() == []
         job = await store.get_job("render_3")
         assert job is not None and job.chat_key == "tg:3" and job.status == "delivered"
 
