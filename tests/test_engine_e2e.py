@@ -1,0 +1,75 @@
+"""End to end: the real Engine and console adapter against the REAL backend (`python -m backend`
+on 127.0.0.1, started by the `backend` fixture of conftest.py). No stand-in here.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from bot.__main__ import DEMO_STEPS, EXAMPLE_SCRIPT
+from bot.messages import Buttons, Progress, Text, VideoFile
+from tests.support.backend import BackendProcess
+from tests.support.standin import engine_harness
+
+RENDERER = importlib.util.find_spec("backend.render") is not None
+
+
+def _texts(console: object) -> list[str]:
+    return [o.text for o in console.sent(Text) if isinstance(o, Text)]  # type: ignore[attr-defined]
+
+
+async def test_voiceover_turn_real_backend(backend: BackendProcess, tmp_path: Path) -> None:
+    async with engine_harness(backend.url, tmp_path) as (_engine, console):
+        await console.push_message("", [EXAMPLE_SCRIPT])
+        await console.push_message(DEMO_STEPS[0])
+        await console.push_message("status")
+    progress = [o.text for o in console.sent(Progress) if isinstance(o, Progress)]
+    assert any("Got your script lumen_script.txt" in p for p in progress)
+    assert any("Recording the voiceover" in p for p in progress)
+    said = _texts(console)
+    assert any("voiceover" in s.lower() for s in said[:-1]), said
+    assert not any("functionCall" in s or "synthesize_speech" in s for s in said + progress)
+    assert console.sent(Buttons)
+    assert said[-1].startswith("📋 Timeline")
+
+
+async def test_chinese_credits_and_bad_file_real_backend(
+    backend: BackendProcess, tmp_path: Path
+) -> None:
+    pdf = tmp_path / "brief.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
+    async with engine_harness(backend.url, tmp_path) as (_engine, console):
+        await console.push_message("余额")
+        await console.push_message("", [pdf])
+    said = _texts(console)
+    assert said[0].startswith("💳 积分：可用 100")
+    assert said[1].startswith("🚫"), said
+
+
+@pytest.mark.skipif(
+    not RENDERER, reason="the backend's renderer (backend.render) has not landed yet"
+)
+async def test_demo_conversation_real_backend(backend: BackendProcess, tmp_path: Path) -> None:
+    import av
+
+    async with engine_harness(backend.url, tmp_path, render_poll_max_seconds=1.0) as (
+        engine,
+        console,
+    ):
+        await console.push_message("", [EXAMPLE_SCRIPT], chat_id="demo")
+        for text in DEMO_STEPS:
+            await console.push_message(text, chat_id="demo")
+        assert await engine.store.in_flight_jobs() == []
+    videos = [o for o in console.sent(VideoFile) if isinstance(o, VideoFile)]
+    assert len(videos) == 1, _texts(console)
+    path = videos[0].path
+    assert path.parent == tmp_path / "output" and path.stat().st_size == videos[0].size
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        assert (video.codec_context.width, video.codec_context.height) == (1920, 1080)
+        assert video.codec_context.name == "h264"
+        assert container.streams.audio
+        assert container.duration is not None and 10 < container.duration / 1_000_000 < 60
