@@ -63,7 +63,9 @@ class Engine:
         """Handle one message; returns when it has been answered (or dropped by /cancel)."""
         key = inbound.chat_key
         slot = self._slot(key)
-        lang = inbound.language or detect_language(inbound.text, slot.language)
+        # Inconclusive text ("/credits", "👍") keeps the chat's stored language.
+        detected = inbound.language or detect_language(_words(inbound.text), None)
+        lang = detected or slot.language
         rt = route(inbound.text, bool(inbound.attachments))
         if rt.intent is Intent.CANCEL:
             await self._cancel(key, slot, replier, lang)
@@ -74,7 +76,7 @@ class Engine:
         async with slot.lock:
             if slot.generation != generation:
                 return  # cancelled while waiting in the queue
-            await self._run(slot, self._process(inbound, rt, replier, lang))
+            await self._run(slot, self._process(inbound, rt, replier, detected))
 
     async def _run(self, slot: _Slot, job: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(job)
@@ -98,6 +100,7 @@ class Engine:
             await replier.send(Text(t("nothing_to_cancel", lang)))
 
     async def _chat(self, key: str, lang: str | None) -> Chat:
+        """The chat with its language: the message's if it tells, else the stored one."""
         record = await self.store.chat(key)
         language = lang or record.language or "en"
         if record.language != language:
@@ -106,7 +109,9 @@ class Engine:
         self._slot(key).language = language
         return Chat(key, language, record)
 
-    async def _process(self, inbound: Inbound, rt: Route, replier: Replier, lang: str) -> None:
+    async def _process(
+        self, inbound: Inbound, rt: Route, replier: Replier, lang: str | None
+    ) -> None:
         chat = await self._chat(inbound.chat_key, lang)
         try:
             await self._dispatch(chat, inbound, rt, replier)
@@ -342,6 +347,15 @@ class Engine:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _words(text: str) -> str:
+    """The text without a leading /command, which says nothing about the language."""
+    return (
+        text.split(" ", 1)[1]
+        if text.startswith("/") and " " in text
+        else ("" if text.startswith("/") else text)
+    )
 
 
 def _split(text: str, limit: int) -> list[str]:

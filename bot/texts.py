@@ -171,7 +171,7 @@ _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
 
 
-def detect_language(text: str, fallback: str = "en") -> str:
+def detect_language(text: str, fallback: str | None = "en") -> str | None:
     """`zh` if the text has CJK characters, `en` if it has Latin words, else `fallback`."""
     if _CJK.search(text):
         return "zh"

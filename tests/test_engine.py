@@ -432,3 +432,14 @@ async def test_cancel_during_render_is_not_resumed(standin: StandIn, tmp_path: P
         await console.wait_idle()
         assert await engine.store.in_flight_jobs() == []
     assert t("cancelled", "en") in texts(console)
+
+
+async def test_language_kept_per_chat_across_restart(standin: StandIn, tmp_path: Path) -> None:
+    """Stand-in: a chat that wrote Chinese gets Chinese replies to language-less commands, even after a restart."""
+    async with engine_harness(standin.base_url, tmp_path) as (_e, console):
+        await console.push_message("积分")
+    async with engine_harness(standin.base_url, tmp_path) as (_e, console2):
+        await console2.push_message("/credits")
+        await console2.push_message("/status", chat_id="other")
+    assert texts(console2) == [t("credits", "zh", available=100, frozen=0, total=100)]
+    assert texts(console2, "other") == [t("state_empty", "en")]
