@@ -192,7 +192,7 @@ async def _execute(
     if intent.script:
         text = check_script(intent.script, "script", lang, backend.settings.max_script_words)
         state["script"] = {"text": text, "name": "message", "media_id": None}
-    if intent.changes_voice or settings.get("voice") != turn.choice.voice.id:
+    if intent.changes_voice or (turn.synthesize and settings.get("voice") != turn.choice.voice.id):
         settings["voice"] = turn.choice.voice.id
         await step(
             "set_voice",
@@ -235,9 +235,10 @@ async def _execute(
     elif not intent.understood:
         replies.append(t("help", lang, voices=", ".join(v.name for v in backend.voices)))
 
-    await refresh_draft(store, turn.sid, state)
-    await step("place_on_timeline", {}, {"summary": _summary(state)})
-    await store.save_state(turn.sid, state)
+    if intent.understood:
+        await refresh_draft(store, turn.sid, state)
+        await step("place_on_timeline", {}, {"summary": _summary(state)})
+        await store.save_state(turn.sid, state)
     if (
         not turn.synthesize
         and state.get("voiceover") is None
