@@ -194,6 +194,12 @@ class BackendClient:
     async def credits(self, auth: Auth) -> Credits:
         return Credits.parse(await self._request("GET", "/api/credits/balance/simple", auth))
 
+    async def voices(self) -> list[str]:
+        """Installed voice ids, as the self-hosted backend's /healthz lists them ([] if unknown)."""
+        env = await self._request("GET", "/healthz", None)
+        voices = env.get("voices", [])
+        return [str(v) for v in voices] if isinstance(voices, list) else []
+
     async def state(self, auth: Auth, session_id: str) -> SessionState:
         env = await self._request("GET", f"/api/state/{APP}/me/{session_id}/latest", auth)
         return SessionState.parse(env)

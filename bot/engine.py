@@ -172,6 +172,11 @@ class Engine:
             )
         elif intent is Intent.STATUS:
             await self.show_state(chat, replier)
+        elif intent is Intent.VOICE:
+            if rt.text:
+                await self.converse(chat, f"use the {rt.text} voice", replier)
+            else:
+                await self.show_voices(chat, replier)
         elif intent is Intent.EXPORT:
             await self.exporter.export(chat, replier, self._notice(replier, chat))
         elif intent is Intent.UPLOAD:
@@ -197,6 +202,19 @@ class Engine:
             else t("state_empty", chat.language)
         )
         await replier.send(Text(text))
+
+    async def show_voices(self, chat: Chat, replier: Replier) -> None:
+        """The installed voices as buttons; pressing one asks the agent to use it."""
+        try:
+            ids = await self.client.voices()
+        except (BackendError, BackendUnavailable):
+            ids = []
+        names = list(dict.fromkeys(_voice_name(v) for v in ids))
+        if not names:
+            await replier.send(Text(t("voices_unknown", chat.language)))
+            return
+        buttons = tuple(Button(n, f"use the {n} voice") for n in names)
+        await replier.send(Buttons(t("pick_voice", chat.language), buttons))
 
     async def converse(self, chat: Chat, text: str, replier: Replier) -> None:
         """One agent turn, then GUI translation, no-text fallback and follow-up actions."""
@@ -241,8 +259,9 @@ class Engine:
                 Buttons(
                     t("next_steps", lang),
                     (
-                        Button(t("button_export", lang), "/export"),
-                        Button(t("button_status", lang), "/status"),
+                        Button(t("button_export", lang), "export"),
+                        Button(t("button_slower", lang), "slower"),
+                        Button(t("button_vertical", lang), "make it vertical"),
                     ),
                 )
             )
@@ -356,6 +375,12 @@ def _words(text: str) -> str:
         if text.startswith("/") and " " in text
         else ("" if text.startswith("/") else text)
     )
+
+
+def _voice_name(voice_id: str) -> str:
+    """A Piper id's speaker name ("en_US-joe-medium" -> "Joe"), which the agent matches."""
+    parts = voice_id.split("-")
+    return (parts[1] if len(parts) > 1 else voice_id).replace("_", " ").title()
 
 
 def _split(text: str, limit: int) -> list[str]:

@@ -19,6 +19,7 @@ class Intent(enum.Enum):
     CREDITS = "credits"
     STATUS = "status"
     UPLOAD = "upload"
+    VOICE = "voice"
     CHAT = "chat"  # everything else goes to run_sse
 
 
@@ -31,6 +32,7 @@ COMMANDS: dict[str, Intent] = {
     "credits": Intent.CREDITS,
     "status": Intent.STATUS,
     "upload": Intent.UPLOAD,
+    "voice": Intent.VOICE,
 }
 
 _KEYWORDS: tuple[tuple[Intent, re.Pattern[str]], ...] = (

@@ -103,6 +103,13 @@ TEXTS: dict[str, dict[str, str]] = {
     "next_steps": {"en": "What next?", "zh": "接下来？"},
     "button_export": {"en": "Export MP4", "zh": "导出 MP4"},
     "button_status": {"en": "Show timeline", "zh": "查看时间线"},
+    "button_slower": {"en": "Slower", "zh": "慢一点"},
+    "button_vertical": {"en": "Vertical", "zh": "竖屏"},
+    "pick_voice": {"en": "🎙️ Pick a voice:", "zh": "🎙️ 选择一个声音："},
+    "voices_unknown": {
+        "en": '🎙️ Describe the voice you want, e.g. "a natural male voice in English".',
+        "zh": "🎙️ 描述你想要的声音，例如“自然的英文男声”。",
+    },
     # errors, one per code of DESIGN section 4
     "err_register": {
         "en": "💳 You're out of free credits. Register to keep going (your work is kept): {url}",
