@@ -28,6 +28,7 @@ from bot.models import (
     SessionInfo,
     SessionState,
     TokenInfo,
+    UploadLink,
     UploadResult,
 )
 from bot.redact import redact, register_secret
@@ -233,6 +234,11 @@ class BackendClient:
             timeout=httpx.Timeout(None, connect=10.0),
         )
         return UploadResult.parse(env)
+
+    async def upload_link(self, auth: Auth, session_id: str) -> UploadLink:
+        """A signed web page URL that streams a big file into this session (no token needed)."""
+        env = await self._request("POST", f"/api/upload-link/{APP}/me/{session_id}", auth)
+        return UploadLink.parse(env)
 
     # conversation
 

@@ -94,6 +94,7 @@ class SessionState:
     video_infos: list[Any]
     generated_media: list[Any]
     bind_id: str | None = None
+    uploads: tuple[Mapping[str, Any], ...] = ()
 
     @classmethod
     def parse(cls, env: Envelope) -> SessionState:
@@ -107,12 +108,29 @@ class SessionState:
             video_infos=list(state.get("video_infos") or []),
             generated_media=list(state.get("generated_media") or []),
             bind_id=env.get("bind_id"),
+            uploads=tuple(u for u in state.get("uploads") or [] if isinstance(u, Mapping)),
         )
 
     @property
     def track_count(self) -> int:
         tracks = self.draft.get("t")
         return len(tracks) if isinstance(tracks, list) else 0
+
+
+@dataclass(frozen=True)
+class UploadLink:
+    url: str
+    expires_at: float | None = None
+    max_bytes: int | None = None
+
+    @classmethod
+    def parse(cls, env: Envelope) -> UploadLink:
+        expires = env.get("expires_at")
+        return cls(
+            str(env.get("url") or ""),
+            float(expires) if isinstance(expires, (int, float)) else None,
+            _opt_int(env.get("max_bytes")),
+        )
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,10 @@ class Settings:
     telegram_bot_token: str | None = field(default=None, repr=False)
     discord_bot_token: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
+    upload_watch_seconds: float = (
+        3600.0  # how long to wait for a file sent through the web upload link
+    )
+    upload_watch_interval_seconds: float = 3.0
 
     def __repr__(self) -> str:  # never print tokens, even by accident
         token = "set" if self.nemo_token else "unset"
@@ -81,4 +85,6 @@ class Settings:
             telegram_bot_token=_opt(e, "TELEGRAM_BOT_TOKEN"),
             discord_bot_token=_opt(e, "DISCORD_BOT_TOKEN"),
             log_level=(e.get("BOT_LOG_LEVEL", "").strip() or "INFO").upper(),
+            upload_watch_seconds=_float(e, "BOT_UPLOAD_WATCH_SECONDS", 3600.0),
+            upload_watch_interval_seconds=_float(e, "BOT_UPLOAD_WATCH_INTERVAL_SECONDS", 3.0),
         )

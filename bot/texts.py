@@ -128,6 +128,25 @@ TEXTS: dict[str, dict[str, str]] = {
         "or trim it to the part you need, then send it again.",
         "zh": "📦 文件太大（上限 500 MB）。请压缩（例如 720p、降低码率）或剪掉不需要的部分后重新发送。",
     },
+    "big_upload_link": {
+        "en": "📤 Open this page to send your file (up to 500 MB): it goes straight into this chat's project. "
+        "The link works until {expires}.",
+        "zh": "📤 打开此页面发送文件（最大 500 MB），文件会直接进入本对话的项目。链接有效期至 {expires}。",
+    },
+    "big_upload_too_large": {
+        "en": "📦 That file ({size}) is bigger than this chat app lets bots download ({limit}).",
+        "zh": "📦 文件（{size}）超过了此聊天应用允许机器人下载的大小（{limit}）。",
+    },
+    "big_upload_label": {"en": "Upload a big file", "zh": "上传大文件"},
+    "big_upload_no_public_url": {
+        "en": "📦 Big files need a public address for this bot, and its admin has not set one yet. "
+        "Send a link to the file instead, or compress/trim it.",
+        "zh": "📦 发送大文件需要机器人的公网地址，管理员尚未设置。请改为发送文件链接，或压缩/剪辑后再发。",
+    },
+    "big_upload_arrived": {
+        "en": "📥 Got {name}{details}. Tell me what to do with it.",
+        "zh": "📥 已收到 {name}{details}。告诉我要做什么。",
+    },
     "err_platform_too_large": {
         "en": "📦 That file ({size}) is bigger than this chat app lets bots download ({limit}). "
         "Send a link to the file instead, or compress/trim it.",

@@ -6,13 +6,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from bot.bigfiles import BigFiles
 from bot.client import BackendClient
 from bot.identity import Chat, Identities, Notice
 from bot.messages import Attachment, Replier, Text
 from bot.models import UploadResult
 from bot.progress import ProgressLine
 from bot.settings import Settings
-from bot.texts import human_size, t
+from bot.texts import t
 
 MAX_INPUT_BYTES = 500 * 1024 * 1024
 
@@ -27,10 +28,13 @@ def _notice(replier: Replier, chat: Chat) -> Notice:
 class Uploader:
     """Moves the user's files into the chat's backend session."""
 
-    def __init__(self, client: BackendClient, ids: Identities, settings: Settings) -> None:
+    def __init__(
+        self, client: BackendClient, ids: Identities, settings: Settings, bigfiles: BigFiles
+    ) -> None:
         self.client = client
         self.ids = ids
         self.settings = settings
+        self.bigfiles = bigfiles
 
     async def upload(
         self, chat: Chat, attachments: tuple[Attachment, ...], replier: Replier
@@ -48,15 +52,8 @@ class Uploader:
                 and att.size is not None
                 and att.size > replier.limits.max_download_bytes
             ):
-                await replier.send(
-                    Text(
-                        t(
-                            "err_platform_too_large",
-                            lang,
-                            size=human_size(att.size),
-                            limit=human_size(replier.limits.max_download_bytes),
-                        )
-                    )
+                await self.bigfiles.offer(
+                    chat, replier, (att.size, replier.limits.max_download_bytes)
                 )
                 continue
             progress = ProgressLine(replier, "upload")

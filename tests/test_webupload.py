@@ -4,22 +4,27 @@ against the REAL backend. Nothing is stubbed: the browser streams the file over 
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from bot.messages import Link
 from tests.support.backend import Api, BackendProcess
 from tests.support.media import make_test_video
+from tests.support.standin import engine_harness
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 needs_browser = pytest.mark.skipif(
-    not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()), reason="Debian chromium + chromium-driver not installed"
+    not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
+    reason="Debian chromium + chromium-driver not installed",
 )
 
 
@@ -39,15 +44,24 @@ def big_mp4(path: Path, total_bytes: int) -> Path:
 
 
 @pytest.fixture
-def browser() -> Iterator[object]:
+def browser() -> Iterator[Any]:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=420,860"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=420,860",
+    ):
         opts.add_argument(flag)
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
     yield driver
@@ -60,26 +74,58 @@ def upload_link(api: Api) -> str:
     return str(r.json()["data"]["url"])
 
 
-@needs_browser
-def test_browser_uploads_60mb_video(api: Api, browser: object, tmp_path: Path) -> None:
+def _browser_upload(driver: Any, url: str, video: Path, shot: Path) -> tuple[str, str]:
+    """Open the page, pick the file, submit; return the status line's class and text."""
     from selenium.webdriver.common.by import By
 
-    video = big_mp4(tmp_path / "campaign.mp4", 60 * 1024 * 1024)
-    driver = browser
-    driver.get(upload_link(api))  # type: ignore[attr-defined]
-    assert "Send a file" in driver.title  # type: ignore[attr-defined]
-    driver.save_screenshot(str(tmp_path / "page.png"))  # type: ignore[attr-defined]
-    driver.find_element(By.ID, "file").send_keys(str(video))  # type: ignore[attr-defined]
-    driver.find_element(By.ID, "b").click()  # type: ignore[attr-defined]
+    driver.get(url)
+    assert "Send a file" in driver.title
+    driver.save_screenshot(str(shot))
+    driver.find_element(By.ID, "file").send_keys(str(video))
+    driver.find_element(By.ID, "b").click()
+    status = driver.find_element(By.ID, "s")
     deadline = time.monotonic() + 120
-    status = driver.find_element(By.ID, "s")  # type: ignore[attr-defined]
     while time.monotonic() < deadline and status.get_attribute("class") not in ("ok", "err"):
         time.sleep(0.2)
-    assert status.get_attribute("class") == "ok", status.text
-    state = api.state()
-    assert [v["name"] for v in state["video_infos"]] == ["campaign.mp4"]
-    assert state["video_infos"][0]["size"] == 60 * 1024 * 1024
-    assert state["video_infos"][0]["width"] == 1280
+    return str(status.get_attribute("class")), str(status.text)
+
+
+@needs_browser
+async def test_browser_uploads_60mb_video_and_chat_is_told(
+    backend: BackendProcess, browser: Any, tmp_path: Path
+) -> None:
+    """Engine + console adapter + REAL backend + REAL Chromium: the user asks for the big-file link in
+    chat, uploads 60 MB through the page, and the chat is told without asking again."""
+    video = big_mp4(tmp_path / "campaign.mp4", 60 * 1024 * 1024)
+    async with engine_harness(backend.url, tmp_path, upload_watch_interval_seconds=0.3) as (
+        engine,
+        console,
+    ):
+        await console.push_message("upload a big file", chat_id="big")
+        links = [o for o in console.sent(Link, "big") if isinstance(o, Link)]
+        assert len(links) == 1 and "/upload/" in links[0].url and "sig=" in links[0].url
+        assert links[0].expires_at and links[0].expires_at > time.time() + 3000
+        cls, text = await asyncio.to_thread(
+            _browser_upload, browser, links[0].url, video, tmp_path / "page.png"
+        )
+        assert cls == "ok", text
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any(  # noqa: ASYNC110 (polling the recorder)
+            "campaign.mp4" in x for x in console.texts("big")
+        ):
+            await asyncio.sleep(0.2)
+        told = [x for x in console.texts("big") if "campaign.mp4" in x]
+        assert told and "0:04" in told[0] and "720p" in told[0], console.texts("big")
+        record = await engine.store.chat(console.chat_key("big"))
+    # The file really is in that chat's session: read it back with the chat's own token.
+    r = await httpx.AsyncClient().get(
+        f"{backend.url}/api/state/nemo_agent/me/{record.session_id}/latest",
+        headers={"Authorization": f"Bearer {record.token}"},
+    )
+    videos = r.json()["data"]["state"]["video_infos"]
+    assert [(v["name"], v["size"], v["width"]) for v in videos] == [
+        ("campaign.mp4", 60 * 1024 * 1024, 1280)
+    ]
 
 
 def test_tampered_and_expired_links_are_refused(backend: BackendProcess, api: Api) -> None:
@@ -97,12 +143,17 @@ def test_tampered_and_expired_links_are_refused(backend: BackendProcess, api: Ap
     other.close()
 
 
-def test_page_upload_without_javascript_goes_through_the_same_checks(backend: BackendProcess, api: Api) -> None:
+def test_page_upload_without_javascript_goes_through_the_same_checks(
+    backend: BackendProcess, api: Api
+) -> None:
     url = upload_link(api)
     post = url.replace("/upload/" + api.sid, f"/upload/{api.sid}/files")
     r = httpx.post(post, files={"files": ("notes.pdf", b"%PDF-1.4 not a video")})
     assert r.status_code == 400 and "not supported" in r.text
-    r = httpx.post(post, files={"files": ("s.txt", b"Hello from the web page. It works.")},
-                   headers={"Accept": "application/json"})
+    r = httpx.post(
+        post,
+        files={"files": ("s.txt", b"Hello from the web page. It works.")},
+        headers={"Accept": "application/json"},
+    )
     assert r.json()["code"] == 0 and r.json()["data"]["files"][0]["kind"] == "script"
     assert not list((backend.data_dir / "sessions").rglob("*.part"))
