@@ -25,6 +25,10 @@ def _opt(env: Mapping[str, str], name: str) -> str | None:
     return raw or None
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every knob of the bot. Tests build one directly; `from_env` is for the real process."""
@@ -44,6 +48,16 @@ class Settings:
     sse_read_timeout_seconds: float = 120.0
     telegram_bot_token: str | None = field(default=None, repr=False)
     discord_bot_token: str | None = field(default=None, repr=False)
+    # Telegram: a local Bot API server (`--local`) raises the file limits to 2000 MB.
+    telegram_api_base_url: str | None = None  # e.g. http://127.0.0.1:8081/bot
+    telegram_file_base_url: str | None = None  # e.g. http://127.0.0.1:8081/file/bot
+    telegram_local_mode: bool = False
+    telegram_max_download_mb: float | None = None  # None: 20 hosted, 2000 local
+    telegram_max_upload_mb: float | None = None  # None: 50 hosted, 2000 local
+    telegram_webhook_url: str | None = None  # set: webhook mode instead of long polling
+    telegram_webhook_listen: str = "0.0.0.0"
+    telegram_webhook_port: float = 8443
+    telegram_webhook_secret: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
     upload_watch_seconds: float = (
         3600.0  # how long to wait for a file sent through the web upload link
@@ -84,6 +98,15 @@ class Settings:
             sse_read_timeout_seconds=_float(e, "BOT_SSE_READ_TIMEOUT_SECONDS", 120.0),
             telegram_bot_token=_opt(e, "TELEGRAM_BOT_TOKEN"),
             discord_bot_token=_opt(e, "DISCORD_BOT_TOKEN"),
+            telegram_api_base_url=_opt(e, "TELEGRAM_API_BASE_URL"),
+            telegram_file_base_url=_opt(e, "TELEGRAM_FILE_BASE_URL"),
+            telegram_local_mode=_flag(e, "TELEGRAM_LOCAL_MODE"),
+            telegram_max_download_mb=_float(e, "TELEGRAM_MAX_DOWNLOAD_MB", 0.0) or None,
+            telegram_max_upload_mb=_float(e, "TELEGRAM_MAX_UPLOAD_MB", 0.0) or None,
+            telegram_webhook_url=_opt(e, "TELEGRAM_WEBHOOK_URL"),
+            telegram_webhook_listen=_opt(e, "TELEGRAM_WEBHOOK_LISTEN") or "0.0.0.0",
+            telegram_webhook_port=_float(e, "TELEGRAM_WEBHOOK_PORT", 8443),
+            telegram_webhook_secret=_opt(e, "TELEGRAM_WEBHOOK_SECRET"),
             log_level=(e.get("BOT_LOG_LEVEL", "").strip() or "INFO").upper(),
             upload_watch_seconds=_float(e, "BOT_UPLOAD_WATCH_SECONDS", 3600.0),
             upload_watch_interval_seconds=_float(e, "BOT_UPLOAD_WATCH_INTERVAL_SECONDS", 3.0),
