@@ -1,0 +1,159 @@
+"""Test media helpers: make small clips with ffmpeg lavfi, probe them with PyAV, measure audio.
+
+Shared by the TTS/render tests and the backend flow tests, so every test measures the same way.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import av
+import imageio_ffmpeg
+import numpy as np
+
+FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [FFMPEG, "-hide_banner", "-nostdin", *args], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"ffmpeg failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return proc
+
+
+def make_test_video(
+    path: Path,
+    seconds: float,
+    width: int = 640,
+    height: int = 360,
+    fps: int = 30,
+    with_audio: bool = True,
+) -> Path:
+    """An H.264/AAC MP4 of testsrc2 plus a 440 Hz tone at about -20 dBFS."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    args = [
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size={width}x{height}:rate={fps}:duration={seconds}",
+    ]
+    if with_audio:
+        args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}"]
+        args += ["-af", "volume=-5dB", "-c:a", "aac", "-b:a", "128k", "-ac", "2"]
+    args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", str(fps)]
+    args += ["-shortest", str(path)]
+    _run(args)
+    return path
+
+
+def probe(path: Path) -> dict[str, Any]:
+    """duration_s, video_codec/width/height/fps, audio_codec/sample_rate/channels, subtitle codec."""
+    info: dict[str, Any] = {
+        "duration_s": 0.0,
+        "has_video": False,
+        "has_audio": False,
+        "has_subtitles": False,
+        "video_codec": None,
+        "audio_codec": None,
+        "subtitle_codec": None,
+        "width": 0,
+        "height": 0,
+    }
+    with av.open(str(path)) as container:
+        if container.duration is not None:
+            info["duration_s"] = container.duration / 1_000_000
+        for stream in container.streams:
+            ctx: Any = stream.codec_context
+            if stream.type == "video" and not info["has_video"]:
+                info.update(
+                    has_video=True,
+                    video_codec=ctx.name,
+                    width=ctx.width,
+                    height=ctx.height,
+                    pix_fmt=ctx.pix_fmt,
+                    fps=float(stream.average_rate) if stream.average_rate else 0.0,
+                )
+            elif stream.type == "audio" and not info["has_audio"]:
+                info.update(
+                    has_audio=True,
+                    audio_codec=ctx.name,
+                    sample_rate=ctx.sample_rate,
+                    channels=ctx.channels,
+                )
+            elif stream.type == "subtitle" and not info["has_subtitles"]:
+                info.update(has_subtitles=True, subtitle_codec=ctx.name)
+    return info
+
+
+def video_packets(path: Path) -> list[bytes]:
+    """Raw payloads of the first video stream's packets (equal lists = the stream was copied)."""
+    out: list[bytes] = []
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        for packet in container.demux(stream):
+            if packet.size:
+                out.append(bytes(packet))
+    return out
+
+
+def loudness(path: Path) -> tuple[float, float]:
+    """(integrated loudness in LUFS, true peak in dBTP) measured by ffmpeg's ebur128."""
+    proc = _run(["-i", str(path), "-map", "0:a:0", "-af", "ebur128=peak=true", "-f", "null", "-"])
+    summary = proc.stderr[proc.stderr.rfind("Summary:") :]
+    lufs = re.search(r"I:\s+(-?[\d.]+|-inf)\s+LUFS", summary)
+    peak = re.search(r"True peak:\s+Peak:\s+(-?[\d.]+|-inf)\s+dBFS", summary)
+    if lufs is None or peak is None:
+        raise RuntimeError(f"no ebur128 summary in: {summary[-500:]}")
+    return float(lufs.group(1)), float(peak.group(1))
+
+
+def audio_samples(path: Path, start_s: float = 0.0, end_s: float | None = None) -> np.ndarray:
+    """Mono float32 samples (48 kHz) of a window of the first audio stream."""
+    args = ["-ss", f"{start_s:.3f}"]
+    if end_s is not None:
+        args += ["-t", f"{max(end_s - start_s, 0.001):.3f}"]
+    args += ["-i", str(path), "-map", "0:a:0", "-ac", "1", "-ar", "48000", "-f", "f32le", "-"]
+    proc = subprocess.run(
+        [FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", *args],
+        capture_output=True,
+        check=True,
+    )
+    return np.frombuffer(proc.stdout, dtype="<f4")
+
+
+def rms_db(path: Path, start_s: float, end_s: float) -> float:
+    """RMS level in dBFS of the audio between start_s and end_s (-120 for silence)."""
+    samples = audio_samples(path, start_s, end_s).astype(np.float64)
+    if samples.size == 0:
+        return -120.0
+    rms = float(np.sqrt(np.mean(samples**2)))
+    return max(-120.0, 20 * np.log10(rms)) if rms > 0 else -120.0
+
+
+def frame_png(path: Path, t: float, out: Path) -> Path:
+    """Extract the frame at t seconds as a PNG."""
+    _run(["-y", "-ss", f"{t:.3f}", "-i", str(path), "-frames:v", "1", str(out)])
+    return out
+
+
+def frame_rgb(path: Path, t: float) -> np.ndarray:
+    """The frame at t seconds as an HxWx3 uint8 array (decoded with PyAV)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        if stream.time_base is not None:
+            container.seek(int(max(t - 1.0, 0) / stream.time_base), stream=stream)
+        last = None
+        for frame in container.decode(stream):
+            last = frame
+            if frame.time is not None and frame.time >= t:
+                break
+        if last is None:
+            raise RuntimeError(f"no frame at {t}s in {path}")
+        return np.asarray(last.to_ndarray(format="rgb24"))
