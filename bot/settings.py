@@ -20,6 +20,15 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ValueError(f"{name} must be a number, got {raw!r}") from exc
 
 
+def _int_opt(env: Mapping[str, str], name: str) -> int | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise ValueError(f"{name} must be a numeric id, got {raw!r}")
+    return int(raw)
+
+
 def _opt(env: Mapping[str, str], name: str) -> str | None:
     raw = env.get(name, "").strip()
     return raw or None
@@ -48,6 +57,7 @@ class Settings:
     sse_read_timeout_seconds: float = 120.0
     telegram_bot_token: str | None = field(default=None, repr=False)
     discord_bot_token: str | None = field(default=None, repr=False)
+    discord_guild_id: int | None = None  # set: slash commands sync to this guild only (instant)
     # Telegram: a local Bot API server (`--local`) raises the file limits to 2000 MB.
     telegram_api_base_url: str | None = None  # e.g. http://127.0.0.1:8081/bot
     telegram_file_base_url: str | None = None  # e.g. http://127.0.0.1:8081/file/bot
@@ -98,6 +108,7 @@ class Settings:
             sse_read_timeout_seconds=_float(e, "BOT_SSE_READ_TIMEOUT_SECONDS", 120.0),
             telegram_bot_token=_opt(e, "TELEGRAM_BOT_TOKEN"),
             discord_bot_token=_opt(e, "DISCORD_BOT_TOKEN"),
+            discord_guild_id=_int_opt(e, "DISCORD_GUILD_ID"),
             telegram_api_base_url=_opt(e, "TELEGRAM_API_BASE_URL"),
             telegram_file_base_url=_opt(e, "TELEGRAM_FILE_BASE_URL"),
             telegram_local_mode=_flag(e, "TELEGRAM_LOCAL_MODE"),
