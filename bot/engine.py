@@ -16,7 +16,15 @@ from typing import Any
 from bot.client import Auth, BackendClient, BackendError, BackendUnavailable, StreamCut
 from bot.export import Exporter, RenderFailed
 from bot.identity import Chat, Identities, Notice
-from bot.messages import Button, Buttons, Inbound, Replier, ReplierFactory, Text
+from bot.messages import (
+    Button,
+    Buttons,
+    Inbound,
+    Replier,
+    ReplierFactory,
+    Text,
+    platform_of,
+)
 from bot.models import SessionState
 from bot.progress import ProgressLine
 from bot.router import GuiAction, Intent, Route, is_only_upload_words, route, translate_gui
@@ -309,9 +317,16 @@ class Engine:
 
     # resuming renders after a restart
 
-    async def resume(self, replier_for: ReplierFactory) -> int:
-        """Pick up every render that was in flight when the bot stopped; returns how many."""
-        jobs = await self.store.in_flight_jobs()
+    async def resume(self, replier_for: ReplierFactory, platform: str | None = None) -> int:
+        """Pick up every render that was in flight when the bot stopped; returns how many.
+
+        With `platform`, only that platform's chats: each adapter of a process resumes its own.
+        """
+        jobs = [
+            job
+            for job in await self.store.in_flight_jobs()
+            if platform is None or platform_of(job.chat_key) == platform
+        ]
         for job in jobs:
             task = asyncio.create_task(
                 self._resume_one(job.chat_key, job.render_id, job.started, replier_for)
