@@ -1,8 +1,9 @@
 """Composition root: `python -m bot` (chat) and `python -m bot demo` (scripted conversation).
 
 Builds the shared pieces once (embedded backend if NEMO_API_BASE is unset, one httpx client, one
-SQLite store, the engine) and hands them to an adapter. Telegram/Discord plug in here when their
-adapters exist: a module `adapters.<name>` exposing `async def serve(engine, settings)`.
+SQLite store, the engine) and hands them to the adapters. Each platform adapter is a module exposing
+`async def serve(engine, settings)` (see ADAPTERS); every one whose token is set runs side by side
+on the one engine, and without a token the console chat runs.
 """
 
 from __future__ import annotations
@@ -55,26 +56,27 @@ async def runtime(settings: Settings) -> AsyncIterator[Engine]:
         yield engine
 
 
+ADAPTERS = (("telegram", "adapters.telegram"), ("discord", "adapters.discord_bot"))
+
+
 async def _platform_adapter(settings: Settings, engine: Engine) -> bool:
-    """Run a platform adapter if its token is set and the adapter exists; False to fall back."""
-    for name, token in (
-        ("telegram", settings.telegram_bot_token),
-        ("discord", settings.discord_bot_token),
-    ):
-        if not token:
+    """Run every platform adapter whose token is set, side by side; False to fall back."""
+    tokens = {"telegram": settings.telegram_bot_token, "discord": settings.discord_bot_token}
+    modules = []
+    for name, module_name in ADAPTERS:
+        if not tokens[name]:
             continue
         try:
-            module = importlib.import_module(f"adapters.{name}")
+            modules.append(importlib.import_module(module_name))
         except ImportError:
-            log.warning(
-                "%s token set, but the %s adapter is not available yet; using the console",
-                name,
-                name,
-            )
-            continue
-        await module.serve(engine, settings)
-        return True
-    return False
+            log.warning("%s token set, but the %s adapter is not available", name, name)
+    if not modules:
+        return False
+    # One engine for all: a failing adapter stops the others too (the TaskGroup cancels them).
+    async with asyncio.TaskGroup() as group:
+        for module in modules:
+            group.create_task(module.serve(engine, settings))
+    return True
 
 
 async def run_chat(settings: Settings) -> int:
