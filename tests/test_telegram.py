@@ -1,0 +1,336 @@
+"""Telegram adapter tests: the REAL python-telegram-bot `Application` (long polling, rate limiter)
+against the Bot API STAND-IN of tests/support/botapi.py on 127.0.0.1, and a real Engine against
+either the REAL backend (conftest `backend`) or the backend stand-in (tests/support/standin.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import io
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.telegram import TelegramAdapter, file_limits
+from bot.__main__ import DEMO_STEPS, EXAMPLE_SCRIPT
+from bot.redact import install_redaction
+from bot.settings import Settings
+from tests.support.backend import BackendProcess
+from tests.support.botapi import BOT_ID, BOT_USERNAME, TOKEN, BotApiStandIn, Call
+from tests.support.standin import StandIn, engine_harness
+
+RENDERER = importlib.util.find_spec("backend.render") is not None
+MB = 1024 * 1024
+
+ANN = {"id": 501, "is_bot": False, "first_name": "Ann", "username": "ann"}
+BOB = {"id": 502, "is_bot": False, "first_name": "Bob <Builder>"}  # no username
+PRIVATE = {"id": 501, "type": "private", "first_name": "Ann", "username": "ann"}
+GROUP_ID = -100500
+GROUP: dict[str, Any] = {"id": GROUP_ID, "type": "supergroup", "title": "Team"}
+FORUM = {"id": -100600, "type": "supergroup", "title": "Studio", "is_forum": True}
+BOT_USER = {"id": BOT_ID, "is_bot": True, "first_name": "Voiceover", "username": BOT_USERNAME}
+DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+@pytest.fixture
+def botapi() -> Iterator[BotApiStandIn]:
+    server = BotApiStandIn().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def standin() -> Iterator[StandIn]:
+    server = StandIn().start()
+    yield server
+    server.stop()
+
+
+@asynccontextmanager
+async def telegram(
+    botapi: BotApiStandIn,
+    backend_url: str,
+    tmp_path: Path,
+    *,
+    edit_interval: float = 0.0,
+    **settings: Any,
+) -> AsyncIterator[TelegramAdapter]:
+    """A real Engine plus the Telegram adapter, polling the Bot API stand-in."""
+    tg: dict[str, Any] = {
+        "telegram_bot_token": TOKEN,
+        "telegram_api_base_url": botapi.base_url,
+        "telegram_file_base_url": botapi.base_file_url,
+        "render_poll_max_seconds": 1.0,
+        **settings,
+    }
+    async with engine_harness(backend_url, tmp_path, **tg) as (engine, _console):
+        adapter = TelegramAdapter(
+            engine,
+            engine.settings,
+            edit_interval=edit_interval,
+            group_edit_interval=edit_interval,
+            poll_timeout=1,
+        )
+        async with adapter.running():
+            yield adapter
+
+
+async def until(cond: Callable[[], bool], limit: float = 60) -> None:
+    """Wait for a condition (a guard against hangs, not a timing assertion)."""
+    async with asyncio.timeout(limit):
+        while not cond():  # noqa: ASYNC110 - the condition lives in the stand-in's thread
+            await asyncio.sleep(0.05)
+
+
+def said(botapi: BotApiStandIn, chat_id: int | None = None) -> list[str]:
+    """Every text the bot sent or edited, in order."""
+    return [c.text for c in botapi.sent("sendMessage", "editMessageText", chat_id=chat_id)]
+
+
+def saw(botapi: BotApiStandIn, fragment: str, chat_id: int | None = None) -> Callable[[], bool]:
+    return lambda: any(fragment in s for s in said(botapi, chat_id))
+
+
+def keyboard(call: Call) -> list[tuple[str, str]]:
+    markup = call.params.get("reply_markup") or {}
+    return [
+        (b["text"], b["callback_data"]) for row in markup.get("inline_keyboard", []) for b in row
+    ]
+
+
+def docx_bytes(text: str) -> bytes:
+    import docx
+
+    document = docx.Document()
+    for para in text.split("\n\n"):
+        document.add_paragraph(para)
+    buf = io.BytesIO()
+    document.save(buf)
+    return buf.getvalue()
+
+
+# real backend
+
+
+@pytest.mark.skipif(
+    not RENDERER, reason="the backend's renderer (backend.render) has not landed yet"
+)
+async def test_demo_conversation_ends_with_a_real_mp4(
+    botapi: BotApiStandIn, backend: BackendProcess, tmp_path: Path
+) -> None:
+    import av
+
+    async with telegram(botapi, backend.url, tmp_path):
+        botapi.push_document(
+            PRIVATE, ANN, "lumen_script.txt", EXAMPLE_SCRIPT.read_bytes(), "text/plain"
+        )
+        await until(saw(botapi, "Got your script lumen_script.txt"))
+        botapi.push_message(PRIVATE, ANN, DEMO_STEPS[0])
+        await until(lambda: any(keyboard(c) for c in botapi.sent("sendMessage")), 180)
+        buttons = next(keyboard(c) for c in botapi.sent("sendMessage") if keyboard(c))
+        assert [d for _, d in buttons] == ["export", "slower", "make it vertical"]
+        menu = next(c for c in botapi.sent("sendMessage") if keyboard(c))
+        botapi.push_callback(PRIVATE, ANN, "export", int(menu.params.get("message_id", 1)))
+        await until(lambda: bool(botapi.sent("sendVideo")), 300)
+    video = botapi.sent("sendVideo")[0]
+    assert botapi.sent("answerCallbackQuery")
+    assert int(video.params["width"]) == 1920 and int(video.params["height"]) == 1080
+    _name, payload = next(f for f in video.files.values() if f[1][4:8] == b"ftyp")
+    path = tmp_path / "received.mp4"
+    path.write_bytes(payload)
+    with av.open(str(path)) as container:
+        assert container.streams.audio and container.streams.video
+        assert container.duration is not None
+        seconds = container.duration / 1_000_000
+    assert 10 < seconds < 60
+    assert abs(seconds - float(video.params["duration"])) < 1.5
+    thumbs = [f for f in video.files.values() if f[1][:2] == b"\xff\xd8"]
+    assert thumbs and len(thumbs[0][1]) < 200_000
+    # the render's progress: one message, then edits of that message only
+    render_sends = [c for c in botapi.sent("sendMessage") if "Rendering" in c.text]
+    assert len(render_sends) == 1
+    assert any(c.params.get("video") or c.files for c in [video])
+    assert botapi.sent("sendChatAction")
+
+
+async def test_docx_document_becomes_the_script(
+    botapi: BotApiStandIn, backend: BackendProcess, tmp_path: Path
+) -> None:
+    script = EXAMPLE_SCRIPT.read_text()
+    words = len(script.split())
+    async with telegram(botapi, backend.url, tmp_path):
+        botapi.push_document(PRIVATE, ANN, "brief.docx", docx_bytes(script), DOCX_MIME)
+        await until(saw(botapi, "Got your script brief.docx"))
+    final = next(s for s in said(botapi) if "Got your script" in s)
+    assert f"({words} words)" in final or "words)" in final
+    assert botapi.downloads == ["documents/file-1"]
+
+
+async def test_30_mb_video_is_refused_before_download(
+    botapi: BotApiStandIn, backend: BackendProcess, tmp_path: Path
+) -> None:
+    async with telegram(botapi, backend.url, tmp_path):
+        file_id = botapi.add_file(b"\x00" * 1024, size=30 * MB)
+        video = {
+            "file_id": file_id,
+            "file_unique_id": "u30",
+            "width": 1920,
+            "height": 1080,
+            "duration": 60,
+            "file_name": "launch.mp4",
+            "mime_type": "video/mp4",
+            "file_size": 30 * MB,
+        }
+        botapi.push_message(PRIVATE, ANN, caption="add a voiceover", video=video)
+        await until(saw(botapi, "link"))
+    replies = said(botapi)
+    assert any("30.0 MB" in s and "20.0 MB" in s for s in replies), replies
+    assert any("link" in s.lower() for s in replies)
+    assert botapi.downloads == []
+    assert not botapi.sent("getFile")
+
+
+async def test_voice_command_lists_installed_voices(
+    botapi: BotApiStandIn, backend: BackendProcess, tmp_path: Path
+) -> None:
+    async with telegram(botapi, backend.url, tmp_path):
+        botapi.push_message(PRIVATE, ANN, "/voice")
+        await until(lambda: any(keyboard(c) for c in botapi.sent("sendMessage")))
+    menu = next(c for c in botapi.sent("sendMessage") if keyboard(c))
+    assert "Pick a voice" in menu.text
+    assert ("Joe", "use the Joe voice") in keyboard(menu)
+
+
+# backend stand-in (fast, scriptable)
+
+
+async def test_commands_registered_and_demo_with_stand_in_backend(
+    botapi: BotApiStandIn, standin: StandIn, tmp_path: Path
+) -> None:
+    standin.behaviour.render_polls = 4
+    async with telegram(botapi, standin.base_url, tmp_path, render_poll_max_seconds=0.05):
+        botapi.push_document(PRIVATE, ANN, "lumen.txt", b"Meet Lumen, the desk lamp.", "text/plain")
+        await until(saw(botapi, "Got your script lumen.txt"))
+        botapi.push_message(PRIVATE, ANN, DEMO_STEPS[0])
+        await until(lambda: any(keyboard(c) for c in botapi.sent("sendMessage")))
+        botapi.push_message(PRIVATE, ANN, "export")
+        await until(lambda: bool(botapi.sent("sendVideo")))
+    commands = botapi.sent("setMyCommands")[0].params["commands"]
+    assert [c["command"] for c in commands] == [
+        "start",
+        "help",
+        "new",
+        "credits",
+        "status",
+        "export",
+        "voice",
+        "cancel",
+    ]
+    assert all(0 < len(c["description"]) <= 40 for c in commands)
+    video = botapi.sent("sendVideo")[0]
+    assert video.params["duration"] == "22" and video.params["width"] == "1920"
+    assert video.params["supports_streaming"] in ("True", "true", True)
+    # progress: each job's status line is sent once and then only edited
+    sends = botapi.sent("sendMessage")
+    edits = botapi.sent("editMessageText")
+    render = [c for c in sends if "Rendering" in c.text]
+    assert len(render) == 1, [c.text for c in sends]
+    assert sum("Rendering" in c.text or "Fetching" in c.text for c in edits) >= 3
+    assert len(sends) <= 8, [c.text for c in sends]
+    assert len(edits) >= 5
+
+
+async def test_group_answers_commands_mentions_and_replies_only(
+    botapi: BotApiStandIn, standin: StandIn, tmp_path: Path
+) -> None:
+    async with telegram(botapi, standin.base_url, tmp_path):
+        botapi.push_message(GROUP, ANN, "hello everyone, the lamp launch is friday")
+        botapi.push_message(GROUP, ANN, "/help@some_other_bot")
+        botapi.push_message(GROUP, BOB, "/start")
+        await until(lambda: len(botapi.sent("sendMessage")) >= 1)
+        botapi.push_message(GROUP, ANN, f"@{BOT_USERNAME} what are my credits")
+        await until(saw(botapi, "Credits"))
+        bot_msg = {"message_id": 77, "date": 0, "chat": GROUP, "from": BOT_USER, "text": "x"}
+        botapi.push_message(GROUP, ANN, "status", reply_to=bot_msg)
+        await until(saw(botapi, "📋"))
+        other = {"message_id": 78, "date": 0, "chat": GROUP, "from": BOB, "text": "x"}
+        botapi.push_message(GROUP, ANN, "status please", reply_to=other)
+        botapi.push_message(GROUP, ANN, "/help")
+        await until(saw(botapi, "Commands:"))
+    replies = said(botapi, GROUP_ID)
+    assert len(botapi.sent("sendMessage")) == 4, replies
+    assert replies[0].startswith('<a href="tg://user?id=502">Bob &lt;Builder&gt;</a>: 👋')
+    assert replies[1].startswith("@ann: 💳 Credits")
+    assert replies[2].startswith("@ann: 📋")
+    assert replies[3].startswith("@ann: Send a script")
+    assert all(c.params.get("parse_mode") == "HTML" for c in botapi.sent("sendMessage"))
+
+
+async def test_forum_topics_get_their_own_sessions(
+    botapi: BotApiStandIn, standin: StandIn, tmp_path: Path
+) -> None:
+    async with telegram(botapi, standin.base_url, tmp_path) as adapter:
+        botapi.push_message(FORUM, ANN, "/status", thread_id=7)
+        botapi.push_message(FORUM, BOB, "/status", thread_id=8)
+        await until(lambda: len(botapi.sent("sendMessage")) == 2)
+        store = adapter.engine.store
+        seven = await store.chat("telegram:-100600:7")
+        eight = await store.chat("telegram:-100600:8")
+    assert seven.session_id and eight.session_id and seven.session_id != eight.session_id
+    threads = sorted(str(c.params.get("message_thread_id")) for c in botapi.sent("sendMessage"))
+    assert threads == ["7", "8"]
+
+
+async def test_429_from_telegram_is_retried_and_the_reply_arrives(
+    botapi: BotApiStandIn, standin: StandIn, tmp_path: Path
+) -> None:
+    async with telegram(botapi, standin.base_url, tmp_path):
+        botapi.fail("sendMessage", 429, retry_after=1, times=1)
+        botapi.push_message(PRIVATE, ANN, "/start")
+        await until(saw(botapi, "Ready when you are"))
+        # more 429s in a row than the library's rate limiter retries: the replier keeps going
+        botapi.fail("sendMessage", 429, retry_after=1, times=5)
+        botapi.push_message(PRIVATE, ANN, "/help")
+        await until(saw(botapi, "Commands:"), 30)
+    assert len(botapi.sent("sendMessage", failed=True)) == 6
+    assert len(botapi.sent("sendMessage")) == 2
+
+
+async def test_callback_buttons_and_html_escaping(
+    botapi: BotApiStandIn, standin: StandIn, tmp_path: Path
+) -> None:
+    standin.behaviour.sse_text = "Done: <b>bold</b> & *stars* as typed."
+    async with telegram(botapi, standin.base_url, tmp_path):
+        botapi.push_message(PRIVATE, ANN, "make a voiceover <i>now</i>")
+        await until(lambda: any(keyboard(c) for c in botapi.sent("sendMessage")))
+        botapi.push_callback(PRIVATE, ANN, "slower", 1)
+        await until(lambda: standin.sse_started == 2)
+        await until(lambda: sum(bool(keyboard(c)) for c in botapi.sent("sendMessage")) == 2)
+    assert "Done: &lt;b&gt;bold&lt;/b&gt; &amp; *stars* as typed." in said(botapi)
+    assert len(botapi.sent("answerCallbackQuery")) == 1
+
+
+async def test_limits_come_from_settings() -> None:
+    assert file_limits(Settings()) == (20 * MB, 50 * MB)
+    local = Settings(telegram_api_base_url="http://127.0.0.1:8081/bot", telegram_local_mode=True)
+    assert file_limits(local) == (2000 * MB, 2000 * MB)
+    assert file_limits(Settings(telegram_max_download_mb=5)) == (5 * MB, 50 * MB)
+
+
+async def test_token_never_reaches_the_logs(
+    botapi: BotApiStandIn, standin: StandIn, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("httpx").setLevel(logging.DEBUG)
+    install_redaction()
+    async with telegram(botapi, standin.base_url, tmp_path):
+        botapi.push_message(PRIVATE, ANN, "/help")
+        await until(saw(botapi, "Commands:"))
+    assert "/bot***/sendMessage" in caplog.text or "sendMessage" in caplog.text
+    assert TOKEN not in caplog.text
+    assert TOKEN.split(":", 1)[1] not in caplog.text
