@@ -82,8 +82,8 @@ async def run_ffmpeg(*args: str) -> bool:
 
 
 async def make_thumbnail(video: Path, duration_ms: int | None) -> Path | None:
-    """A JPEG frame (at most 320x320) from about 1 s into the video, or None if ffmpeg can't."""
-    at = min(1.0, (duration_ms or 0) / 2000)
+    """A JPEG frame (at most 320x320) from up to 3 s into the video, or None if ffmpeg can't."""
+    at = min(3.0, (duration_ms or 0) / 2000)
     out = video.with_name(video.stem + ".thumb.jpg")
     ok = await run_ffmpeg(
         "-ss",
@@ -149,7 +149,9 @@ class TelegramReplier:
             return await self._text(out.text, self._keyboard(out))
         if isinstance(out, Link):
             link = f'<a href="{html.escape(out.url, quote=True)}">{html.escape(out.url)}</a>'
-            return await self._send_message(self._prefix(html.escape(out.label)) + "\n" + link)
+            return await self._send_message(
+                self._prefix(html.escape(out.label, quote=False)) + "\n" + link
+            )
         if isinstance(out, VideoFile):
             return await self._video(out)
         if isinstance(out, FileDoc):
@@ -160,7 +162,7 @@ class TelegramReplier:
         if not isinstance(handle, int) or not isinstance(out, Progress | Text):
             await self.send(out)
             return
-        text = self._prefix(html.escape(out.text[: self.limits.max_message_chars]))
+        text = self._prefix(html.escape(out.text[: self.limits.max_message_chars], quote=False))
         try:
             await with_retry(
                 lambda: self.bot.edit_message_text(
@@ -199,7 +201,7 @@ class TelegramReplier:
         for i, piece in enumerate(pieces):
             last = i == len(pieces) - 1
             handle = await self._send_message(
-                self._prefix(html.escape(piece)), markup if last else None
+                self._prefix(html.escape(piece, quote=False)), markup if last else None
             )
         return handle
 
@@ -221,7 +223,7 @@ class TelegramReplier:
 
     def _caption(self, caption: str) -> str:
         room = CAPTION_CHARS - len(self.who or "") - 2
-        return self._prefix(html.escape(caption[:room]))
+        return self._prefix(html.escape(caption[:room], quote=False))
 
     async def _video(self, out: VideoFile) -> int:
         await self.chat_action(ChatAction.UPLOAD_VIDEO)
@@ -230,7 +232,8 @@ class TelegramReplier:
             msg: Message = await with_retry(
                 lambda: self.bot.send_video(
                     video=out.path,
-                    duration=dt.timedelta(milliseconds=out.duration_ms)
+                    # the Bot API wants whole seconds
+                    duration=dt.timedelta(seconds=round(out.duration_ms / 1000))
                     if out.duration_ms
                     else None,
                     width=out.width,

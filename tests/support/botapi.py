@@ -342,7 +342,7 @@ class BotApiStandIn:
             "file_unique_id": "v",
             "width": int(params.get("width") or 0),
             "height": int(params.get("height") or 0),
-            "duration": int(params.get("duration") or 0),
+            "duration": int(float(params.get("duration") or 0)),
         }
         return self._ok(self._bot_message(params, video=video))
 
