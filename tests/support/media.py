@@ -33,8 +33,9 @@ def make_test_video(
     height: int = 360,
     fps: int = 30,
     with_audio: bool = True,
+    tone_hz: int = 440,
 ) -> Path:
-    """An H.264/AAC MP4 of testsrc2 plus a 440 Hz tone at about -20 dBFS."""
+    """An H.264/AAC MP4 of testsrc2 plus a sine tone (440 Hz by default) at about -23 dBFS."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     args = [
@@ -45,7 +46,12 @@ def make_test_video(
         f"testsrc2=size={width}x{height}:rate={fps}:duration={seconds}",
     ]
     if with_audio:
-        args += ["-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}"]
+        args += [
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency={tone_hz}:sample_rate=48000:duration={seconds}",
+        ]
         args += ["-af", "volume=-5dB", "-c:a", "aac", "-b:a", "128k", "-ac", "2"]
     args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", str(fps)]
     args += ["-shortest", str(path)]
@@ -138,22 +144,21 @@ def rms_db(path: Path, start_s: float, end_s: float) -> float:
 
 
 def frame_png(path: Path, t: float, out: Path) -> Path:
-    """Extract the frame at t seconds as a PNG."""
-    _run(["-y", "-ss", f"{t:.3f}", "-i", str(path), "-frames:v", "1", str(out)])
+    """The frame shown at t seconds as a PNG (also right for variable-frame-rate files, where a
+    frame is held until the next one: the video is resampled to 25 fps before picking)."""
+    _run(["-y", "-i", str(path), "-vf", "fps=25", "-ss", f"{t:.3f}", "-frames:v", "1", str(out)])
     return out
 
 
 def frame_rgb(path: Path, t: float) -> np.ndarray:
-    """The frame at t seconds as an HxWx3 uint8 array (decoded with PyAV)."""
+    """The frame shown at t seconds (the last one starting at or before t) as HxWx3 uint8."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        if stream.time_base is not None:
-            container.seek(int(max(t - 1.0, 0) / stream.time_base), stream=stream)
-        last = None
+        shown = None
         for frame in container.decode(stream):
-            last = frame
-            if frame.time is not None and frame.time >= t:
+            if frame.time is not None and frame.time > t + 1e-6 and shown is not None:
                 break
-        if last is None:
+            shown = frame.to_ndarray(format="rgb24")
+        if shown is None:
             raise RuntimeError(f"no frame at {t}s in {path}")
-        return np.asarray(last.to_ndarray(format="rgb24"))
+        return np.asarray(shown)

@@ -1,0 +1,212 @@
+"""ffmpeg plumbing for rendering: the process runner (progress, cancel, errors) and the audio side
+(two-pass loudness normalization of the voice, ducking an uploaded video's sound under it).
+
+Kept apart from render.py so the video graph stays readable.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import subprocess
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import imageio_ffmpeg
+
+_LOG = logging.getLogger(__name__)
+
+FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
+TARGET_LUFS = -16.0
+LIMIT_DBFS = -2.0  # sample-peak ceiling; leaves room for inter-sample/AAC overshoot under -1 dBTP
+SAMPLE_RATE = 48000
+# Ducking: with the voice at -16 LUFS its RMS sits near -19 dBFS; threshold 0.02 (-34 dB) and a
+# high ratio pull the original sound down by about 14 dB while someone speaks.
+DUCK = "threshold=0.02:ratio=20:attack=20:release=400:makeup=1:knee=2:detection=rms"
+
+
+class RenderError(Exception):
+    """A render failed; str(exc) is a message for a person, `detail` the tool output for logs."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+_FRIENDLY = [
+    (
+        re.compile(
+            r"moov atom not found|Invalid data found|could not find codec|EBML header", re.I
+        ),
+        "A media file could not be read: it may be damaged or not a supported format.",
+    ),
+    (
+        re.compile(r"No space left on device", re.I),
+        "The server ran out of disk space while rendering.",
+    ),
+    (re.compile(r"No such file or directory", re.I), "A media file of this project is missing."),
+]
+
+
+def friendly(stderr: str) -> str:
+    for pattern, message in _FRIENDLY:
+        if pattern.search(stderr):
+            return message
+    return "The video could not be rendered (the encoder reported an error)."
+
+
+def _cancel_watch(
+    proc: subprocess.Popen[bytes], cancel: threading.Event, done: threading.Event
+) -> None:
+    while not done.is_set():
+        if cancel.wait(0.1):
+            if proc.poll() is None:
+                proc.kill()
+            return
+
+
+def run_ffmpeg(
+    args: list[str],
+    *,
+    cwd: Path,
+    total_s: float = 0.0,
+    progress: Callable[[float], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> str:
+    """Run ffmpeg with -progress on stdout; returns stderr. Raises RenderError on failure/cancel."""
+    cmd = [FFMPEG, "-hide_banner", "-nostdin", "-y", "-progress", "pipe:1", "-nostats", *args]
+    _LOG.debug("ffmpeg %s", " ".join(args))
+    err_path = cwd / f"ffmpeg-{threading.get_ident()}-{id(args)}.log"
+    done = threading.Event()
+    with err_path.open("w+b") as err:
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=err)
+        watcher = None
+        if cancel is not None:
+            watcher = threading.Thread(target=_cancel_watch, args=(proc, cancel, done), daemon=True)
+            watcher.start()
+        try:
+            assert proc.stdout is not None
+            for raw in proc.stdout:
+                line = raw.decode("ascii", "replace").strip()
+                if progress is not None and total_s > 0 and line.startswith("out_time_us="):
+                    value = line.split("=", 1)[1]
+                    if value.lstrip("-").isdigit():
+                        progress(max(0.0, min(int(value) / 1e6 / total_s, 1.0)))
+            code = proc.wait()
+        finally:
+            done.set()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            if watcher is not None:
+                watcher.join()
+        err.seek(0)
+        stderr = err.read().decode("utf-8", "replace")
+    err_path.unlink(missing_ok=True)
+    if cancel is not None and cancel.is_set():
+        raise RenderError("The render was cancelled.")
+    if code != 0:
+        _LOG.warning("ffmpeg failed (%s): %s", code, stderr[-1500:])
+        raise RenderError(friendly(stderr), detail=stderr[-4000:])
+    return stderr
+
+
+@dataclass(frozen=True)
+class Loudness:
+    integrated: float  # LUFS
+    true_peak: float  # dBTP
+
+
+def measure(path: Path, cwd: Path, cancel: threading.Event | None = None) -> Loudness:
+    """EBU R128 integrated loudness and true peak of a file's first audio stream."""
+    stderr = run_ffmpeg(
+        ["-i", str(path), "-map", "0:a:0", "-af", "ebur128=peak=true", "-f", "null", "-"],
+        cwd=cwd,
+        cancel=cancel,
+    )
+    summary = stderr[stderr.rfind("Summary:") :]
+    lufs = re.search(r"I:\s+(-?[\d.]+|-inf|nan)\s+LUFS", summary)
+    peak = re.search(r"True peak:\s+Peak:\s+(-?[\d.]+|-inf|nan)\s+dBFS", summary)
+    if lufs is None or peak is None:
+        raise RenderError("The voiceover audio could not be measured.", detail=summary[-1000:])
+    return Loudness(float(lufs.group(1)), float(peak.group(1)))
+
+
+def _normalize_pass(
+    src: Path, dst: Path, gain_db: float, cwd: Path, cancel: threading.Event | None
+) -> None:
+    limit = 10 ** (LIMIT_DBFS / 20)
+    chain = (
+        f"aresample={SAMPLE_RATE}:resampler=soxr,volume={gain_db:.2f}dB,"
+        f"alimiter=limit={limit:.4f}:level=0:attack=3:release=80:latency=1,"
+        "aformat=sample_fmts=flt:channel_layouts=stereo"
+    )
+    run_ffmpeg(
+        ["-i", str(src), "-map", "0:a:0", "-af", chain, "-c:a", "pcm_f32le", str(dst)],
+        cwd=cwd,
+        cancel=cancel,
+    )
+
+
+def normalize_voice(
+    voice: Path, out: Path, cwd: Path, cancel: threading.Event | None = None
+) -> Loudness:
+    """Write the voice as 48 kHz stereo at -16 LUFS with peaks limited, measuring twice.
+
+    Pass 1 measures the raw WAV; a linear gain plus a peak limiter follows. The limiter can shave a
+    little loudness off, so the result is measured and corrected once if it missed by > 0.3 LU.
+    """
+    first = measure(voice, cwd, cancel)
+    if first.integrated != first.integrated or first.integrated < -70:  # nan / silence
+        gain = 0.0
+    else:
+        gain = max(-30.0, min(TARGET_LUFS - first.integrated, 30.0))
+    _normalize_pass(voice, out, gain, cwd, cancel)
+    result = measure(out, cwd, cancel)
+    miss = TARGET_LUFS - result.integrated
+    if first.integrated >= -70 and abs(miss) > 0.3:
+        _normalize_pass(voice, out, min(gain + miss * 1.1, 40.0), cwd, cancel)
+        result = measure(out, cwd, cancel)
+    _LOG.info(
+        "voice loudness %.1f LUFS -> %.1f LUFS (true peak %.1f dBTP)",
+        first.integrated,
+        result.integrated,
+        result.true_peak,
+    )
+    return result
+
+
+def audio_graph(
+    *,
+    voice_input: int | None,
+    voice_delay_ms: int,
+    original_input: int | None,
+    total_s: float,
+) -> str:
+    """filter_complex text producing [aout]: the voice (delayed, padded), with the uploaded video's
+    own sound ducked under it by a sidechain compressor keyed on the voice."""
+    end = f"apad=whole_dur={total_s:.3f},atrim=end={total_s:.3f},asetpts=N/SR/TB"
+    fmt = f"aresample={SAMPLE_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo"
+    parts: list[str] = []
+    if voice_input is not None:
+        delay = f"adelay=delays={max(voice_delay_ms, 0)}:all=1," if voice_delay_ms > 0 else ""
+        parts.append(f"[{voice_input}:a:0]{fmt},{delay}{end}[voice]")
+    if original_input is not None:
+        parts.append(f"[{original_input}:a:0]{fmt},{end}[orig]")
+    if voice_input is not None and original_input is not None:
+        parts.append("[voice]asplit=2[vkey][vmix]")
+        parts.append(f"[orig][vkey]sidechaincompress={DUCK}[ducked]")
+        limit = 10 ** (LIMIT_DBFS / 20)
+        parts.append(
+            "[ducked][vmix]amix=inputs=2:duration=first:normalize=0,"
+            f"alimiter=limit={limit:.4f}:level=0:attack=3:release=80:latency=1[aout]"
+        )
+    elif voice_input is not None:
+        parts.append("[voice]anull[aout]")
+    elif original_input is not None:
+        parts.append("[orig]anull[aout]")
+    else:
+        parts.append(f"anullsrc=r={SAMPLE_RATE}:cl=stereo,atrim=end={total_s:.3f}[aout]")
+    return ";".join(parts)

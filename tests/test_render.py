@@ -1,0 +1,216 @@
+"""Rendering with real Piper speech and real ffmpeg: script-only, stream copy, captions, failures."""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backend.captions import ass_document, phrases, write_srt, write_vtt
+from backend.mediatypes import CaptionStyle, RenderSpec, Sentence, SpeechResult, Word
+from backend.render import RenderError, render
+from backend.tts import TTSEngine, discover_voices
+from tests.support.media import (
+    audio_samples,
+    frame_rgb,
+    loudness,
+    make_test_video,
+    probe,
+    rms_db,
+    video_packets,
+)
+
+TONE = 13000
+SCRIPT = "Lumen keeps your desk bright all day. Try it free for thirty days."
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory: pytest.TempPathFactory) -> SpeechResult:
+    root = tmp_path_factory.mktemp("speech")
+    voice = discover_voices(None)[0]
+    return TTSEngine(root / "cache").synthesize(SCRIPT, voice, out_path=root / "voice.wav")
+
+
+def tone_db(path: Path, start_s: float, end_s: float, freq: float = 440.0) -> float:
+    """Level of one pure tone in a window (a spectral line, so speech barely disturbs it)."""
+    x = audio_samples(path, start_s, end_s).astype(np.float64)
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size)))
+    freqs = np.fft.rfftfreq(x.size, 1 / 48000)
+    band = (freqs > freq - 5) & (freqs < freq + 5)
+    return float(20 * np.log10(spectrum[band].max() + 1e-12))
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (1080, 1920)])
+def test_script_only_render(speech: SpeechResult, tmp_path: Path, size: tuple[int, int]) -> None:
+    width, height = size
+    spec = RenderSpec(
+        duration_ms=speech.duration_ms,
+        width=width,
+        height=height,
+        voice=speech.path,
+        captions=list(speech.sentences),
+    )
+    seen: list[float] = []
+    out = tmp_path / "out.mp4"
+    render(spec, out, tmp_path / "work", progress=seen.append)
+    info = probe(out)
+    assert (info["width"], info["height"]) == size
+    assert info["video_codec"] == "h264" and info["pix_fmt"] == "yuv420p"
+    assert info["audio_codec"] == "aac" and info["sample_rate"] == 48000 and info["channels"] == 2
+    assert abs(info["duration_s"] - speech.duration_ms / 1000) < 0.5
+    lufs, peak = loudness(out)
+    assert -17.0 <= lufs <= -15.0, lufs
+    assert peak <= -1.0, peak
+    assert rms_db(out, 0.2, speech.duration_ms / 1000 - 0.2) > -35
+    assert seen and seen[-1] == 1.0 and seen == sorted(seen)
+    assert out.read_bytes()[4:8] == b"ftyp"
+    assert not list((tmp_path / "work").iterdir())  # scratch files are gone
+
+    # During a word, the caption band near the bottom holds bright text; the sky above does not.
+    word = speech.sentences[0].words[2]
+    frame = frame_rgb(out, (word.start_ms + word.end_ms) / 2000).astype(np.int32)
+    band = frame[int(height * 0.75) : int(height * 0.95)]
+    sky = frame[: int(height * 0.4)]
+    assert (band.min(axis=2) > 200).sum() > 500  # white/gold glyph pixels
+    assert sky.max() < 90
+    assert np.abs(band - band.mean(axis=(0, 1))).max() > 150
+
+
+def test_copy_mode_keeps_video_and_ducks_its_sound(speech: SpeechResult, tmp_path: Path) -> None:
+    # Piper speech (22.05 kHz) has nothing above 11 kHz: a 13 kHz tone is measurable under it.
+    clip = make_test_video(tmp_path / "clip.mp4", seconds=6, width=640, height=360, tone_hz=TONE)
+    start_ms = 1500
+    shifted = [
+        Sentence(
+            s.text,
+            s.start_ms + start_ms,
+            s.end_ms + start_ms,
+            tuple(Word(w.text, w.start_ms + start_ms, w.end_ms + start_ms) for w in s.words),
+        )
+        for s in speech.sentences
+    ]
+    spec = RenderSpec(
+        duration_ms=6000,
+        width=640,
+        height=360,
+        video=clip,
+        video_has_audio=True,
+        video_width=640,
+        video_height=360,
+        voice=speech.path,
+        voice_start_ms=start_ms,
+        captions=shifted,
+        caption_style=CaptionStyle(burn_in=False),
+    )
+    out = tmp_path / "out.mp4"
+    render(spec, out, tmp_path / "work")
+    assert video_packets(out) == video_packets(clip)
+    info = probe(out)
+    assert info["audio_codec"] == "aac" and info["subtitle_codec"] == "mov_text"
+    speech_end_s = (start_ms + speech.duration_ms) / 1000
+    assert abs(info["duration_s"] - max(6.0, speech_end_s)) < 0.3
+    # Before the voice starts the tone is as loud as in the clip; under speech it is ducked.
+    assert abs(tone_db(out, 0.2, 1.3, TONE) - tone_db(clip, 0.2, 1.3, TONE)) < 2.0
+    windows = np.arange(start_ms / 1000 + 0.1, speech_end_s - 0.5, 0.5)
+    drops = [tone_db(clip, a, a + 0.5, TONE) - tone_db(out, a, a + 0.5, TONE) for a in windows]
+    assert float(np.median(drops)) > 9.0, drops
+    _lufs, peak = loudness(out)
+    assert peak <= -1.0
+
+
+def test_reencode_when_size_changes(speech: SpeechResult, tmp_path: Path) -> None:
+    clip = make_test_video(
+        tmp_path / "clip.mp4", seconds=2, width=320, height=240, with_audio=False
+    )
+    spec = RenderSpec(
+        duration_ms=speech.duration_ms,
+        width=640,
+        height=360,
+        fps=25,
+        video=clip,
+        video_width=320,
+        video_height=240,
+        voice=speech.path,
+        captions=list(speech.sentences),
+    )
+    out = tmp_path / "out.mp4"
+    render(spec, out, tmp_path / "work")
+    info = probe(out)
+    assert (info["width"], info["height"]) == (640, 360) and info["video_codec"] == "h264"
+    # The voice is longer than the clip: the last frame is held until the speech ends.
+    assert abs(info["duration_s"] - speech.duration_ms / 1000) < 0.3
+    frame = frame_rgb(out, 0.5)
+    assert frame[:, :40].max() < 40  # letterbox bars left and right
+
+
+def test_ass_escaping_keeps_user_text_literal() -> None:
+    hack = "{\\fs200}hack\\N"
+    sentence = Sentence(hack + " ok}", 0, 2000, (Word(hack, 0, 900), Word("ok}", 900, 2000)))
+    doc = ass_document([sentence], CaptionStyle(), 1920, 1080)
+    dialogues = [
+        ln.split(",,", 1)[1].split(",", 3)[-1]
+        for ln in doc.splitlines()
+        if ln.startswith("Dialogue:")
+    ]
+    assert len(dialogues) == 2
+    for text in dialogues:
+        unescaped_blocks = re.findall(r"(?<!\\)\{[^}]*\}", text)
+        assert set(unescaped_blocks) <= {"{\\c&H0000D7FF&}", "{\\r}"}, text
+        assert (
+            "\\N" not in text and "\\n" not in text and "\\fs" not in text.replace("\\\u2060fs", "")
+        )
+        assert "\n" not in text
+
+
+def test_phrases_and_sidecars(tmp_path: Path) -> None:
+    words = tuple(Word(f"w{i}", i * 300, i * 300 + 250) for i in range(16))
+    sentence = Sentence(" ".join(w.text for w in words), 0, 4800, words)
+    lines = phrases([sentence], max_words=7, max_chars=42)
+    assert [len(p.words) for p in lines] == [7, 7, 2]
+    assert all(p.start_ms < p.end_ms for p in lines)
+    assert [len(p.words) for p in phrases([sentence], max_words=5, max_chars=24)] == [5, 5, 4, 2]
+    write_srt([sentence], tmp_path / "c.srt")
+    write_vtt([Sentence("<b>a & b</b>", 0, 1000)], tmp_path / "c.vtt")
+    srt = (tmp_path / "c.srt").read_text()
+    assert srt.startswith("1\n00:00:00,000 --> 00:00:02,050\nw0 w1 w2 w3 w4 w5 w6\n")
+    vtt = (tmp_path / "c.vtt").read_text()
+    assert vtt.startswith("WEBVTT\n") and "&lt;b&gt;a &amp; b&lt;/b&gt;" in vtt
+    assert "00:00:00.000 --> " in vtt
+
+
+def test_corrupt_video_fails_cleanly(speech: SpeechResult, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40)
+    out = tmp_path / "out" / "final.mp4"
+    work = tmp_path / "work"
+    spec = RenderSpec(duration_ms=2000, width=640, height=360, video=bad, voice=speech.path)
+    with pytest.raises(RenderError, match="could not be read"):
+        render(spec, out, work)
+    assert not out.exists()
+    assert not list(work.iterdir())
+
+
+def test_truncated_video_fails_cleanly(speech: SpeechResult, tmp_path: Path) -> None:
+    clip = make_test_video(tmp_path / "clip.mp4", seconds=2)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(clip.read_bytes()[: clip.stat().st_size // 3])
+    out = tmp_path / "final.mp4"
+    spec = RenderSpec(duration_ms=2000, width=640, height=360, video=cut, voice=speech.path)
+    with pytest.raises(RenderError):
+        render(spec, out, tmp_path / "work")
+    assert not out.exists() and not list((tmp_path / "work").iterdir())
+
+
+def test_cancel_stops_the_render(speech: SpeechResult, tmp_path: Path) -> None:
+    cancel = threading.Event()
+    cancel.set()
+    spec = RenderSpec(
+        duration_ms=speech.duration_ms, voice=speech.path, captions=list(speech.sentences)
+    )
+    out = tmp_path / "final.mp4"
+    with pytest.raises(RenderError, match="cancelled"):
+        render(spec, out, tmp_path / "work", cancel=cancel)
+    assert not out.exists() and not list((tmp_path / "work").iterdir())
