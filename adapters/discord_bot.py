@@ -68,6 +68,7 @@ class VoiceoverBot(discord.Client):
         self.resume = resume
         self._downloads = http or httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
         self._active: set[asyncio.Task[Any]] = set()
+        self.started = 0  # interactions and mentions taken on (tests wait on it)
         self.tree = app_commands.CommandTree(self)
         for command in _commands():
             self.tree.add_command(command)
@@ -83,7 +84,7 @@ class VoiceoverBot(discord.Client):
             synced = await self.tree.sync()
         log.info("synced %d slash commands (%s)", len(synced), self.guild_id or "global")
         if self.resume:
-            await self.engine.resume(self.replier_for)
+            await self.engine.resume(self.replier_for, platform=NAME)
 
     async def close(self) -> None:
         await super().close()
@@ -192,6 +193,7 @@ class VoiceoverBot(discord.Client):
         await self.engine.handle(inbound, replier)
 
     def _track(self) -> None:
+        self.started += 1
         task = asyncio.current_task()
         if task is not None:
             self._active.add(task)
@@ -257,6 +259,5 @@ async def serve(engine: Engine, settings: Settings) -> None:
     if not token:
         raise ValueError("DISCORD_BOT_TOKEN is not set")
     register_secret(token)
-    guild_id = getattr(settings, "discord_guild_id", None)
-    async with VoiceoverBot(engine, guild_id=guild_id) as bot:
+    async with VoiceoverBot(engine, guild_id=settings.discord_guild_id) as bot:
         await bot.start(token)
