@@ -55,9 +55,14 @@ async def dispatch(bot: VoiceoverBot, payload: dict[str, Any]) -> None:
     """Hand one interaction to the client as the gateway would, and wait until it is answered."""
     before = bot.started
     bot._connection.parse_interaction_create(payload)  # type: ignore[arg-type]
+    await answered(bot, before)
+
+
+async def answered(bot: VoiceoverBot, before: int) -> None:
+    """Wait until the client has taken on a new event and finished every one it holds."""
     deadline = time.monotonic() + 5
     while bot.started == before:
-        assert time.monotonic() < deadline, "the interaction was never handled"
+        assert time.monotonic() < deadline, "the event was never handled"
         await asyncio.sleep(0.005)
     async with asyncio.timeout(120):
         await bot.wait_idle()
@@ -289,3 +294,38 @@ async def test_voiceover_and_export_real_backend(
         assert 10 < seconds < 60, seconds
     assert not any(c.files for c in linked)
     assert any("/files/" in c.content or "http" in c.content for c in linked if c.json)
+
+
+async def test_a_message_mentioning_the_bot_is_answered_in_reply(
+    api: d.DiscordStandIn, standin: Any, tmp_path: Path
+) -> None:
+    message_id = d.snowflake(seq=11)
+    message: dict[str, Any] = {
+        "id": str(message_id),
+        "channel_id": str(d.CHANNEL_ID),
+        "guild_id": str(d.GUILD_ID),
+        "author": d.USER,
+        "content": f"<@{d.BOT_ID}> credits @everyone",
+        "timestamp": "2025-01-01T00:00:00+00:00",
+        "edited_timestamp": None,
+        "tts": False,
+        "mention_everyone": False,
+        "mentions": [d.BOT_USER],
+        "mention_roles": [],
+        "attachments": [],
+        "embeds": [],
+        "pinned": False,
+        "type": 0,
+        "flags": 0,
+    }
+    async with engine_harness(standin.base_url, tmp_path) as (engine, _console):
+        bot = await start_bot(engine)
+        start = len(api.calls)
+        before = bot.started
+        bot._connection.parse_message_create(message)  # type: ignore[arg-type]
+        await answered(bot, before)
+        await bot.close()
+    [reply] = [c for c in since(api, start) if c.path.endswith("/messages")]
+    assert reply.content.startswith("💳")
+    assert reply.json["message_reference"]["message_id"] == message_id
+    assert reply.allowed_mentions == {"parse": [], "replied_user": False}
