@@ -45,13 +45,14 @@ class BackendProcess:
 
     def start(self) -> None:
         env = {**os.environ, "VOBACKEND_ALLOW_PRIVATE_URLS": "1", **self.env}
-        log = (self.data_dir / "backend.log").open("ab")
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = (self.data_dir / "backend.log").open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "backend", "--host", "127.0.0.1", "--port", str(self.port),
-             "--data-dir", str(self.data_dir), "--log-level", "warning"],
+             "--data-dir", str(self.data_dir), "--log-level", "info"],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )
+        log.close()  # the child keeps its own descriptor
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -134,6 +135,7 @@ class Api:
 
     def poll(self, job: str, timeout: float = 240) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
+        data: dict[str, Any] = {}
         while time.monotonic() < deadline:
             r = self.get(f"/api/render/proxy/lambda/{job}")
             assert r.status_code == 200, r.text
@@ -141,7 +143,7 @@ class Api:
             if data["status"] in ("completed", "failed"):
                 return data
             time.sleep(0.3)
-        raise AssertionError("render did not finish")
+        raise AssertionError(f"render did not finish: last status {data}")
 
     def download(self, url: str, dest: Path) -> Path:
         with httpx.stream("GET", url, timeout=60) as r:  # no bearer token: the URL is signed
