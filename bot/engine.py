@@ -13,6 +13,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.bigfiles import BigFiles
 from bot.client import Auth, BackendClient, BackendError, BackendUnavailable, StreamCut
 from bot.export import Exporter, RenderFailed
 from bot.identity import Chat, Identities, Notice
@@ -56,7 +57,8 @@ class Engine:
         self.settings = settings
         self.ids = Identities(client, store, settings)
         self.exporter = Exporter(client, store, self.ids, settings)
-        self.uploader = Uploader(client, self.ids, settings)
+        self.bigfiles = BigFiles(client, self.ids, settings)
+        self.uploader = Uploader(client, self.ids, settings, self.bigfiles)
         self._slots: dict[str, _Slot] = {}
         self._background: set[asyncio.Task[None]] = set()
 
@@ -187,6 +189,8 @@ class Engine:
                 await self.show_voices(chat, replier)
         elif intent is Intent.EXPORT:
             await self.exporter.export(chat, replier, self._notice(replier, chat))
+        elif intent is Intent.BIG_UPLOAD:
+            await self.bigfiles.offer(chat, replier)
         elif intent is Intent.UPLOAD:
             if not inbound.attachments:
                 await replier.send(Text(t("upload_hint", lang)))
@@ -374,6 +378,7 @@ class Engine:
             await asyncio.gather(*list(self._background), return_exceptions=True)
 
     async def aclose(self) -> None:
+        await self.bigfiles.aclose()
         tasks = list(self._background)
         for slot in self._slots.values():
             if slot.current is not None:

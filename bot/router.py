@@ -19,6 +19,7 @@ class Intent(enum.Enum):
     CREDITS = "credits"
     STATUS = "status"
     UPLOAD = "upload"
+    BIG_UPLOAD = "big_upload"  # the web upload link, for files above the platform's limit
     VOICE = "voice"
     CHAT = "chat"  # everything else goes to run_sse
 
@@ -46,6 +47,10 @@ _KEYWORDS: tuple[tuple[Intent, re.Pattern[str]], ...] = (
     (
         Intent.STATUS,
         re.compile(r"\b(status|show (the )?tracks|show (the )?timeline)\b|状态|时间线"),
+    ),
+    (
+        Intent.BIG_UPLOAD,
+        re.compile(r"\b(big|large|huge)( video)? files?\b|\bupload link\b|大文件|上传链接"),
     ),
     (Intent.UPLOAD, re.compile(r"\bupload\b|上传")),
 )
