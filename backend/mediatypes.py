@@ -39,6 +39,26 @@ class Sentence:
 
 
 @dataclass(frozen=True)
+class Cue:
+    """One timed line of a script (``[00:05] text`` or an SRT cue): speech should start at ``start_ms``."""
+
+    text: str
+    start_ms: int
+    end_ms: int | None = (
+        None  # the slot's end, if the source gives one (SRT); else the next cue's start
+    )
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    """What timed synthesis had to do to make a cue fit its slot."""
+
+    index: int  # cue index
+    speed: float  # speed-up applied (1.0 = none, at most 1.2)
+    overrun_ms: int = 0  # how far it still runs past its slot after the speed-up (0 = fits)
+
+
+@dataclass(frozen=True)
 class SpeechResult:
     """A synthesized voiceover: one WAV file plus its sentence/word timing."""
 
@@ -47,6 +67,7 @@ class SpeechResult:
     sentences: tuple[Sentence, ...]
     synthesized: int = 0  # sentences synthesized now
     cached: int = 0  # sentences served from the cache
+    adjustments: tuple[Adjustment, ...] = ()  # timed scripts only
 
 
 @dataclass
@@ -55,6 +76,28 @@ class CaptionStyle:
     burn_in: bool = True  # False: soft subtitle track (keeps an uploaded video stream copied)
     position: str = "bottom"  # "bottom" | "middle" | "top"
     size: str = "medium"  # "small" | "medium" | "large"
+
+
+@dataclass(frozen=True)
+class TextOverlay:
+    """A title or text overlay shown from ``start_ms`` to ``end_ms`` (user text: escape it)."""
+
+    text: str
+    start_ms: int
+    end_ms: int
+    position: str = "center"  # "top" | "center" | "bottom"
+    size: str = "large"  # "small" | "medium" | "large"
+
+
+@dataclass(frozen=True)
+class MusicSpec:
+    """Background music: loudness-normalized, then set to ``volume`` (0..1 of the voice's level),
+    ducked further under speech, looped or trimmed to the output, faded in and out."""
+
+    path: Path
+    volume: float = 0.3
+    fade_ms: int = 1500
+    loop: bool = True
 
 
 @dataclass
@@ -74,3 +117,9 @@ class RenderSpec:
     captions: list[Sentence] = field(default_factory=list)
     caption_style: CaptionStyle = field(default_factory=CaptionStyle)
     background: str = "#1b2735"
+    music: MusicSpec | None = None
+    titles: list[TextOverlay] = field(default_factory=list)
+    fit: str = "pad"  # how an uploaded video fills another aspect: "pad" | "blur" | "crop"
+    trim_ms: int | None = None  # keep only the first N ms of the output
+    hold_last_frame: bool = True  # voice longer than the video: freeze its last frame (re-encodes)
+    sidecars: bool = False  # also write <out>.srt and <out>.vtt beside the MP4
