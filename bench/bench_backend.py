@@ -52,11 +52,17 @@ def run(runs: int = 3) -> None:
             clip = make_test_video(root / "clip30.mp4", seconds=30, width=1920, height=1080)
             for i in range(runs):
                 api = Api(proc.url)
-                seconds, speech = _end_to_end(api, root / f"a{i}.mp4", [("script.txt", _script(i).encode())])
+                seconds, speech = _end_to_end(
+                    api, root / f"a{i}.mp4", [("script.txt", _script(i).encode())]
+                )
                 script_times.append(seconds)
                 api.close()
                 api = Api(proc.url)
-                seconds, _ = _end_to_end(api, root / f"b{i}.mp4", [("clip.mp4", clip), ("script.txt", _script(100 + i).encode())])
+                seconds, _ = _end_to_end(
+                    api,
+                    root / f"b{i}.mp4",
+                    [("clip.mp4", clip), ("script.txt", _script(100 + i).encode())],
+                )
                 video_times.append(seconds)
                 api.close()
             from backend.tts import TTSEngine, discover_voices
@@ -66,15 +72,24 @@ def run(runs: int = 3) -> None:
             engine.synthesize("Warm up.", voice, out_path=root / "warm.wav")
             for i in range(runs):
                 t0 = time.perf_counter()
-                res = engine.synthesize(f"Run {i}. " + (EXAMPLE.read_text() if EXAMPLE.exists() else FALLBACK), voice,
-                                        out_path=root / f"t{i}.wav")
+                res = engine.synthesize(
+                    f"Run {i}. " + (EXAMPLE.read_text() if EXAMPLE.exists() else FALLBACK),
+                    voice,
+                    out_path=root / f"t{i}.wav",
+                )
                 rtfs.append((time.perf_counter() - t0) / (res.duration_ms / 1000))
         finally:
             proc.stop()
-    print(f"(a) example script ({speech:.1f} s of speech) -> 1080p MP4, end to end: "
-          f"median {statistics.median(script_times):.2f} s   target < 8 s")
-    print(f"(b) 30 s 1080p video + voiceover, end to end:        median {statistics.median(video_times):.2f} s   target < 8 s")
-    print(f"(c) TTS real-time factor:                             median {statistics.median(rtfs):.3f}x   target < 0.15x")
+    print(
+        f"(a) example script ({speech:.1f} s of speech) -> 1080p MP4, end to end: "
+        f"median {statistics.median(script_times):.2f} s   target < 8 s"
+    )
+    print(
+        f"(b) 30 s 1080p video + voiceover, end to end:        median {statistics.median(video_times):.2f} s   target < 8 s"
+    )
+    print(
+        f"(c) TTS real-time factor:                             median {statistics.median(rtfs):.3f}x   target < 0.15x"
+    )
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ import httpx
 import imageio_ffmpeg
 import pytest
 
-from backend.uploads import check_url
 from backend.errors import ApiError
+from backend.uploads import check_url
 from tests.support.backend import Api, BackendProcess
 
 SCRIPT = "Lumen is a lamp. It is bright and kind to your eyes."
@@ -51,7 +51,9 @@ def test_token_needs_client_id_and_is_rate_limited(backend: BackendProcess) -> N
 
 
 def test_bad_and_expired_token(backend: BackendProcess, api: Api) -> None:
-    r = httpx.get(backend.url + "/api/credits/balance/simple", headers={"Authorization": "Bearer nope"})
+    r = httpx.get(
+        backend.url + "/api/credits/balance/simple", headers={"Authorization": "Bearer nope"}
+    )
     assert r.status_code == 401 and code(r) == 1001
     with db(backend) as conn:
         conn.execute("UPDATE tokens SET expires = 0 WHERE identity_id = ?", (api.bind_id,))
@@ -82,19 +84,27 @@ def test_no_credits_gives_bind_id(backend: BackendProcess, api: Api) -> None:
 
 
 def test_export_without_attribution_headers_is_402(api: Api) -> None:
-    r = api.http.post("/api/render/proxy/lambda", headers={"Authorization": f"Bearer {api.token}"},
-                      json={"id": "render_x", "sessionId": api.sid})
+    r = api.http.post(
+        "/api/render/proxy/lambda",
+        headers={"Authorization": f"Bearer {api.token}"},
+        json={"id": "render_x", "sessionId": api.sid},
+    )
     assert r.status_code == 402 and code(r) == 402
 
 
 def test_empty_timeline_and_foreign_media_in_draft(backend: BackendProcess, api: Api) -> None:
-    r = api.post("/api/render/proxy/lambda", json={"id": "render_empty_" + uuid.uuid4().hex[:6], "sessionId": api.sid})
+    r = api.post(
+        "/api/render/proxy/lambda",
+        json={"id": "render_empty_" + uuid.uuid4().hex[:6], "sessionId": api.sid},
+    )
     assert code(r) == 4005 and "empty" in r.json()["message"]
     other = Api(backend.url)
     other.say("voiceover\nscript: Someone else's words are here.")
     foreign = other.state()["draft"]
-    r = api.post("/api/render/proxy/lambda", json={"id": "render_f" + uuid.uuid4().hex[:6], "sessionId": api.sid,
-                                                    "draft": foreign})
+    r = api.post(
+        "/api/render/proxy/lambda",
+        json={"id": "render_f" + uuid.uuid4().hex[:6], "sessionId": api.sid, "draft": foreign},
+    )
     assert code(r) == 4005 and "not in this session" in r.json()["message"]
     other.close()
 
@@ -161,9 +171,11 @@ def test_path_traversal_filename(backend: BackendProcess, api: Api) -> None:
 
 def test_declared_oversize_is_refused_before_reading(backend: BackendProcess, api: Api) -> None:
     # A raw socket: announce 600 MB, send none of it. The answer must come without reading the body.
-    head = (f"POST /api/upload-video/nemo_agent/me/{api.sid} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            f"Authorization: Bearer {api.token}\r\nContent-Type: multipart/form-data; boundary=x\r\n"
-            f"Content-Length: {600 * 1024 * 1024}\r\n\r\n")
+    head = (
+        f"POST /api/upload-video/nemo_agent/me/{api.sid} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {api.token}\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+        f"Content-Length: {600 * 1024 * 1024}\r\n\r\n"
+    )
     with socket.create_connection(("127.0.0.1", backend.port), timeout=10) as sock:
         sock.sendall(head.encode())
         reply = ""
@@ -183,16 +195,21 @@ def test_600mb_stream_without_length_is_cut_at_500mb(backend: BackendProcess, ap
 
     def body() -> Iterator[bytes]:
         nonlocal sent
-        yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"big.mp4\"\r\n"
-               "Content-Type: video/mp4\r\n\r\n").encode()
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="big.mp4"\r\n'
+            "Content-Type: video/mp4\r\n\r\n"
+        ).encode()
         for _ in range(150):  # 600 MB
             sent += len(chunk)
             yield chunk
         yield f"\r\n--{boundary}--\r\n".encode()
 
     try:
-        r = api.http.post(f"/api/upload-video/nemo_agent/me/{api.sid}", content=body(),
-                          headers={**api.headers, "Content-Type": f"multipart/form-data; boundary={boundary}"})
+        r = api.http.post(
+            f"/api/upload-video/nemo_agent/me/{api.sid}",
+            content=body(),
+            headers={**api.headers, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
         assert r.status_code == 413 and code(r) == 4002
         assert "compress" in r.json()["message"].lower()
     except httpx.TransportError:
@@ -208,7 +225,7 @@ def file_server(tmp_path: Path) -> Iterator[str]:
     (tmp_path / "script.txt").write_text(SCRIPT)
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             if self.path == "/redirect":
                 self.send_response(302)
                 self.send_header("Location", "/script.txt")
@@ -240,29 +257,51 @@ def file_server(tmp_path: Path) -> Iterator[str]:
 
 
 def test_url_upload_follows_bounded_redirects(api: Api, file_server: str) -> None:
-    r = api.post(f"/api/upload-video/nemo_agent/me/{api.sid}",
-                 json={"urls": [file_server + "/redirect"], "source_type": "url"})
+    r = api.post(
+        f"/api/upload-video/nemo_agent/me/{api.sid}",
+        json={"urls": [file_server + "/redirect"], "source_type": "url"},
+    )
     assert code(r) == 0, r.text
     assert r.json()["data"]["files"][0]["kind"] == "script"
-    r = api.post(f"/api/upload-video/nemo_agent/me/{api.sid}", json={"urls": [file_server + "/loop"], "source_type": "url"})
+    r = api.post(
+        f"/api/upload-video/nemo_agent/me/{api.sid}",
+        json={"urls": [file_server + "/loop"], "source_type": "url"},
+    )
     assert code(r) == 4005 and "redirects" in r.json()["message"]
-    r = api.post(f"/api/upload-video/nemo_agent/me/{api.sid}", json={"urls": ["ftp://example.com/a.mp4"], "source_type": "url"})
+    r = api.post(
+        f"/api/upload-video/nemo_agent/me/{api.sid}",
+        json={"urls": ["ftp://example.com/a.mp4"], "source_type": "url"},
+    )
     assert code(r) == 4005 and "http" in r.json()["message"]
 
 
-@pytest.mark.parametrize("url", [
-    "http://127.0.0.1/x.mp4", "http://localhost:8080/x", "http://10.1.2.3/x", "http://169.254.169.254/latest",
-    "http://[::1]/x", "http://192.168.0.10/x", "http://[::ffff:127.0.0.1]/x",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/x.mp4",
+        "http://localhost:8080/x",
+        "http://10.1.2.3/x",
+        "http://169.254.169.254/latest",
+        "http://[::1]/x",
+        "http://192.168.0.10/x",
+        "http://[::ffff:127.0.0.1]/x",
+    ],
+)
 async def test_ssrf_addresses_refused_without_the_setting(url: str) -> None:
     with pytest.raises(ApiError) as err:
         await check_url(url, allow_private=False, lang="en")
     assert err.value.code == 4005 and "private or local" in err.value.message
-    await check_url(url, allow_private=True, lang="en")  # the tests' own setting lets loopback through
+    await check_url(
+        url, allow_private=True, lang="en"
+    )  # the tests' own setting lets loopback through
 
 
 def test_ffmpeg_is_the_packaged_one() -> None:
-    out = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-filters"], capture_output=True, text=True)
+    out = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-filters"],
+        capture_output=True,
+        text=True,
+    )
     assert " ass " in out.stdout and "loudnorm" in out.stdout
 
 
@@ -273,4 +312,3 @@ def test_messages_in_chinese(backend: BackendProcess) -> None:
     r, events = api.say("你好")
     assert "配音" in events[-1]["content"]["parts"][0]["text"]
     api.close()
-

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import av
 import docx
-import pytest
 
 from tests.support.backend import Api, BackendProcess, function_names, iter_parts, texts
 from tests.support.media import loudness, make_test_video, probe, video_packets
@@ -38,7 +37,9 @@ def test_script_txt_to_1080p_mp4(api: Api, tmp_path: Path) -> None:
     assert events[-1]["turnComplete"] is True
     names = function_names(events)
     assert "synthesize_speech" in names and "place_on_timeline" in names
-    responses = [p["functionResponse"]["name"] for p in iter_parts(events) if "functionResponse" in p]
+    responses = [
+        p["functionResponse"]["name"] for p in iter_parts(events) if "functionResponse" in p
+    ]
     assert set(names) <= set(responses)  # every call has its response
     assert "export" in texts(events).lower()
 
@@ -93,11 +94,13 @@ def test_docx_script_and_vertical(api: Api, tmp_path: Path) -> None:
     r = api.upload(("script.docx", buf.getvalue()))
     assert r.status_code == 200, r.text
     assert r.json()["data"]["files"][0]["kind"] == "script"
-    r, events = api.say("make a vertical voiceover for my script")
+    r, _events = api.say("make a vertical voiceover for my script")
     assert r.status_code == 200, r.text
     state = api.state()
     assert (state["draft"]["w"], state["draft"]["h"]) == (1080, 1920)
-    assert "thirty days" in " ".join(s["text"] for tr in state["draft"]["t"] if tr["tt"] == 7 for s in tr["sg"])
+    assert "thirty days" in " ".join(
+        s["text"] for tr in state["draft"]["t"] if tr["tt"] == 7 for s in tr["sg"]
+    )
     result = api.poll(api.export())
     out = api.download(result["output"]["url"], tmp_path / "v.mp4")
     info = probe(out)
@@ -105,7 +108,9 @@ def test_docx_script_and_vertical(api: Api, tmp_path: Path) -> None:
 
 
 def test_inline_script_voice_fallback_and_speed(api: Api) -> None:
-    r, events = api.say("Generate a female voiceover in English.\nscript: Welcome to the spring sale. Everything is twenty percent off.")
+    r, events = api.say(
+        "Generate a female voiceover in English.\nscript: Welcome to the spring sale. Everything is twenty percent off."
+    )
     assert r.status_code == 200
     reply = texts(events)
     assert "no female English voice" in reply and "Joe" in reply
@@ -123,8 +128,11 @@ def test_inline_script_voice_fallback_and_speed(api: Api) -> None:
 def test_identical_sentences_are_cached(api: Api) -> None:
     api.say("voiceover please.\nscript: The cache test sentence is here. It has two sentences.")
     _, events = api.say("redo the voiceover")
-    done = [p["functionResponse"]["response"] for p in iter_parts(events)
-            if "functionResponse" in p and p["functionResponse"]["response"].get("status") == "done"]
+    done = [
+        p["functionResponse"]["response"]
+        for p in iter_parts(events)
+        if "functionResponse" in p and p["functionResponse"]["response"].get("status") == "done"
+    ]
     assert done and done[0]["cached"] == done[0]["sentences"] == 2
 
 
@@ -136,7 +144,9 @@ def test_restart_between_export_and_poll(tmp_path: Path) -> None:
         api.upload(("s.txt", SCRIPT.encode()))
         api.say("generate a natural male voiceover in English for my script")
         job = api.export()
-        proc.restart(kill=True)  # killed while the job was queued or rendering; same port, same data dir
+        proc.restart(
+            kill=True
+        )  # killed while the job was queued or rendering; same port, same data dir
         result = api.poll(job)  # same token, same session: all of it lives in SQLite
         assert result["status"] == "completed", result
         out = api.download(result["output"]["url"], tmp_path / "after-restart.mp4")

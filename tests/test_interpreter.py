@@ -27,7 +27,13 @@ def test_core_request() -> None:
 def test_chinese_matches_english(en: str, zh: str) -> None:
     a, b = parse(en), parse(zh)
     assert (a.voiceover, a.gender, a.language, a.aspect, a.speed_change, a.captions) == (
-        b.voiceover, b.gender, b.language, b.aspect, b.speed_change, b.captions)
+        b.voiceover,
+        b.gender,
+        b.language,
+        b.aspect,
+        b.speed_change,
+        b.captions,
+    )
 
 
 def test_female_is_not_male() -> None:
@@ -50,9 +56,14 @@ def test_voice_by_name() -> None:
     [
         ("voiceover please\nscript: Hello there. Second line.", "Hello there. Second line."),
         ("脚本：你好，欢迎。", "你好，欢迎。"),
-        ('read this: "Welcome to the spring sale, everything is off"', "Welcome to the spring sale, everything is off"),
-        ("voice this\nWelcome to our shop where every lamp is hand made and tested twice.",
-         "Welcome to our shop where every lamp is hand made and tested twice."),
+        (
+            'read this: "Welcome to the spring sale, everything is off"',
+            "Welcome to the spring sale, everything is off",
+        ),
+        (
+            "voice this\nWelcome to our shop where every lamp is hand made and tested twice.",
+            "Welcome to our shop where every lamp is hand made and tested twice.",
+        ),
     ],
 )
 def test_inline_scripts(text: str, script: str) -> None:

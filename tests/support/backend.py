@@ -48,15 +48,30 @@ class BackendProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = (self.data_dir / "backend.log").open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "backend", "--host", "127.0.0.1", "--port", str(self.port),
-             "--data-dir", str(self.data_dir), "--log-level", "info"],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "backend",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(self.data_dir),
+                "--log-level",
+                "info",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         log.close()  # the child keeps its own descriptor
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"backend exited: {(self.data_dir / 'backend.log').read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"backend exited: {(self.data_dir / 'backend.log').read_text()[-2000:]}"
+                )
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return
@@ -85,12 +100,16 @@ class Api:
     def __init__(self, base: str, client_id: str | None = None, lang: str = "en") -> None:
         self.base = base
         self.http = httpx.Client(base_url=base, timeout=120)
-        r = self.http.post("/api/auth/anonymous-token", headers={"X-Client-Id": client_id or uuid.uuid4().hex})
+        r = self.http.post(
+            "/api/auth/anonymous-token", headers={"X-Client-Id": client_id or uuid.uuid4().hex}
+        )
         assert r.status_code == 200, r.text
         self.token = r.json()["data"]["token"]
         self.bind_id = r.json()["data"]["bind_id"]
         self.headers = {"Authorization": f"Bearer {self.token}", **ATTRIBUTION}
-        r = self.post("/api/tasks/me/with-session/nemo_agent", json={"task_name": "project", "language": lang})
+        r = self.post(
+            "/api/tasks/me/with-session/nemo_agent", json={"task_name": "project", "language": lang}
+        )
         assert r.status_code == 200, r.text
         self.sid: str = r.json()["data"]["session_id"]
 
@@ -101,16 +120,24 @@ class Api:
         return self.http.post(path, headers={**self.headers, **kw.pop("headers", {})}, **kw)
 
     def upload(self, *files: tuple[str, bytes | Path], sid: str | None = None) -> httpx.Response:
-        parts = [("files", (name, data.read_bytes() if isinstance(data, Path) else data)) for name, data in files]
+        parts = [
+            ("files", (name, data.read_bytes() if isinstance(data, Path) else data))
+            for name, data in files
+        ]
         return self.post(f"/api/upload-video/nemo_agent/me/{sid or self.sid}", files=parts)
 
     def say(self, text: str, sid: str | None = None) -> tuple[httpx.Response, list[dict[str, Any]]]:
         """POST /run_sse and collect the ADK events (or the error envelope)."""
-        body = {"app_name": "nemo_agent", "user_id": "me", "session_id": sid or self.sid,
-                "new_message": {"parts": [{"text": text}]}}
+        body = {
+            "app_name": "nemo_agent",
+            "user_id": "me",
+            "session_id": sid or self.sid,
+            "new_message": {"parts": [{"text": text}]},
+        }
         events: list[dict[str, Any]] = []
-        with self.http.stream("POST", "/run_sse", json=body,
-                              headers={**self.headers, "Accept": "text/event-stream"}) as r:
+        with self.http.stream(
+            "POST", "/run_sse", json=body, headers={**self.headers, "Accept": "text/event-stream"}
+        ) as r:
             if r.headers.get("content-type", "").startswith("text/event-stream"):
                 for line in r.iter_lines():
                     if line.startswith("data:") and line[5:].strip():
@@ -126,7 +153,11 @@ class Api:
 
     def export(self, draft: dict[str, Any] | None = None) -> str:
         job = f"render_{uuid.uuid4().hex[:10]}"
-        body: dict[str, Any] = {"id": job, "sessionId": self.sid, "output": {"format": "mp4", "quality": "high"}}
+        body: dict[str, Any] = {
+            "id": job,
+            "sessionId": self.sid,
+            "output": {"format": "mp4", "quality": "high"},
+        }
         if draft is not None:
             body["draft"] = draft
         r = self.post("/api/render/proxy/lambda", json=body)
@@ -158,12 +189,18 @@ class Api:
 
 
 def texts(events: list[dict[str, Any]]) -> str:
-    return " ".join(p["text"] for e in events for p in e.get("content", {}).get("parts", []) if "text" in p)
+    return " ".join(
+        p["text"] for e in events for p in e.get("content", {}).get("parts", []) if "text" in p
+    )
 
 
 def function_names(events: list[dict[str, Any]]) -> list[str]:
-    return [p["functionCall"]["name"] for e in events for p in e.get("content", {}).get("parts", [])
-            if "functionCall" in p]
+    return [
+        p["functionCall"]["name"]
+        for e in events
+        for p in e.get("content", {}).get("parts", [])
+        if "functionCall" in p
+    ]
 
 
 def iter_parts(events: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
