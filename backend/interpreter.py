@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from backend.edits import Edits, parse_edits
+
 _VOICEOVER = re.compile(
     r"voice\s*-?\s*over|voiceover|narrat|read (it|this|my|the)|speak|tts|text to speech|generate|"
     r"配音|旁白|朗读|解说|生成|念",
@@ -65,6 +67,7 @@ class Intent:
     burn_captions: bool | None = None
     script: str | None = None
     notes: list[str] = field(default_factory=list)
+    edits: Edits = field(default_factory=Edits)
 
     @property
     def changes_voice(self) -> bool:
@@ -87,6 +90,7 @@ class Intent:
             or self.captions is not None
             or self.burn_captions is not None
             or self.script is not None
+            or self.edits.any
         )
 
 
@@ -106,8 +110,9 @@ def split_script(text: str) -> tuple[str, str | None]:
 
 def parse(text: str, voice_names: list[str] | None = None) -> Intent:
     """Read one message. ``voice_names`` are the installed voices' names, matched as whole words."""
-    request, script = split_script(text)
-    intent = Intent(script=script)
+    edits, rest = parse_edits(text)
+    request, script = split_script(rest)
+    intent = Intent(script=script, edits=edits)
     intent.voiceover = bool(_VOICEOVER.search(request)) or script is not None
     intent.redo = bool(_REDO.search(request))
     male, female = bool(_MALE.search(request)), bool(_FEMALE.search(request))

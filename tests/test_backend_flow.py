@@ -118,7 +118,7 @@ def test_inline_script_voice_fallback_and_speed(api: Api) -> None:
     r, events = api.say("slower")
     assert "synthesize_speech" in function_names(events)
     state = api.state()
-    assert speech_ms(state) > first * 1.08
+    assert speech_ms(state) > first * 1.05  # fixed gaps between sentences do not stretch
     assert "0.87x" in state["summary"]
     # Credits were charged for two short syntheses, in proportion to length.
     bal = api.get("/api/credits/balance/simple").json()["data"]

@@ -1,0 +1,254 @@
+"""Editing phrases (English and Chinese): music, titles, caption look, format, trim, undo, which video.
+
+Split from ``backend.interpreter`` to keep each module about one thing; ``parse_edits`` fills the
+editing fields of an ``Intent`` and returns the request with any quoted title text removed, so the
+title is not mistaken for an inline script.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_NUM = r"(\d+(?:\.\d+)?)"
+_CN_DIGITS = {
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+    "十": 10,
+}
+_ORDINALS = {
+    "first": 0,
+    "1st": 0,
+    "second": 1,
+    "2nd": 1,
+    "third": 2,
+    "3rd": 2,
+    "fourth": 3,
+    "4th": 3,
+    "fifth": 4,
+}
+
+_TITLE = re.compile(
+    r"(?:add|put|show|insert|place)\s+(?:a\s+|the\s+|an\s+)?(?:big\s+)?(?:title|text|heading|overlay|text overlay)"
+    r"(?:\s+(?:saying|that says|reading|of))?\s*[\"'“‘「『](?P<text>[^\"'”’」』]{1,120})[\"'”’」』]"
+    r"|(?:添加|加上|加|显示)(?:一个)?(?:标题|文字|字幕条)\s*[\"'“‘「『](?P<zh>[^\"'”’」』]{1,120})[\"'”’」』]",
+    re.I,
+)
+_REMOVE_TITLES = re.compile(
+    r"(remove|delete|drop|clear|no)\s+(the\s+|all\s+)?(titles?|text overlays?|overlays?)|去掉标题|删除标题|删除文字",
+    re.I,
+)
+_FIRST_N = re.compile(
+    rf"(?:for\s+)?(?:the\s+)?first\s+{_NUM}\s*(?:s\b|secs?\b|seconds?\b)|前\s*{_NUM}\s*秒", re.I
+)
+_RANGE = re.compile(
+    rf"(?:from|between)\s+(?:second\s+)?{_NUM}\s*(?:s|secs?|seconds?)?\s*(?:to|and|-|until)\s*{_NUM}\s*(?:s\b|secs?\b|seconds?\b)?"
+    rf"|从\s*{_NUM}\s*秒?\s*(?:到|至)\s*{_NUM}\s*秒",
+    re.I,
+)
+_FOR_N = re.compile(rf"for\s+{_NUM}\s*(?:s\b|secs?\b|seconds?\b)|持续\s*{_NUM}\s*秒", re.I)
+_AT = re.compile(rf"\bat\s+{_NUM}\s*(?:s\b|secs?\b|seconds?\b)|在\s*{_NUM}\s*秒", re.I)
+
+_MUSIC_WORD = r"(?:music|bgm|soundtrack|background track)"
+_MUSIC_LEVEL = re.compile(
+    rf"{_MUSIC_WORD}[^0-9%]{{0,25}}?{_NUM}\s*(?:%|percent)|{_NUM}\s*(?:%|percent)\s+{_MUSIC_WORD}"
+    rf"|(?:音乐|背景音乐|配乐)[^0-9%]{{0,8}}{_NUM}\s*%",
+    re.I,
+)
+_MUSIC_LOUDER = re.compile(
+    rf"louder\s+{_MUSIC_WORD}|{_MUSIC_WORD}\s+(?:a bit\s+)?louder|(?:raise|turn up|increase)\s+(?:the\s+)?{_MUSIC_WORD}|音乐大声|音乐大一点|调高音乐",
+    re.I,
+)
+_MUSIC_QUIETER = re.compile(
+    rf"(?:quieter|softer|lower)\s+{_MUSIC_WORD}|{_MUSIC_WORD}\s+(?:a bit\s+)?(?:quieter|softer|lower)|(?:lower|turn down|reduce|decrease)\s+(?:the\s+)?{_MUSIC_WORD}|音乐小声|音乐小一点|调低音乐",
+    re.I,
+)
+_MUSIC_REMOVE = re.compile(
+    rf"(?:remove|delete|drop|mute|no)\s+(?:the\s+)?(?:background\s+)?{_MUSIC_WORD}|without\s+{_MUSIC_WORD}|去掉音乐|删除音乐|不要音乐|去掉背景音乐",
+    re.I,
+)
+_MUSIC_USE = re.compile(
+    rf"(?:as|for)\s+(?:the\s+)?(?:background\s+)?{_MUSIC_WORD}|add\s+(?:some\s+|the\s+)?(?:[\w-]+\s+)?{_MUSIC_WORD}|作为背景音乐|加背景音乐|添加音乐|加音乐",
+    re.I,
+)
+
+_CAP_WORD = r"(?:captions?|subtitles?)"
+_CAP_POS = re.compile(
+    rf"{_CAP_WORD}\s+(?:at|to|on|in)\s+(?:the\s+)?(?P<en>top|middle|center|centre|bottom)"
+    rf"|(?:move|put)\s+(?:the\s+)?{_CAP_WORD}\s+(?P<dir>up|down|to the top|to the bottom|to the middle)"
+    r"|字幕(?:放在|移到|放到|在)(?P<zh>顶部|上方|上面|中间|底部|下方|下面)",
+    re.I,
+)
+_CAP_BIGGER = re.compile(
+    rf"(?:bigger|larger)\s+{_CAP_WORD}|{_CAP_WORD}\s+(?:bigger|larger)|字幕大一点|字幕大一些|放大字幕",
+    re.I,
+)
+_CAP_SMALLER = re.compile(
+    rf"smaller\s+{_CAP_WORD}|{_CAP_WORD}\s+smaller|字幕小一点|字幕小一些|缩小字幕", re.I
+)
+_SIDECARS = re.compile(r"\bsrt\b|\bvtt\b|(?:subtitle|caption)\s+files?|字幕文件", re.I)
+
+_FIT_BLUR = re.compile(r"\bblur(?:red)?\b|模糊", re.I)
+_FIT_CROP = re.compile(r"\bcrop(?:ped)?\b|\bfill the (?:screen|frame)\b|裁剪|裁切", re.I)
+_FIT_PAD = re.compile(r"\bletterbox|\bblack bars\b|\bpad(?:ding)?\b|黑边", re.I)
+_RESOLUTION = re.compile(r"\b(720|1080)\s*p\b", re.I)
+
+_TRIM = re.compile(
+    rf"only\s+(?:the\s+)?first\s+{_NUM}\s*(?:s\b|secs?\b|seconds?\b)|(?:trim|cut|shorten)\s+(?:it\s+|the video\s+)?(?:down\s+)?to\s+{_NUM}\s*(?:s\b|secs?\b|seconds?\b)"
+    rf"|只要前\s*{_NUM}\s*秒|(?:剪到|剪成|截取前)\s*{_NUM}\s*秒",
+    re.I,
+)
+_UNTRIM = re.compile(r"full length|don'?t trim|no trim|remove the trim|完整长度|不要剪", re.I)
+_UNDO = re.compile(r"\bundo\b|\bgo back\b|\brevert\b|撤销|撤回|回退", re.I)
+_VIDEO_N = re.compile(
+    r"\b(?P<en>first|second|third|fourth|fifth|1st|2nd|3rd|4th|last|latest|previous)\s+(?:video|clip|upload)"
+    r"|(?:video|clip)\s+(?P<num>\d)\b|第\s*(?P<zh>[一二三四五\d])\s*个视频|(?P<zhlast>最后一个|上一个)视频",
+    re.I,
+)
+_PRONOUNCE = re.compile(
+    r"pronounce\s+[\"'“]?(?P<w>[\w'-]+)[\"'”]?\s+(?:as|like)\s+[\"'“]?(?P<s>[\w' -]+?)[\"'”]?(?:[.,;!]|$)"
+    r"|把\s*(?P<wz>\S+?)\s*(?:读作|读成|念作|念成)\s*(?P<sz>[^\s，。,.]+)",
+    re.I,
+)
+
+
+@dataclass
+class Edits:
+    """Editing requests found in one message. ``None`` = not mentioned."""
+
+    titles: list[tuple[str, int, int]] = field(default_factory=list)  # (text, start_ms, end_ms)
+    remove_titles: bool = False
+    music_volume: float | None = None
+    music_change: float | None = None
+    remove_music: bool = False
+    use_music: bool = False
+    caption_position: str | None = None
+    caption_size: str | None = None  # "small" | "large" | "medium"
+    sidecars: bool = False
+    fit: str | None = None
+    resolution: int | None = None
+    trim_ms: int | None = None  # 0 = remove the trim
+    undo: bool = False
+    video_index: int | None = None  # -1 = the last one
+    pronunciations: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def any(self) -> bool:
+        return bool(
+            self.titles
+            or self.remove_titles
+            or self.music_volume is not None
+            or self.music_change
+            or self.remove_music
+            or self.use_music
+            or self.caption_position
+            or self.caption_size
+            or self.sidecars
+            or self.fit
+            or self.resolution
+            or self.trim_ms is not None
+            or self.undo
+            or self.video_index is not None
+            or self.pronunciations
+        )
+
+
+def _sec(value: str) -> int:
+    return int(float(value) * 1000)
+
+
+def _groups(m: re.Match[str]) -> list[str]:
+    return [g for g in m.groups() if g is not None]
+
+
+def _title_span(rest: str) -> tuple[int, int]:
+    if m := _RANGE.search(rest):
+        a, b = _groups(m)[:2]
+        return _sec(a), _sec(b)
+    if m := _FIRST_N.search(rest):
+        return 0, _sec(_groups(m)[0])
+    at = _AT.search(rest)
+    start = _sec(_groups(at)[0]) if at else 0
+    if m := _FOR_N.search(rest):
+        return start, start + _sec(_groups(m)[0])
+    return start, start + 3000
+
+
+def parse_edits(request: str) -> tuple[Edits, str]:
+    """The editing fields of one message, and the message with title texts cut out."""
+    e = Edits()
+    remaining = request
+    for tm in list(_TITLE.finditer(request)):
+        text = (tm.group("text") or tm.group("zh") or "").strip()
+        tail = request[tm.end() : tm.end() + 60]
+        start, end = _title_span(tail)
+        if text and end > start:
+            e.titles.append((text, start, end))
+        remaining = remaining.replace(tm.group(0) + tail, " ").replace(tm.group(0), " ")
+    e.remove_titles = bool(_REMOVE_TITLES.search(remaining))
+    if m := _MUSIC_LEVEL.search(remaining):
+        value = float(_groups(m)[0])
+        if 0 <= value <= 100:
+            e.music_volume = value / 100
+    elif _MUSIC_LOUDER.search(remaining):
+        e.music_change = 1.5
+    elif _MUSIC_QUIETER.search(remaining):
+        e.music_change = 1 / 1.5
+    e.remove_music = bool(_MUSIC_REMOVE.search(remaining))
+    e.use_music = not e.remove_music and bool(_MUSIC_USE.search(remaining))
+    if m := _CAP_POS.search(remaining):
+        word = (m.group("en") or m.group("dir") or m.group("zh") or "").lower()
+        e.caption_position = (
+            "top"
+            if word in ("top", "up", "to the top", "顶部", "上方", "上面")
+            else "middle"
+            if word in ("middle", "center", "centre", "to the middle", "中间")
+            else "bottom"
+        )
+    if _CAP_BIGGER.search(remaining):
+        e.caption_size = "large"
+    elif _CAP_SMALLER.search(remaining):
+        e.caption_size = "small"
+    e.sidecars = bool(_SIDECARS.search(remaining))
+    e.fit = (
+        "blur"
+        if _FIT_BLUR.search(remaining)
+        else "crop"
+        if _FIT_CROP.search(remaining)
+        else ("pad" if _FIT_PAD.search(remaining) else None)
+    )
+    if m := _RESOLUTION.search(remaining):
+        e.resolution = int(m.group(1))
+    if m := _TRIM.search(remaining):
+        e.trim_ms = _sec(_groups(m)[0])
+    elif _UNTRIM.search(remaining):
+        e.trim_ms = 0
+    e.undo = bool(_UNDO.search(remaining))
+    if m := _VIDEO_N.search(remaining):
+        if m.group("en"):
+            word = m.group("en").lower()
+            e.video_index = (
+                -1 if word in ("last", "latest") else -2 if word == "previous" else _ORDINALS[word]
+            )
+        elif m.group("num"):
+            e.video_index = int(m.group("num")) - 1
+        elif m.group("zh"):
+            z = m.group("zh")
+            e.video_index = (int(z) if z.isdigit() else _CN_DIGITS[z]) - 1
+        else:
+            e.video_index = -1 if m.group("zhlast") == "最后一个" else -2
+    for pm in _PRONOUNCE.finditer(remaining):
+        word, spoken = (
+            (pm.group("w"), pm.group("s")) if pm.group("w") else (pm.group("wz"), pm.group("sz"))
+        )
+        if word and spoken:
+            e.pronunciations[word.strip()] = spoken.strip()
+    return e, remaining
