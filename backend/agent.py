@@ -24,6 +24,7 @@ from starlette.responses import Response
 
 from backend.context import Backend, authenticate, backend_of, load_session
 from backend.db import Identity, MediaItem
+from backend.editing import apply_edits, remember, undo
 from backend.errors import BAD_INPUT, BAD_REQUEST, INTERNAL, NO_CREDITS, ApiError, api_error
 from backend.i18n import t
 from backend.ingest import check_script
@@ -136,9 +137,12 @@ def plan(
     wants = (
         intent.voiceover
         or intent.redo
-        or (has_voice and (intent.changes_voice or intent.changes_speed))
+        or (
+            has_voice
+            and (intent.changes_voice or intent.changes_speed or bool(intent.edits.pronunciations))
+        )
     )
-    synthesize = bool(wants and script)
+    synthesize = bool(wants and script and not intent.edits.undo)
     cost = (
         credits_for(estimate_duration_ms(script or "", speed), backend.settings.seconds_per_credit)
         if synthesize
@@ -189,6 +193,15 @@ async def _execute(
         await queue.put(event(turn, [part]))
         await queue.put(event(turn, [result(cid, name, response)]))
 
+    if intent.edits.undo:
+        done = undo(state)
+        await refresh_draft(store, turn.sid, state)
+        await store.save_state(turn.sid, state)
+        reply = t("undone", lang, summary=_summary(state)) if done else t("nothing_to_undo", lang)
+        await queue.put(event(turn, [{"text": reply}], done=True))
+        return
+    if intent.understood:
+        remember(state)
     if intent.script:
         text = check_script(intent.script, "script", lang, backend.settings.max_script_words)
         state["script"] = {"text": text, "name": "message", "media_id": None}
@@ -227,6 +240,7 @@ async def _execute(
     if intent.burn_captions:
         settings["burn_captions"] = True
         replies.append(t("captions_burn", lang))
+    replies += await apply_edits(store, turn.sid, state, intent.edits, lang, step)
 
     if turn.synthesize:
         replies.append(await _synthesize(backend, turn, state, queue))

@@ -38,6 +38,7 @@ from backend.timeline import DraftError, to_spec
 from backend.uploads import Received, discard, fetch_url, receive_multipart
 
 ATTRIBUTION = ("x-skill-source", "x-skill-version", "x-skill-platform")
+DOWNLOAD_TYPES = {"mp4": "video/mp4", "srt": "application/x-subrip", "vtt": "text/vtt"}
 JOB_ID = re.compile(r"^[A-Za-z0-9_.-]{1,80}$")
 
 
@@ -219,11 +220,11 @@ async def download(request: Request) -> Response:
         request.query_params.get("sig"),
     ):
         return _link_page(request, 403)
-    job_id = name.removesuffix(".mp4")
-    file = backend.runner.output_path(job_id)
-    if not JOB_ID.match(job_id) or not file.exists():
+    job_id, _, ext = name.rpartition(".")
+    file = backend.runner.output_path(job_id).with_suffix(f".{ext}")
+    if not JOB_ID.match(job_id) or ext not in DOWNLOAD_TYPES or not file.exists():
         return _link_page(request, 404)
-    return FileResponse(file, media_type="video/mp4", filename=f"voiceover-{job_id}.mp4")
+    return FileResponse(file, media_type=DOWNLOAD_TYPES[ext], filename=f"voiceover-{job_id}.{ext}")
 
 
 def _link_page(request: Request, status: int) -> HTMLResponse:

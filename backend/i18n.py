@@ -179,3 +179,72 @@ LANG_WORDS = {
         "en_US": "美式英语",
     },
 }
+
+
+EDIT_MESSAGES: dict[str, dict[str, str]] = {
+    "title_added": {
+        "en": 'Title "{text}" from {start:g} s to {end:g} s.',
+        "zh": "标题“{text}”：{start:g} 秒至 {end:g} 秒。",
+    },
+    "titles_removed": {"en": "Titles removed.", "zh": "已删除标题。"},
+    "music_volume": {"en": "Music at {pct}%.", "zh": "背景音乐音量 {pct}%。"},
+    "music_removed": {"en": "Music removed.", "zh": "已去掉背景音乐。"},
+    "music_set": {
+        "en": "{name} is the background music ({pct}%), ducked under the voice.",
+        "zh": "{name} 已设为背景音乐（{pct}%），人声出现时自动压低。",
+    },
+    "music_missing": {
+        "en": "Send me an MP3, WAV, M4A or AAC file first and I'll use it as background music.",
+        "zh": "请先发送 MP3、WAV、M4A 或 AAC 文件，我会把它作为背景音乐。",
+    },
+    "caption_position": {"en": "Captions moved to the {pos}.", "zh": "字幕已移到{pos}。"},
+    "caption_size": {"en": "Captions are now {size}.", "zh": "字幕大小已设为{size}。"},
+    "sidecars_on": {
+        "en": "I'll send SRT and VTT caption files with the next export.",
+        "zh": "下次导出时会附带 SRT 和 VTT 字幕文件。",
+    },
+    "fit_set": {"en": "Your video will {how} to fill the frame.", "zh": "视频将{how}以适应画面。"},
+    "resolution_set": {"en": "Output resolution {res}p.", "zh": "输出分辨率 {res}p。"},
+    "trim_set": {"en": "Only the first {sec:g} s will be kept.", "zh": "只保留前 {sec:g} 秒。"},
+    "trim_removed": {"en": "Full length again.", "zh": "已恢复完整长度。"},
+    "undone": {"en": "Undone. {summary}", "zh": "已撤销。{summary}"},
+    "nothing_to_undo": {"en": "There is nothing to undo.", "zh": "没有可撤销的操作。"},
+    "video_selected": {"en": "Now working on {name}.", "zh": "现在处理 {name}。"},
+    "video_missing": {
+        "en": "This session has {count} video(s); upload another one first.",
+        "zh": "本会话只有 {count} 个视频，请先上传。",
+    },
+    "pronunciation_set": {
+        "en": 'I\'ll pronounce {word} as "{spoken}" from now on.',
+        "zh": "之后会把 {word} 读作“{spoken}”。",
+    },
+    "timing_sped_up": {
+        "en": "{count} timed line(s) were sped up (at most 1.2x) to fit their slot.",
+        "zh": "有 {count} 句按时间点放置的台词被加速（最多 1.2 倍）以放进时段。",
+    },
+    "timing_overrun": {
+        "en": "{count} line(s) are too long for their slot even at 1.2x, so they start later than written; shorten them to keep the timing.",
+        "zh": "有 {count} 句台词即使加速到 1.2 倍仍超出时段，因此会晚于标注时间开始；请缩短这些台词。",
+    },
+    "voice_longer": {
+        "en": 'The voiceover is {extra:.0f} s longer than the video, so the last frame is held until it ends. Say "faster" or trim the script to avoid that.',
+        "zh": "配音比视频长 {extra:.0f} 秒，结尾会停留在最后一帧。可以说“快一点”或缩短脚本。",
+    },
+}
+MESSAGES.update(EDIT_MESSAGES)
+POSITION_WORDS = {
+    "en": {"top": "top", "middle": "middle", "bottom": "bottom"},
+    "zh": {"top": "顶部", "middle": "中间", "bottom": "底部"},
+}
+SIZE_WORDS = {
+    "en": {"small": "small", "medium": "medium", "large": "large"},
+    "zh": {"small": "小号", "medium": "中号", "large": "大号"},
+}
+FIT_WORDS = {
+    "en": {
+        "blur": "sit on a blurred copy of itself",
+        "crop": "be cropped",
+        "pad": "get black bars",
+    },
+    "zh": {"blur": "以模糊背景填充", "crop": "裁剪", "pad": "加黑边"},
+}

@@ -43,11 +43,25 @@ class JobRunner:
     def output_path(self, job_id: str) -> Path:
         return self.out_dir / f"{job_id}.mp4"
 
-    def signed_url(self, job_id: str) -> tuple[str, int]:
+    def signed_url(self, job_id: str, ext: str = "mp4") -> tuple[str, int]:
         path, expires = sign(
-            self.settings.secret(), f"/files/{job_id}.mp4", self.settings.signed_url_ttl_seconds
+            self.settings.secret(), f"/files/{job_id}.{ext}", self.settings.signed_url_ttl_seconds
         )
         return self.settings.base_url + path, expires
+
+    def _links(self, job_id: str) -> dict[str, Any]:
+        """Signed links to the MP4 and, when they were made, its SRT/VTT caption files."""
+        url, expires = self.signed_url(job_id)
+        links: dict[str, Any] = {"url": url, "expires_at": expires}
+        out = self.output_path(job_id)
+        captions = {
+            ext: self.signed_url(job_id, ext)[0]
+            for ext in ("srt", "vtt")
+            if out.with_suffix(f".{ext}").exists()
+        }
+        if captions:
+            links["captions"] = captions
+        return links
 
     def submit(self, job: Job) -> None:
         self.progress[job.id] = 0.0
@@ -116,10 +130,8 @@ class JobRunner:
             finally:
                 self.cancels.pop(job.id, None)
                 shutil.rmtree(work, ignore_errors=True)
-            url, expires = self.signed_url(job.id)
             output = {
-                "url": url,
-                "expires_at": expires,
+                **self._links(job.id),
                 "size": out.stat().st_size,
                 "duration_ms": spec.duration_ms,
                 "width": spec.width,
@@ -153,5 +165,4 @@ class JobRunner:
         """A completed job's output with a newly signed URL (old links may have expired)."""
         if job.status != "completed" or not job.output or not self.output_path(job.id).exists():
             return job.output
-        url, expires = self.signed_url(job.id)
-        return {**job.output, "url": url, "expires_at": expires}
+        return {**job.output, **self._links(job.id)}

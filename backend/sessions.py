@@ -29,17 +29,21 @@ async def apply_uploads(
             state["script"] = {"text": info.text, "name": name, "media_id": media_id}
         elif info.kind == "video":
             state["video_id"] = media_id
+        elif info.kind == "audio":
+            state["music_id"] = media_id  # the one use we have for an uploaded track
+            state.setdefault("settings", {}).setdefault("music_volume", 0.3)
         files.append(item.public())
     await refresh_draft(store, sid, state)
     return files
 
 
 async def refresh_draft(store: Store, sid: str, state: dict[str, Any]) -> None:
-    video = None
-    if state.get("video_id"):
-        item = await store.media_item(sid, state["video_id"])
-        video = item.public() if item else None
-    state["draft"] = build_draft(state, video)
+    """Rebuild the draft from the state (the one place the timeline is derived)."""
+    found = {}
+    for key in ("video_id", "music_id"):
+        item = await store.media_item(sid, state[key]) if state.get(key) else None
+        found[key] = item.public() if item else None
+    state["draft"] = build_draft(state, found["video_id"], found["music_id"])
 
 
 def public_state(state: dict[str, Any], media: list[MediaItem]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from backend.mediatypes import CaptionStyle, RenderSpec, Sentence, Word
+from backend.mediatypes import CaptionStyle, MusicSpec, RenderSpec, Sentence, TextOverlay, Word
 
 VIDEO, AUDIO, TEXT = 0, 1, 7
 ASPECTS = {"16:9": (1920, 1080), "9:16": (1080, 1920), "1:1": (1080, 1080)}
@@ -21,36 +21,61 @@ class DraftError(ValueError):
     """A draft a client sent that we cannot render (bad shape, unknown media)."""
 
 
-def output_size(aspect: str | None, video: Mapping[str, Any] | None) -> tuple[int, int]:
-    """The asked-for aspect, else the uploaded video's own size (so its stream can be copied), else 1080p."""
+def _even(value: float) -> int:
+    return max(2, round(value / 2) * 2)
+
+
+def output_size(
+    aspect: str | None, video: Mapping[str, Any] | None, resolution: int | None = None
+) -> tuple[int, int]:
+    """The asked-for aspect, else the uploaded video's own size (so its stream can be copied), else
+    1080p; then scaled so the short side is ``resolution`` (720 or 1080) when one was asked for."""
     if aspect in ASPECTS:
-        return ASPECTS[aspect]
-    if video and video.get("width") and video.get("height"):
-        return int(video["width"]), int(video["height"])
-    return ASPECTS["16:9"]
+        width, height = ASPECTS[aspect]
+    elif video and video.get("width") and video.get("height"):
+        width, height = int(video["width"]), int(video["height"])
+    else:
+        width, height = ASPECTS["16:9"]
+    if resolution and min(width, height) != resolution:
+        factor = resolution / min(width, height)
+        width, height = _even(width * factor), _even(height * factor)
+    return width, height
 
 
-def build_draft(state: Mapping[str, Any], video: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The draft that follows from the session's settings, active video and voiceover."""
+def _segment(
+    seg_id: str, start: int, dur: int, name: str, meta: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    return {"id": seg_id, "name": name, "s": start, "d": dur, "m": meta, **extra}
+
+
+def build_draft(
+    state: Mapping[str, Any],
+    video: Mapping[str, Any] | None,
+    music: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The draft that follows from the session's settings, active video, voiceover, music and titles."""
     settings = state.get("settings", {})
-    width, height = output_size(settings.get("aspect"), video)
+    width, height = output_size(settings.get("aspect"), video, settings.get("resolution"))
+    titles = state.get("titles") or []
+    reencode = (
+        video is None
+        or bool(titles)
+        or bool(settings.get("aspect"))
+        or bool(settings.get("resolution"))
+    )
     tracks: list[dict[str, Any]] = []
     duration = 0
     if video:
         duration = int(video.get("duration_ms", 0))
+        meta: dict[str, Any] = {"has_audio": bool(video.get("has_audio")), "volume": 100}
         tracks.append(
             {
                 "tt": VIDEO,
                 "name": "Video",
                 "sg": [
-                    {
-                        "id": "video-1",
-                        "src": video["id"],
-                        "name": video.get("name", "video"),
-                        "s": 0,
-                        "d": duration,
-                        "m": {"has_audio": bool(video.get("has_audio")), "volume": 100},
-                    }
+                    _segment(
+                        "video-1", 0, duration, video.get("name", "video"), meta, src=video["id"]
+                    )
                 ],
             }
         )
@@ -58,56 +83,109 @@ def build_draft(state: Mapping[str, Any], video: Mapping[str, Any] | None) -> di
     if voice:
         vd = int(voice["duration_ms"])
         duration = max(duration, vd)
+        meta = {
+            "role": "voiceover",
+            "voice": voice["voice"],
+            "voice_name": voice["voice_name"],
+            "language": voice.get("language", ""),
+            "speed": voice["speed"],
+            "volume": 100,
+        }
         tracks.append(
             {
                 "tt": AUDIO,
                 "name": "Voiceover",
                 "sg": [
-                    {
-                        "id": "voice-1",
-                        "src": voice["media_id"],
-                        "name": f"Voiceover: {voice['voice_name']}",
-                        "s": 0,
-                        "d": vd,
-                        "m": {
-                            "role": "voiceover",
-                            "voice": voice["voice"],
-                            "voice_name": voice["voice_name"],
-                            "language": voice.get("language", ""),
-                            "speed": voice["speed"],
-                            "volume": 100,
-                        },
-                    }
+                    _segment(
+                        "voice-1",
+                        0,
+                        vd,
+                        f"Voiceover: {voice['voice_name']}",
+                        meta,
+                        src=voice["media_id"],
+                    )
                 ],
             }
         )
-        if settings.get("captions", True):
-            burn = settings.get("burn_captions")
-            if burn is None:
-                burn = video is None
-            tracks.append(
-                {
-                    "tt": TEXT,
-                    "name": "Captions",
-                    "sg": [
+    if settings.get("trim_ms"):
+        duration = min(duration, int(settings["trim_ms"])) if duration else int(settings["trim_ms"])
+    if music:
+        meta = {
+            "role": "music",
+            "volume": round(float(settings.get("music_volume", 0.3)) * 100),
+            "loop": True,
+        }
+        tracks.append(
+            {
+                "tt": AUDIO,
+                "name": "BGM",
+                "sg": [
+                    _segment(
+                        "music-1", 0, duration, music.get("name", "music"), meta, src=music["id"]
+                    )
+                ],
+            }
+        )
+    if voice and settings.get("captions", True):
+        burn = settings.get("burn_captions")
+        if burn is None:
+            burn = reencode
+        style = {
+            "role": "caption",
+            "burn_in": bool(burn),
+            "position": settings.get("caption_position", "bottom"),
+            "size": settings.get("caption_size", "medium"),
+        }
+        tracks.append(
+            {
+                "tt": TEXT,
+                "name": "Captions",
+                "sg": [
+                    _segment(
+                        f"cap-{i + 1}",
+                        s["start_ms"],
+                        s["end_ms"] - s["start_ms"],
+                        "caption",
+                        {**style, "words": s.get("words", [])},
+                        text=s["text"],
+                    )
+                    for i, s in enumerate(voice["sentences"])
+                ],
+            }
+        )
+    if titles:
+        tracks.append(
+            {
+                "tt": TEXT,
+                "name": "Titles",
+                "sg": [
+                    _segment(
+                        f"title-{i + 1}",
+                        int(ti["start_ms"]),
+                        int(ti["end_ms"]) - int(ti["start_ms"]),
+                        "title",
                         {
-                            "id": f"cap-{i + 1}",
-                            "text": s["text"],
-                            "s": s["start_ms"],
-                            "d": s["end_ms"] - s["start_ms"],
-                            "m": {
-                                "role": "caption",
-                                "burn_in": bool(burn),
-                                "position": settings.get("caption_position", "bottom"),
-                                "size": settings.get("caption_size", "medium"),
-                                "words": s.get("words", []),
-                            },
-                        }
-                        for i, s in enumerate(voice["sentences"])
-                    ],
-                }
-            )
-    return {"w": width, "h": height, "fps": 30, "d": duration, "t": tracks}
+                            "role": "title",
+                            "position": ti.get("position", "center"),
+                            "size": ti.get("size", "large"),
+                        },
+                        text=ti["text"],
+                    )
+                    for i, ti in enumerate(titles)
+                ],
+            }
+        )
+    return {
+        "w": width,
+        "h": height,
+        "fps": 30,
+        "d": duration,
+        "t": tracks,
+        "fit": settings.get("fit") or ("blur" if settings.get("aspect") else "pad"),
+        "trim": settings.get("trim_ms"),
+        "sidecars": bool(settings.get("sidecars")),
+        "hold": True,
+    }
 
 
 def _secs(ms: int) -> str:
@@ -190,6 +268,18 @@ def to_spec(
                 if found is None:
                     raise DraftError("the draft refers to a voiceover that is not in this session")
                 spec.voice, spec.voice_start_ms = found[0], start
+            elif track.get("tt") == AUDIO and meta.get("role") == "music" and spec.music is None:
+                found = resolve(str(seg.get("src", "")))
+                if found is None:
+                    raise DraftError("the draft refers to music that is not in this session")
+                volume = _int(meta.get("volume", 30), 0, 100, "music volume") / 100
+                spec.music = MusicSpec(found[0], volume=volume, loop=bool(meta.get("loop", True)))
+                end -= dur  # the music follows the output's length, it does not set it
+            elif track.get("tt") == TEXT and meta.get("role") == "title":
+                text = str(seg.get("text", ""))[:200]
+                position = str(meta.get("position", "center"))
+                size = str(meta.get("size", "large"))
+                spec.titles.append(TextOverlay(text, start, start + dur, position, size))
             elif track.get("tt") == TEXT and meta.get("role") == "caption":
                 spec.captions.append(_sentence(seg, start, dur))
                 spec.caption_style = CaptionStyle(
@@ -201,6 +291,15 @@ def to_spec(
     if spec.video is None and spec.voice is None:
         raise DraftError("the timeline is empty")
     spec.duration_ms = max(end, 1)
+    fit = draft.get("fit", "pad")
+    if fit not in ("pad", "blur", "crop"):
+        raise DraftError("fit must be pad, blur or crop")
+    spec.fit = str(fit)
+    if draft.get("trim") is not None:
+        spec.trim_ms = _int(draft["trim"], 500, 6 * 3600 * 1000, "trim")
+        spec.duration_ms = min(spec.duration_ms, spec.trim_ms)
+    spec.sidecars = bool(draft.get("sidecars", False))
+    spec.hold_last_frame = bool(draft.get("hold", True))
     return spec
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bot.client import Auth, BackendClient, BackendError, BackendUnavailable
 from bot.identity import Chat, Identities, Notice
-from bot.messages import Link, Replier, VideoFile
+from bot.messages import FileDoc, Link, Replier, VideoFile
 from bot.models import RenderStatus
 from bot.progress import ProgressLine
 from bot.settings import Settings
@@ -151,9 +151,22 @@ class Exporter:
                 height=out.height,
             )
         )
+        await self._send_captions(chat, replier, status, auth)
         await self.store.set_job_status(status.id, "delivered")
         log.info("render %s delivered to %s (%d bytes)", status.id, chat.key, size)
         return dest
+
+    async def _send_captions(
+        self, chat: Chat, replier: Replier, status: RenderStatus, auth: Auth
+    ) -> None:
+        """The SRT/VTT files the user asked for, beside the video."""
+        assert status.output is not None
+        for ext, url in status.output.captions:
+            dest = self.settings.output_dir / f"{_safe(chat.key)}_{_safe(status.id)}.{ext}"
+            size = await self.client.download(url, dest, auth)
+            await replier.send(
+                FileDoc(dest, t("caption_file", chat.language, ext=ext.upper()), size)
+            )
 
     async def _send_link(
         self, chat: Chat, replier: Replier, status: RenderStatus, size: int, progress: ProgressLine

@@ -177,6 +177,7 @@ class RenderOutput:
     duration_ms: int | None = None
     width: int | None = None
     height: int | None = None
+    captions: tuple[tuple[str, str], ...] = ()  # (ext, url) of SRT/VTT files, when asked for
 
 
 @dataclass(frozen=True)
@@ -204,6 +205,13 @@ class RenderStatus:
                 duration_ms=_opt_int(out.get("duration_ms")),
                 width=_opt_int(out.get("width")),
                 height=_opt_int(out.get("height")),
+                captions=tuple(
+                    (str(k), str(v))
+                    for k, v in (out.get("captions") or {}).items()
+                    if isinstance(v, str) and k in ("srt", "vtt")
+                )
+                if isinstance(out.get("captions"), Mapping)
+                else (),
             )
         err = env.get("error")
         message = None

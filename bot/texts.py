@@ -128,6 +128,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "or trim it to the part you need, then send it again.",
         "zh": "📦 文件太大（上限 500 MB）。请压缩（例如 720p、降低码率）或剪掉不需要的部分后重新发送。",
     },
+    "caption_file": {"en": "📝 Captions ({ext})", "zh": "📝 字幕文件（{ext}）"},
     "big_upload_link": {
         "en": "📤 Open this page to send your file (up to 500 MB): it goes straight into this chat's project. "
         "The link works until {expires}.",
