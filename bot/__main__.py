@@ -72,6 +72,12 @@ async def _platform_adapter(settings: Settings, engine: Engine) -> bool:
             log.warning("%s token set, but the %s adapter is not available", name, name)
     if not modules:
         return False
+    if not settings.public_base_url and not settings.api_base:
+        log.warning(
+            "PUBLIC_BASE_URL is not set: the embedded backend only has a loopback address, so the bot "
+            "will not hand out web upload or download links for big files (users are told to send a "
+            "link or a smaller file instead). Set PUBLIC_BASE_URL to the backend's public address."
+        )
     # One engine for all: a failing adapter stops the others too (the TaskGroup cancels them).
     async with asyncio.TaskGroup() as group:
         for module in modules:

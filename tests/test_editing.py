@@ -1,0 +1,257 @@
+"""Editing by conversation (issue 4), each capability checked in the RENDERED file, against the REAL
+backend over HTTP (real Piper, real ffmpeg, real SQLite). No stand-ins.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import imageio_ffmpeg
+import numpy as np
+
+from tests.support.backend import Api, function_names, iter_parts, texts
+from tests.support.media import audio_samples, frame_rgb, make_test_video, probe, rms_db
+
+FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
+PAUSED = "Lumen lights your desk. [pause 2s] It dims at night."
+
+
+def render(api: Api, tmp_path: Path, name: str) -> tuple[Path, dict[str, Any]]:
+    result = api.poll(api.export())
+    assert result["status"] == "completed", result
+    return api.download(result["output"]["url"], tmp_path / name), result["output"]
+
+
+def captions(state: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        s
+        for tr in state["draft"]["t"]
+        if tr["tt"] == 7
+        for s in tr["sg"]
+        if s["m"]["role"] == "caption"
+    ]
+
+
+def tone(path: Path, seconds: float, hz: int = 13000) -> Path:
+    subprocess.run(
+        [
+            FFMPEG,
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency={hz}:sample_rate=48000:duration={seconds}",
+            "-c:a",
+            "libmp3lame",
+            str(path),
+        ],
+        check=True,
+    )
+    return path
+
+
+def band_db(path: Path, start: float, end: float, hz: float = 13000, width: float = 400) -> float:
+    """Level of one narrow band (the music tone) in a window, so speech does not count."""
+    x = audio_samples(path, start, end).astype(np.float64)
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x)))) ** 2
+    freqs = np.fft.rfftfreq(len(x), 1 / 48000)
+    band = spectrum[(freqs > hz - width) & (freqs < hz + width)].sum()
+    return float(10 * np.log10(band / len(x) + 1e-20))
+
+
+def voiced(
+    api: Api, script: str, ask: str = "generate a natural male voiceover in English"
+) -> dict[str, Any]:
+    r = api.upload(("script.txt", script.encode()))
+    assert r.status_code == 200, r.text
+    r, events = api.say(ask)
+    assert r.status_code == 200 and events[-1]["turnComplete"], texts(events)
+    return api.state()
+
+
+def test_music_level_ducking_and_remove(api: Api, tmp_path: Path) -> None:
+    state = voiced(api, PAUSED)
+    cap = captions(state)
+    gap = (cap[0]["s"] + cap[0]["d"]) / 1000 + 0.3, cap[1]["s"] / 1000 - 0.3
+    speech = cap[1]["s"] / 1000 + 0.2, (cap[1]["s"] + cap[1]["d"]) / 1000 - 0.2
+    assert gap[1] - gap[0] > 1.0
+    r = api.upload(
+        ("lofi.mp3", tone(tmp_path / "lofi.mp3", 3.0))
+    )  # shorter than the video: must loop
+    assert r.json()["data"]["files"][0]["kind"] == "audio"
+    _, events = api.say("add lo-fi music at 30%")
+    assert "synthesize_speech" not in function_names(events)  # no new speech for a music edit
+    assert "BGM: lofi.mp3" in api.state()["summary"] and "30%)" in api.state()["summary"]
+    out30, _ = render(api, tmp_path, "m30.mp4")
+    api.say("music at 60%")
+    out60, _ = render(api, tmp_path, "m60.mp4")
+    # asked level: doubling the percentage raises the music by about 6 dB between phrases
+    assert 4.5 < band_db(out60, *gap) - band_db(out30, *gap) < 7.5
+    # ducked: the music band is clearly lower under speech than between phrases
+    assert band_db(out30, *speech) < band_db(out30, *gap) - 4
+    # looped: still there after its own 3 s ran out
+    assert (
+        band_db(out30, gap[0] + 0, gap[1]) > band_db(out30, 0.0, 0.15) + 6
+    )  # and faded in at the start
+    end = probe(out30)["duration_s"]
+    assert band_db(out30, end - 2.2, end - 1.6) > -80
+    _, events = api.say("remove the music")
+    assert "BGM" not in api.state()["summary"]
+    out0, _ = render(api, tmp_path, "m0.mp4")
+    assert rms_db(out0, *gap) < -50  # the pause is silent again
+
+
+def test_title_pixels_only_in_the_first_seconds(api: Api, tmp_path: Path) -> None:
+    voiced(api, "Urban dreams start here. The city never sleeps. Neither do we, and that is fine.")
+    _, _events = api.say("add title 'Urban Dreams' for the first 3 seconds")
+    assert 'Title: "Urban Dreams" (0-3s)' in api.state()["summary"]
+    out, _ = render(api, tmp_path, "title.mp4")
+    duration = probe(out)["duration_s"]
+    assert duration > 5
+    early, late = frame_rgb(out, 1.0), frame_rgb(out, 4.5)
+    h, w, _ = early.shape
+    centre = (slice(int(h * 0.35), int(h * 0.65)), slice(int(w * 0.2), int(w * 0.8)))
+    bright = lambda img: int((img[centre].mean(axis=2) > 200).sum())  # noqa: E731
+    assert bright(early) > 2000  # white title letters
+    assert bright(late) < 50  # gone after 3 s
+
+
+def test_vertical_from_a_landscape_video_with_blur(api: Api, tmp_path: Path) -> None:
+    clip = make_test_video(tmp_path / "wide.mp4", seconds=4, width=640, height=360)
+    api.upload(("wide.mp4", clip), ("s.txt", b"A wide clip made tall. It still looks good."))
+    api.say("generate a voiceover")
+    _, _events = api.say("make it vertical")
+    out, output = render(api, tmp_path, "tall.mp4")
+    info = probe(out)
+    assert (info["width"], info["height"]) == (1080, 1920) and (
+        output["width"],
+        output["height"],
+    ) == (1080, 1920)
+    top = frame_rgb(out, 1.0)[:300]
+    assert top.mean() > 20  # blurred picture, not black bars
+
+
+def test_caption_files_match_speech(api: Api, tmp_path: Path) -> None:
+    voiced(
+        api, "First we plan. [pause 1s] Then we build the thing. Finally we ship it to everyone."
+    )
+    _, events = api.say("give me SRT and VTT caption files too")
+    assert "SRT" in texts(events)
+    out, output = render(api, tmp_path, "cap.mp4")
+    import httpx
+
+    srt = httpx.get(output["captions"]["srt"]).text
+    vtt = httpx.get(output["captions"]["vtt"]).text
+    assert vtt.startswith("WEBVTT")
+    stamp = r"(\d\d):(\d\d):(\d\d)[,.](\d\d\d)"
+    cues = [
+        (
+            sum(float(x) * k for x, k in zip(m[:4], (3600, 60, 1, 0.001), strict=True)),
+            sum(float(x) * k for x, k in zip(m[4:], (3600, 60, 1, 0.001), strict=True)),
+        )
+        for m in re.findall(stamp + r" --> " + stamp, srt)
+    ]
+    assert len(cues) >= 3 and len(re.findall(stamp + " --> ", vtt)) == len(cues)
+    for start, _end in cues:  # speech is there within 0.3 s of every cue start
+        assert max(rms_db(out, start + a, start + a + 0.1) for a in (0.0, 0.1, 0.2)) > -35
+    first = cues[0][0]
+    if first > 0.35:
+        assert rms_db(out, 0, first - 0.3) < -45  # and not before the first cue
+
+
+def test_timed_script_places_each_line(api: Api, tmp_path: Path) -> None:
+    state = voiced(
+        api, "[00:00] Welcome to the show.\n[00:05] Here is the second line.\n[00:09] And the last."
+    )
+    starts = [c["s"] for c in captions(state)]
+    out, _ = render(api, tmp_path, "timed.mp4")
+    x = audio_samples(out).astype(np.float64)
+    env = np.sqrt(np.convolve(x**2, np.ones(480) / 480, mode="same"))  # 10 ms RMS
+    loud = env > 10 ** (-35 / 20)
+    for t in (0.0, 5.0, 9.0):
+        window = loud[int(max(0, t - 0.6) * 48000) : int((t + 0.6) * 48000)]
+        onset = max(0, t - 0.6) + np.argmax(window) / 48000
+        assert window.any() and abs(onset - t) <= 0.3, (t, onset, starts)
+
+
+def test_undo_second_video_and_help(api: Api, tmp_path: Path) -> None:
+    one = make_test_video(tmp_path / "one.mp4", seconds=3, width=320, height=240)
+    two = make_test_video(tmp_path / "two.mp4", seconds=5, width=480, height=270)
+    api.upload(("one.mp4", one))
+    api.upload(("two.mp4", two))
+    voiced(api, "Two clips, one voice.")
+    assert "two.mp4" in api.state()["summary"]
+    _, events = api.say("do the same for the first video")
+    assert "one.mp4" in api.state()["summary"] and "one.mp4" in texts(events)
+    api.say("make it vertical")
+    assert api.state()["draft"]["h"] == 1920
+    _, events = api.say("undo")
+    assert api.state()["draft"]["h"] == 240 and "Undone" in texts(events)
+    _, events = api.say("what is the weather in Paris")
+    assert "I can" in texts(events) and function_names(events) == []
+
+
+def test_trim_and_hold_last_frame(api: Api, tmp_path: Path) -> None:
+    clip = make_test_video(tmp_path / "short.mp4", seconds=2, width=320, height=240)
+    api.upload(("short.mp4", clip))
+    state = voiced(
+        api, "This voiceover runs a good deal longer than the two second clip it sits on."
+    )
+    speech = next(tr for tr in state["draft"]["t"] if tr["tt"] == 1)["sg"][0]["d"] / 1000
+    out, _ = render(api, tmp_path, "hold.mp4")
+    assert abs(probe(out)["duration_s"] - speech) < 0.5
+    assert (
+        np.abs(frame_rgb(out, speech - 0.2).astype(int) - frame_rgb(out, 1.9).astype(int)).mean()
+        < 8
+    )
+    api.say("only the first 3 seconds")
+    out, _ = render(api, tmp_path, "trim.mp4")
+    assert abs(probe(out)["duration_s"] - 3.0) < 0.3
+
+
+def test_iteration_reuses_speech(api: Api) -> None:
+    voiced(api, "One. Two is here. Three is last.")
+    api.upload(("script.txt", b"One. Two was changed. Three is last."))
+    _, events = api.say("redo the voiceover")
+    done = [
+        p["functionResponse"]["response"]
+        for p in iter_parts(events)
+        if "functionResponse" in p and p["functionResponse"]["response"].get("status") == "done"
+    ]
+    assert done[0]["sentences"] == 3 and done[0]["cached"] == 2
+
+
+def test_pronunciation_sticks(api: Api) -> None:
+    voiced(api, "Lumen is bright.")
+    before = captions(api.state())
+    _, events = api.say("pronounce Lumen as LOO-men")
+    assert "synthesize_speech" in function_names(events)
+    after = captions(api.state())
+    assert (
+        after[0]["text"] == before[0]["text"] == "Lumen is bright."
+    )  # captions keep the written word
+    assert api.state()["settings"]["pronunciations"] == {"Lumen": "LOO-men"}
+
+
+def test_chinese_reaches_the_same_actions(api: Api, backend: Any) -> None:
+    voiced(api, "Same steps in two languages.")
+    zh = Api(backend.url, lang="zh")
+    voiced(zh, "Same steps in two languages.", ask="用英文男声生成配音")
+    for en, cn in (
+        ("make it vertical", "改成竖屏"),
+        ("add title 'Hello' for the first 2 seconds", "添加标题“Hello”前2秒"),
+        ("captions at the top", "字幕放在顶部"),
+        ("only the first 2 seconds", "只要前2秒"),
+    ):
+        api.say(en)
+        zh.say(cn)
+        a, b = api.state(), zh.state()
+        assert a["settings"] == b["settings"], (en, cn)
+        assert a["summary"] == b["summary"], (en, cn)
+    zh.close()
