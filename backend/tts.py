@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from backend.mediatypes import Sentence, SpeechResult, Voice, Word
+from backend.mediatypes import Cue, Sentence, SpeechResult, Voice, Word
 
 _LOG = logging.getLogger(__name__)
 
@@ -439,7 +439,7 @@ def _speech_bounds(audio: np.ndarray) -> tuple[int, int]:
 
 
 @dataclass
-class _Clip:
+class Clip:
     """One synthesized, trimmed sentence: its samples and word spans (ms, relative to the clip)."""
 
     audio: np.ndarray
@@ -501,7 +501,7 @@ class TTSEngine:
         payload = json.dumps([CACHE_VERSION, text, spoken, voice.id, round(speed, 4)])
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
-    def _read_cache(self, key: str) -> _Clip | None:
+    def _read_cache(self, key: str) -> Clip | None:
         wav_path = self.cache_dir / f"{key}.wav"
         meta_path = self.cache_dir / f"{key}.json"
         try:
@@ -512,9 +512,9 @@ class TTSEngine:
         except (OSError, ValueError, EOFError, wave.Error):
             return None
         words = [(str(w), int(s), int(e)) for w, s, e in meta["words"]]
-        return _Clip(audio, rate, words)
+        return Clip(audio, rate, words)
 
-    def _write_cache(self, key: str, clip: _Clip) -> None:
+    def _write_cache(self, key: str, clip: Clip) -> None:
         tag = uuid.uuid4().hex
         wav_tmp = self.cache_dir / f".{key}.{tag}.wav.tmp"
         meta_tmp = self.cache_dir / f".{key}.{tag}.json.tmp"
@@ -535,7 +535,7 @@ class TTSEngine:
         voice: Voice,
         speed: float,
         pronunciations: dict[str, str] | None,
-    ) -> _Clip:
+    ) -> Clip:
         from piper import SynthesisConfig
 
         loaded = self._get_voice(voice)
@@ -584,7 +584,7 @@ class TTSEngine:
             )
             for w, (s, e) in zip(words, spans, strict=True)
         ]
-        return _Clip(trimmed, rate, timed)
+        return Clip(trimmed, rate, timed)
 
     @staticmethod
     def _word_spans(
@@ -610,7 +610,45 @@ class TTSEngine:
         end = groups[-1][1] if groups else total
         return _distribute(words, start, end)
 
+    def sentence_clip(
+        self, text: str, voice: Voice, speed: float, pronunciations: dict[str, str] | None
+    ) -> tuple[Clip, bool]:
+        """One sentence's trimmed audio and word spans, from the cache when it is there.
+        Returns (clip, True if it was synthesized now)."""
+        spoken = _spoken(text, pronunciations)
+        key = self._cache_key(text, spoken, voice, speed)
+        clip = self._read_cache(key)
+        if clip is not None:
+            return clip, False
+        clip = self._synthesize_sentence(text, spoken, voice, speed, pronunciations)
+        self._write_cache(key, clip)
+        return clip, True
+
     # -- whole script ------------------------------------------------------------------------
+
+    def synthesize_timed(
+        self,
+        cues: Sequence[Cue],
+        voice: Voice,
+        speed: float = 1.0,
+        *,
+        out_path: Path,
+        progress: Callable[[int, int], None] | None = None,
+        pronunciations: dict[str, str] | None = None,
+    ) -> SpeechResult:
+        """Speak each cue starting at its time (see backend.tts_timed): a cue too long for its
+        slot is sped up to at most 1.2x, then pushed later and reported in `adjustments`."""
+        from backend.tts_timed import synthesize_timed
+
+        return synthesize_timed(
+            self,
+            cues,
+            voice,
+            speed,
+            out_path=out_path,
+            progress=progress,
+            pronunciations=pronunciations,
+        )
 
     def synthesize(
         self,
@@ -643,17 +681,9 @@ class TTSEngine:
                 if not item.text:
                     pending_ms += item.pause_ms
                     continue
-                spoken = _spoken(item.text, pronunciations)
-                key = self._cache_key(item.text, spoken, voice, speed)
-                clip = self._read_cache(key)
-                if clip is None:
-                    clip = self._synthesize_sentence(
-                        item.text, spoken, voice, speed, pronunciations
-                    )
-                    self._write_cache(key, clip)
-                    synthesized += 1
-                else:
-                    cached += 1
+                clip, fresh = self.sentence_clip(item.text, voice, speed, pronunciations)
+                synthesized += fresh
+                cached += not fresh
                 if writer is None:
                     rate = clip.sample_rate
                     writer = wave.open(str(tmp), "wb")
