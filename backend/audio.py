@@ -7,6 +7,7 @@ Kept apart from render.py so the video graph stays readable.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import subprocess
 import threading
@@ -119,10 +120,25 @@ class Loudness:
     true_peak: float  # dBTP
 
 
-def measure(path: Path, cwd: Path, cancel: threading.Event | None = None) -> Loudness:
-    """EBU R128 integrated loudness and true peak of a file's first audio stream."""
+def measure(
+    path: Path, cwd: Path, cancel: threading.Event | None = None, limit_s: float | None = None
+) -> Loudness:
+    """EBU R128 integrated loudness and true peak of a file's first audio stream
+    (of its first limit_s seconds, if given)."""
+    head = ["-t", f"{limit_s:.3f}"] if limit_s else []
     stderr = run_ffmpeg(
-        ["-i", str(path), "-map", "0:a:0", "-af", "ebur128=peak=true", "-f", "null", "-"],
+        [
+            *head,
+            "-i",
+            f"file:{path}",
+            "-map",
+            "0:a:0",
+            "-af",
+            "ebur128=peak=true",
+            "-f",
+            "null",
+            "-",
+        ],
         cwd=cwd,
         cancel=cancel,
     )
@@ -178,35 +194,109 @@ def normalize_voice(
     return result
 
 
+# Music: ducked more gently than a video's own sound (about 9 dB under speech), released slowly
+# enough not to pump between words, fully back within a pause.
+MUSIC_DUCK = "threshold=0.02:ratio=6:attack=30:release=500:makeup=1:knee=4:detection=rms"
+
+
+def music_gain_db(music: Path, volume: float, cwd: Path, cancel: threading.Event | None) -> float:
+    """The gain that puts the music at `volume` (linear amplitude) of the voice's -16 LUFS level,
+    measured on its first two minutes (enough for a loop, cheap for a long track)."""
+    level = measure(music, cwd, cancel, limit_s=120.0).integrated
+    if level != level or level < -70:  # silent track: leave it alone
+        level = TARGET_LUFS
+    gain = TARGET_LUFS - level + 20 * math.log10(max(volume, 1e-3))
+    return max(-60.0, min(gain, 30.0))
+
+
 def audio_graph(
     *,
     voice_input: int | None,
     voice_delay_ms: int,
     original_input: int | None,
     total_s: float,
+    music_input: int | None = None,
+    music_gain_db: float = 0.0,
+    music_fade_ms: int = 0,
 ) -> str:
     """filter_complex text producing [aout]: the voice (delayed, padded), with the uploaded video's
-    own sound ducked under it by a sidechain compressor keyed on the voice."""
+    own sound and the music (gain set, faded in and out) ducked under it by sidechain compressors
+    keyed on the voice. The music input may loop forever (-stream_loop -1): it is cut at total_s."""
     end = f"apad=whole_dur={total_s:.3f},atrim=end={total_s:.3f},asetpts=N/SR/TB"
     fmt = f"aresample={SAMPLE_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo"
+    limit = 10 ** (LIMIT_DBFS / 20)
+    limiter = f"alimiter=limit={limit:.4f}:level=0:attack=3:release=80:latency=1"
     parts: list[str] = []
     if voice_input is not None:
         delay = f"adelay=delays={max(voice_delay_ms, 0)}:all=1," if voice_delay_ms > 0 else ""
         parts.append(f"[{voice_input}:a:0]{fmt},{delay}{end}[voice]")
     if original_input is not None:
         parts.append(f"[{original_input}:a:0]{fmt},{end}[orig]")
-    if voice_input is not None and original_input is not None:
-        parts.append("[voice]asplit=2[vkey][vmix]")
-        parts.append(f"[orig][vkey]sidechaincompress={DUCK}[ducked]")
-        limit = 10 ** (LIMIT_DBFS / 20)
+    if music_input is not None:
+        fade = max(0.0, min(music_fade_ms / 1000, total_s / 2))
+        fades = ""
+        if fade > 0.01:
+            fades = f",afade=t=in:d={fade:.3f},afade=t=out:st={total_s - fade:.3f}:d={fade:.3f}"
         parts.append(
-            "[ducked][vmix]amix=inputs=2:duration=first:normalize=0,"
-            f"alimiter=limit={limit:.4f}:level=0:attack=3:release=80:latency=1[aout]"
+            f"[{music_input}:a:0]{fmt},atrim=end={total_s:.3f},asetpts=N/SR/TB,"
+            f"volume={music_gain_db:.2f}dB{fades},{end}[music]"
+        )
+    beds = [name for name, i in (("orig", original_input), ("music", music_input)) if i is not None]
+    if voice_input is not None and beds:
+        keys = [f"[vkey{k}]" for k in range(len(beds))]
+        parts.append(f"[voice]asplit={len(beds) + 1}{''.join(keys)}[vmix]")
+        mixed = ["[vmix]"]
+        for bed, key in zip(beds, keys, strict=True):
+            duck = DUCK if bed == "orig" else MUSIC_DUCK
+            parts.append(f"[{bed}]{key}sidechaincompress={duck}[{bed}d]")
+            mixed.append(f"[{bed}d]")
+        parts.append(
+            f"{''.join(mixed)}amix=inputs={len(mixed)}:duration=first:normalize=0,{limiter}[aout]"
         )
     elif voice_input is not None:
         parts.append("[voice]anull[aout]")
-    elif original_input is not None:
-        parts.append("[orig]anull[aout]")
+    elif beds:
+        mixed = [f"[{b}]" for b in beds]
+        parts.append(
+            f"{''.join(mixed)}amix=inputs={len(mixed)}:duration=first:normalize=0,{limiter}[aout]"
+            if len(mixed) > 1
+            else f"{mixed[0]}anull[aout]"
+        )
     else:
         parts.append(f"anullsrc=r={SAMPLE_RATE}:cl=stereo,atrim=end={total_s:.3f}[aout]")
     return ";".join(parts)
+
+
+def premix(
+    inputs: list[str],
+    graph: str,
+    out: Path,
+    total_s: float,
+    cwd: Path,
+    cancel: threading.Event | None = None,
+) -> float:
+    """Mix the audio graph ([aout]) to a float WAV and return the gain (dB) that brings the mix
+    to -16 LUFS: music adds loudness between phrases, so the whole mix is measured, not guessed."""
+    output = ["-t", f"{total_s:.3f}", "-c:a", "pcm_f32le", "-f", "wav", f"file:{out}"]
+    run_ffmpeg(
+        [*inputs, "-filter_complex", graph, "-map", "[aout]", *output],
+        cwd=cwd,
+        total_s=total_s,
+        cancel=cancel,
+    )
+    level = measure(out, cwd, cancel).integrated
+    if level != level or level < -70:
+        return 0.0
+    gain = max(-12.0, min(TARGET_LUFS - level, 12.0))
+    _LOG.info("mix loudness %.1f LUFS, gain %.2f dB", level, gain)
+    return gain
+
+
+def gain_chain(input_index: int, gain_db: float) -> str:
+    """[aout] from a premixed WAV: the measured gain, then the peak limiter."""
+    limit = 10 ** (LIMIT_DBFS / 20)
+    return (
+        f"[{input_index}:a:0]volume={gain_db:.2f}dB,"
+        f"alimiter=limit={limit:.4f}:level=0:attack=3:release=80:latency=1,"
+        f"aresample={SAMPLE_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo[aout]"
+    )

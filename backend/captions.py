@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.mediatypes import CaptionStyle, Sentence, Word
+from backend.mediatypes import CaptionStyle, Sentence, TextOverlay, Word
 
 FONTS_DIR = Path(__file__).resolve().parent / "assets" / "fonts"
 FONT_FILE = FONTS_DIR / "DejaVuSans-Bold.ttf"
@@ -23,6 +23,8 @@ _CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf9
 _SIZES = {"small": 0.045, "medium": 0.06, "large": 0.078}
 _ALIGN = {"bottom": 2, "middle": 5, "top": 8}
 _HIGHLIGHT = "&H0000D7FF&"  # gold (ASS colours are &HBBGGRR)
+_TITLE_SIZES = {"small": 0.06, "medium": 0.085, "large": 0.11}
+_TITLE_ALIGN = {"bottom": 2, "center": 5, "middle": 5, "top": 8}
 
 
 @dataclass(frozen=True)
@@ -164,8 +166,10 @@ def ass_document(
     width: int,
     height: int,
     font_name: str = "DejaVu Sans",
+    titles: Sequence[TextOverlay] = (),
 ) -> str:
-    """The ASS text: one event per spoken word showing its phrase with that word highlighted."""
+    """The ASS text: one event per spoken word showing its phrase with that word highlighted,
+    plus one event per title (large, bold, on a translucent box so it reads on any picture)."""
     size = font_size(style, width, height)
     align = _ALIGN.get(style.position, 2)
     margin_v = round(height * 0.08)
@@ -188,6 +192,7 @@ def ass_document(
         "Shadow, Alignment, MarginL, MarginR, MarginV, Encoding",
         f"Style: Caption,{font},{size},&H00FFFFFF,&H0000D7FF,&H00101010,&H96000000,-1,0,0,0,"
         f"100,100,0,0,1,{outline},{shadow},{align},{margin_h},{margin_h},{margin_v},1",
+        *(_title_style(f"Title{i}", t, font, width, height) for i, t in enumerate(titles)),
         "",
         "[Events]",
         "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text",
@@ -199,7 +204,28 @@ def ass_document(
         ]
         text = join_words(parts)
         lines.append(f"Dialogue: 0,{_ass_time(start)},{_ass_time(end)},Caption,,0,0,0,,{text}")
+    for i, title in enumerate(titles):
+        shown = f"{_ass_time(title.start_ms)},{_ass_time(title.end_ms)}"
+        text = ass_escape(title.text).strip()
+        lines.append(f"Dialogue: 1,{shown},Title{i},,0,0,0,,{text}")
     return "\n".join(lines) + "\n"
+
+
+def _title_style(name: str, title: TextOverlay, font: str, width: int, height: int) -> str:
+    """A bold title style: opaque-box border (BorderStyle 3) in translucent black."""
+    size = max(16, round(min(width, height) * _TITLE_SIZES.get(title.size, 0.11)))
+    align = _TITLE_ALIGN.get(title.position, 5)
+    pad = max(4, round(size * 0.18))
+    margin_h, margin_v = round(width * 0.06), round(height * 0.1)
+    return (
+        f"Style: {name},{font},{size},&H00FFFFFF,&H00FFFFFF,&H50000000,&H80000000,-1,0,0,0,"
+        f"100,100,0,0,3,{pad},0,{align},{margin_h},{margin_h},{margin_v},1"
+    )
+
+
+def overlay_times(titles: Sequence[TextOverlay]) -> list[int]:
+    """When titles appear and disappear (a still background needs new frames there)."""
+    return sorted({t for title in titles for t in (title.start_ms, title.end_ms)})
 
 
 def _karaoke_events(
@@ -231,32 +257,50 @@ def write_ass(
     height: int,
     out_path: Path,
     font_name: str = "DejaVu Sans",
+    titles: Sequence[TextOverlay] = (),
 ) -> None:
-    """Karaoke-style captions for libass; use with fontsdir=FONTS_DIR."""
-    _atomic_write(out_path, ass_document(sentences, style, width, height, font_name))
+    """Karaoke-style captions (and titles) for libass; use with fontsdir=FONTS_DIR."""
+    _atomic_write(out_path, ass_document(sentences, style, width, height, font_name, titles))
+
+
+def timed_phrases(
+    sentences: Sequence[Sentence], width: int, height: int, end_ms: int | None = None
+) -> list[tuple[int, int, str]]:
+    """(start, end, text) of each caption line as burned in, cut at end_ms (a trimmed output)."""
+    out = []
+    for phrase in phrases(sentences, *layout(width, height)):
+        start, end = phrase.start_ms, phrase.end_ms
+        if end_ms is not None:
+            if start >= end_ms:
+                break
+            end = min(end, end_ms)
+        out.append((start, end, phrase.text))
+    return out
 
 
 def write_srt(
-    sentences: Sequence[Sentence], out_path: Path, width: int = 1920, height: int = 1080
+    sentences: Sequence[Sentence],
+    out_path: Path,
+    width: int = 1920,
+    height: int = 1080,
+    end_ms: int | None = None,
 ) -> None:
     """SRT sidecar (also the source of soft mov_text subtitles) with the ASS phrase timing."""
     blocks = []
-    for n, phrase in enumerate(phrases(sentences, *layout(width, height)), start=1):
-        blocks.append(
-            f"{n}\n{_srt_time(phrase.start_ms)} --> {_srt_time(phrase.end_ms)}\n"
-            f"{plain_escape(phrase.text)}\n"
-        )
+    for n, (start, end, text) in enumerate(timed_phrases(sentences, width, height, end_ms), 1):
+        blocks.append(f"{n}\n{_srt_time(start)} --> {_srt_time(end)}\n{plain_escape(text)}\n")
     _atomic_write(out_path, "\n".join(blocks))
 
 
 def write_vtt(
-    sentences: Sequence[Sentence], out_path: Path, width: int = 1920, height: int = 1080
+    sentences: Sequence[Sentence],
+    out_path: Path,
+    width: int = 1920,
+    height: int = 1080,
+    end_ms: int | None = None,
 ) -> None:
     """WebVTT sidecar with the ASS phrase timing."""
     blocks = ["WEBVTT\n"]
-    for phrase in phrases(sentences, *layout(width, height)):
-        blocks.append(
-            f"{_srt_time(phrase.start_ms, '.')} --> {_srt_time(phrase.end_ms, '.')}\n"
-            f"{vtt_escape(phrase.text)}\n"
-        )
+    for start, end, text in timed_phrases(sentences, width, height, end_ms):
+        blocks.append(f"{_srt_time(start, '.')} --> {_srt_time(end, '.')}\n{vtt_escape(text)}\n")
     _atomic_write(out_path, "\n".join(blocks))

@@ -1,40 +1,47 @@
 """Export a RenderSpec to an MP4 (H.264 yuv420p + AAC 48 kHz stereo) with ffmpeg.
 
 Three shapes:
-- script only: a cheap gradient background, burned-in karaoke captions, the voice;
+- script only: a cheap gradient background, burned-in karaoke captions and titles, the voice;
 - uploaded video, nothing visual changes: the video stream is copied byte for byte, its own sound
   ducked under the voice, captions (if any) as a soft mov_text track;
-- uploaded video with burned captions or a new size: scale + letterbox, re-encode.
-The output appears at out_path only when ffmpeg succeeded; failures raise RenderError.
+- uploaded video with burned captions, titles, a new size/aspect (pad, blur or crop) or a held
+  last frame: re-encoded (render_video.py builds that graph).
+Music is mixed in a first, audio-only pass whose loudness is measured, so the export meets
+-16 LUFS with the music in it. Trim cuts everything at trim_ms. The output (and the optional SRT
+and VTT sidecars) appear only when ffmpeg succeeded; failures raise RenderError.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 import threading
 import uuid
 import wave
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
-import numpy as np
 
-from backend.audio import RenderError, audio_graph, normalize_voice, run_ffmpeg
-from backend.captions import FONTS_DIR, change_times, write_ass, write_srt
-from backend.mediatypes import RenderSpec
+from backend.audio import (
+    RenderError,
+    audio_graph,
+    gain_chain,
+    music_gain_db,
+    normalize_voice,
+    premix,
+    run_ffmpeg,
+)
+from backend.captions import FONTS_DIR, change_times, overlay_times, write_ass, write_srt, write_vtt
+from backend.mediatypes import RenderSpec, Sentence, TextOverlay
+from backend.render_video import X264_STILL, X264_VIDEO, filter_value, fit_graph, still_background
 
-__all__ = ["RenderError", "VideoInfo", "probe_video", "render"]
+__all__ = ["RenderError", "VideoInfo", "probe_video", "render", "sidecar_paths"]
 
 _LOG = logging.getLogger(__name__)
 
-_SAFE_NAME = re.compile(r"^[\w.-]+$")
-_X264_STILL = ["-preset", "ultrafast", "-tune", "stillimage", "-crf", "22"]
-_X264_VIDEO = ["-preset", "veryfast", "-crf", "21"]
 _AAC = ["-c:a", "aac", "-aac_coder", "fast", "-b:a", "160k", "-ar", "48000", "-ac", "2"]
 _COPYABLE = {"h264"}  # the output promises H.264; other codecs are re-encoded
 
@@ -46,6 +53,7 @@ class VideoInfo:
     height: int
     codec: str
     has_audio: bool
+    fps: float = 0.0
 
 
 def probe_video(path: Path) -> VideoInfo:
@@ -64,7 +72,11 @@ def probe_video(path: Path) -> VideoInfo:
             width, height = int(ctx.width), int(ctx.height)
             if width <= 0 or height <= 0 or duration <= 0:
                 raise RenderError("The video file could not be read: it has no usable frames.")
-            return VideoInfo(duration, width, height, str(ctx.name), bool(container.streams.audio))
+            rate = stream.average_rate or stream.guessed_rate
+            fps = float(rate) if rate else 0.0
+            return VideoInfo(
+                duration, width, height, str(ctx.name), bool(container.streams.audio), fps
+            )
     except RenderError:
         raise
     except (av.FFmpegError, OSError, ValueError, ZeroDivisionError) as exc:
@@ -82,53 +94,6 @@ def _voice_seconds(path: Path) -> float:
             return (container.duration or 0) / 1_000_000
 
 
-def _rgb(colour: str, factor: float) -> tuple[int, int, int]:
-    """'#rrggbb' scaled by factor; a bad colour falls back to the default."""
-    value = colour.strip().lstrip("#")
-    if not re.fullmatch(r"[0-9a-fA-F]{6}", value):
-        value = "1b2735"
-    r, g, b = (min(255, round(int(value[i : i + 2], 16) * factor)) for i in (0, 2, 4))
-    return r, g, b
-
-
-def _filter_value(name: str) -> str:
-    """A file name for a filter option. Only plain names are used (files live in the scratch dir,
-    which is ffmpeg's cwd), so no path ever needs filtergraph escaping."""
-    if not _SAFE_NAME.match(name):
-        raise ValueError(f"unsafe filter file name {name!r}")
-    return name
-
-
-def _still_background(scratch: Path, spec: RenderSpec, total_s: float, cues: list[int]) -> None:
-    """A one-frame gradient (y4m: no decoding cost) and a concat list that shows it once per
-    caption change (and at least every second), so the encoder sees only frames that differ."""
-    w, h = spec.width, spec.height
-    top, bottom = _rgb(spec.background, 1.35), _rgb(spec.background, 0.7)
-    mix = np.linspace(0.0, 1.0, h)[:, None]
-    rgb = np.asarray(top)[None, :] * (1 - mix) + np.asarray(bottom)[None, :] * mix  # h x 3
-    r, g, b = rgb[:, 0], rgb[:, 1], rgb[:, 2]
-    y = 16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255
-    u = 128 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255
-    v = 128 + (112.0 * r - 93.786 * g - 18.214 * b) / 255
-    plane_y = np.repeat(np.round(y).astype(np.uint8)[:, None], w, axis=1)
-    half = slice(0, h, 2)
-    plane_u = np.repeat(np.round(u[half]).astype(np.uint8)[:, None], w // 2, axis=1)
-    plane_v = np.repeat(np.round(v[half]).astype(np.uint8)[:, None], w // 2, axis=1)
-    with (scratch / "bg.y4m").open("wb") as f:
-        f.write(f"YUV4MPEG2 W{w} H{h} F25:1 Ip A1:1 C420jpeg XCOLORRANGE=LIMITED\nFRAME\n".encode())
-        for plane in (plane_y, plane_u, plane_v):
-            f.write(plane.tobytes())
-    total_ms = round(total_s * 1000)
-    times = set(range(0, total_ms, 1000)) | {t for t in cues if 0 <= t < total_ms}
-    times.add(max(total_ms - 40, 0))  # a last short frame so the video lasts to the end
-    ordered = sorted(times)
-    lines = ["ffconcat version 1.0"]
-    for start, end in zip(ordered, [*ordered[1:], total_ms], strict=True):
-        if end > start:
-            lines += ["file bg.y4m", f"duration {(end - start) / 1000:.3f}"]
-    (scratch / "bg.ffconcat").write_text("\n".join(lines) + "\n", encoding="ascii")
-
-
 def _publish(tmp: Path, out_path: Path) -> None:
     out_path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -142,6 +107,53 @@ def _publish(tmp: Path, out_path: Path) -> None:
             staged.unlink(missing_ok=True)
 
 
+def sidecar_paths(out_path: Path) -> tuple[Path, Path]:
+    """Where the SRT and VTT caption files of an export go: beside the MP4."""
+    out_path = Path(out_path)
+    return out_path.with_suffix(".srt"), out_path.with_suffix(".vtt")
+
+
+@dataclass
+class _Plan:
+    """What one render does, decided before any ffmpeg argument is written."""
+
+    total_s: float
+    captions: list[Sentence]
+    burn: bool
+    soft: bool
+    titles: list[TextOverlay]
+    copy: bool
+    hold_s: float = 0.0
+    extra: list[str] = field(default_factory=list)  # notes for the log
+
+
+def _plan(spec: RenderSpec, info: VideoInfo | None, voice_end_s: float) -> _Plan:
+    style = spec.caption_style
+    captions = list(spec.captions) if style.enabled else []
+    burn = bool(captions) and style.burn_in
+    titles = [t for t in spec.titles if t.text.strip() and t.end_ms > t.start_ms]
+    if info is None:
+        total_s = max(spec.duration_ms, 1) / 1000
+        hold_s = 0.0
+    else:
+        # Copy mode cannot cut the video short: the output lasts as long as the longer stream.
+        total_s = max(info.duration_s, voice_end_s)
+        hold_s = total_s - info.duration_s if spec.hold_last_frame else 0.0
+    if spec.trim_ms is not None and spec.trim_ms > 0:
+        total_s = min(total_s, spec.trim_ms / 1000)
+    if info is not None:
+        hold_s = max(0.0, min(hold_s, total_s - info.duration_s))
+    copy = (
+        info is not None
+        and not burn
+        and not titles
+        and (spec.width, spec.height) == (info.width, info.height)
+        and info.codec in _COPYABLE
+        and hold_s <= 0.01
+    )
+    return _Plan(total_s, captions, burn, bool(captions) and not burn, titles, copy, hold_s)
+
+
 def render(
     spec: RenderSpec,
     out_path: Path,
@@ -149,12 +161,14 @@ def render(
     progress: Callable[[float], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> None:
-    """Render spec to out_path (atomically). Raises RenderError with a person-readable message."""
+    """Render spec to out_path (atomically), plus out_path.srt/.vtt when spec.sidecars.
+    Raises RenderError with a person-readable message; on failure no output file is left."""
     out_path, work_dir = Path(out_path), Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     tag = uuid.uuid4().hex[:12]
     scratch = work_dir / f"render-{tag}"
     tmp = work_dir / f".render-{tag}.mp4.part"
+    published: list[Path] = []
 
     def report(fraction: float) -> None:
         if progress is not None:
@@ -166,6 +180,8 @@ def render(
             raise RenderError("The uploaded video is missing.")
         if spec.voice is not None and not Path(spec.voice).is_file():
             raise RenderError("The voiceover audio is missing.")
+        if spec.music is not None and not Path(spec.music.path).is_file():
+            raise RenderError("The music file is missing.")
         info = probe_video(Path(spec.video)) if spec.video is not None else None
         if info is None and spec.voice is None:
             raise RenderError("There is nothing to render: no video and no voiceover.")
@@ -175,22 +191,35 @@ def render(
             voice = scratch / "voice.wav"
             normalize_voice(Path(spec.voice), voice, scratch, cancel)
             voice_end_s = spec.voice_start_ms / 1000 + _voice_seconds(Path(spec.voice))
+        plan = _plan(spec, info, voice_end_s)
         report(0.05)
-        args, total_s = _command(spec, info, voice, voice_end_s, scratch)
+        audio_inputs, audio_filter = _audio(spec, plan, info, voice, scratch, cancel)
+        report(0.1)
+        args = _command(spec, plan, info, audio_inputs, audio_filter, scratch)
         run_ffmpeg(
             [*args, "-f", "mp4", f"file:{tmp}"],
             cwd=scratch,
-            total_s=total_s,
-            progress=lambda f: report(0.05 + 0.93 * f),
+            total_s=plan.total_s,
+            progress=lambda f: report(0.1 + 0.88 * f),
             cancel=cancel,
         )
         if not tmp.is_file() or tmp.stat().st_size == 0:
             raise RenderError("The video could not be rendered (no output was produced).")
+        if spec.sidecars:
+            end_ms = round(plan.total_s * 1000)
+            srt, vtt = scratch / "sidecar.srt", scratch / "sidecar.vtt"
+            write_srt(spec.captions, srt, spec.width, spec.height, end_ms)
+            write_vtt(spec.captions, vtt, spec.width, spec.height, end_ms)
+            for src, dst in zip((srt, vtt), sidecar_paths(out_path), strict=True):
+                _publish(src, dst)
+                published.append(dst)
         _publish(tmp, out_path)
         report(1.0)
-    except RenderError:
-        raise
-    except Exception as exc:
+    except BaseException as exc:
+        for path in published:  # all or nothing: no caption files without their video
+            path.unlink(missing_ok=True)
+        if isinstance(exc, RenderError) or not isinstance(exc, Exception):
+            raise
         _LOG.exception("render failed")
         raise RenderError("The video could not be rendered (internal error).") from exc
     finally:
@@ -198,91 +227,134 @@ def render(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _command(
-    spec: RenderSpec, info: VideoInfo | None, voice: Path | None, voice_end_s: float, scratch: Path
-) -> tuple[list[str], float]:
-    """ffmpeg arguments (without the output file) and the output duration in seconds."""
-    style = spec.caption_style
-    captions = list(spec.captions) if style.enabled else []
-    burn = bool(captions) and style.burn_in
-    soft = bool(captions) and not style.burn_in
-    size_same = (spec.width, spec.height) == (info.width, info.height) if info else False
-    copy = info is not None and not burn and size_same and info.codec in _COPYABLE
-    if info is None:
-        total_s = max(spec.duration_ms, 1) / 1000
-    else:
-        total_s = max(info.duration_s, voice_end_s)  # copy mode cannot cut the video short
+def _audio(
+    spec: RenderSpec,
+    plan: _Plan,
+    info: VideoInfo | None,
+    voice: Path | None,
+    scratch: Path,
+    cancel: threading.Event | None,
+) -> tuple[list[str], str]:
+    """Audio inputs (numbered from 1: input 0 is the picture) and the graph making [aout].
 
-    inputs: list[str] = []
-    n = 0
-    video_in = voice_in = orig_in = subs_in = None
-    if info is not None:
-        inputs += ["-i", f"file:{spec.video}"]
-        video_in = n
-        orig_in = n if info.has_audio else None
-        n += 1
-    else:
-        cues = change_times(captions, spec.width, spec.height) if burn else []
-        _still_background(scratch, spec, total_s, cues)
-        inputs += ["-f", "concat", "-i", "bg.ffconcat"]
-        video_in = n
-        n += 1
-    if voice is not None:
-        inputs += ["-i", f"file:{voice}"]
-        voice_in = n
-        n += 1
-    if soft:
-        write_srt(captions, scratch / "captions.srt", spec.width, spec.height)
-        inputs += ["-f", "srt", "-i", "captions.srt"]
-        subs_in = n
-        n += 1
-    if burn:
-        write_ass(captions, style, spec.width, spec.height, scratch / "captions.ass")
-        (scratch / "fonts").symlink_to(FONTS_DIR, target_is_directory=True)
-        ass = f",ass=filename={_filter_value('captions.ass')}:fontsdir={_filter_value('fonts')}"
-    else:
-        ass = ""
-
-    graph = [
-        audio_graph(
+    Without music the voice and the video's own sound are mixed in the main pass, as the voice
+    alone sets the level. With music they are premixed and the mix is measured and corrected."""
+    music = spec.music if spec.music is not None and spec.music.volume > 0 else None
+    has_orig = info is not None and info.has_audio
+    if music is None:
+        inputs: list[str] = []
+        voice_in = orig_in = None
+        if has_orig:
+            orig_in = 0
+        if voice is not None:
+            inputs += ["-i", f"file:{voice}"]
+            voice_in = 1
+        graph = audio_graph(
             voice_input=voice_in,
             voice_delay_ms=spec.voice_start_ms,
             original_input=orig_in,
-            total_s=total_s,
+            total_s=plan.total_s,
         )
-    ]
+        return inputs, graph
+    gain = music_gain_db(Path(music.path), min(music.volume, 2.0), scratch, cancel)
+    pre: list[str] = []
+    n = 0
+    voice_in = orig_in = None
+    if voice is not None:
+        pre += ["-i", f"file:{voice}"]
+        voice_in, n = n, n + 1
+    if has_orig:
+        pre += ["-vn", "-i", f"file:{spec.video}"]
+        orig_in, n = n, n + 1
+    loop = ["-stream_loop", "-1"] if music.loop else []
+    pre += [*loop, "-vn", "-i", f"file:{music.path}"]
+    graph = audio_graph(
+        voice_input=voice_in,
+        voice_delay_ms=spec.voice_start_ms,
+        original_input=orig_in,
+        total_s=plan.total_s,
+        music_input=n,
+        music_gain_db=gain,
+        music_fade_ms=music.fade_ms,
+    )
+    mix = scratch / "mix.wav"
+    correction = premix(pre, graph, mix, plan.total_s, scratch, cancel)
+    plan.extra.append(f"music gain {gain:.1f} dB, mix correction {correction:+.1f} dB")
+    return ["-i", f"file:{mix}"], gain_chain(1, correction)
+
+
+def _command(
+    spec: RenderSpec,
+    plan: _Plan,
+    info: VideoInfo | None,
+    audio_inputs: list[str],
+    audio_filter: str,
+    scratch: Path,
+) -> list[str]:
+    """ffmpeg arguments (without the output file): input 0 is the picture, then the audio."""
+    inputs: list[str] = []
+    if info is not None:
+        inputs += ["-i", f"file:{spec.video}"]
+    else:
+        cues = change_times(plan.captions, spec.width, spec.height) if plan.burn else []
+        cues += overlay_times(plan.titles)
+        still_background(scratch, spec, plan.total_s, cues)
+        inputs += ["-f", "concat", "-i", "bg.ffconcat"]
+    inputs += audio_inputs
+    subs_in = None
+    if plan.soft:
+        write_srt(plan.captions, scratch / "captions.srt", spec.width, spec.height)
+        subs_in = 1 + sum(1 for a in audio_inputs if a == "-i")
+        inputs += ["-f", "srt", "-i", "captions.srt"]
+    ass = ""
+    if plan.burn or plan.titles:
+        burned = plan.captions if plan.burn else []
+        style = spec.caption_style
+        write_ass(
+            burned, style, spec.width, spec.height, scratch / "captions.ass", titles=plan.titles
+        )
+        (scratch / "fonts").symlink_to(FONTS_DIR, target_is_directory=True)
+        ass = f"ass=filename={filter_value('captions.ass')}:fontsdir={filter_value('fonts')}"
+
+    graph = [audio_filter]
     video_args: list[str]
     if info is None:
-        graph.append(f"[{video_in}:v:0]format=yuv420p{ass}[vout]")
-        video_args = ["-map", "[vout]", "-c:v", "libx264", *_X264_STILL, "-g", "30"]
+        graph.append(f"[0:v:0]format=yuv420p{',' + ass if ass else ''}[vout]")
+        video_args = ["-map", "[vout]", "-c:v", "libx264", *X264_STILL, "-g", "30"]
         video_args += ["-pix_fmt", "yuv420p", "-fps_mode", "vfr"]
-    elif copy:
-        video_args = ["-map", f"{video_in}:v:0", "-c:v", "copy"]
+    elif plan.copy:
+        video_args = ["-map", "0:v:0", "-c:v", "copy"]
     else:
-        assert info is not None
         fps = max(1, min(spec.fps, 60))
-        w, h = spec.width, spec.height
-        hold = max(0.0, total_s - info.duration_s)
-        tpad = f",tpad=stop_mode=clone:stop_duration={hold:.3f}" if hold > 0.01 else ""
         graph.append(
-            f"[{video_in}:v:0]scale={w}:{h}:force_original_aspect_ratio=decrease,"
-            f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black,setsar=1,fps={fps},format=yuv420p"
-            f"{tpad}{ass}[vout]"
+            fit_graph(
+                "[0:v:0]",
+                src_w=info.width,
+                src_h=info.height,
+                src_fps=info.fps,
+                spec=spec,
+                hold_s=plan.hold_s,
+                ass=ass,
+            )
         )
-        video_args = ["-map", "[vout]", "-c:v", "libx264", *_X264_VIDEO, "-g", str(fps * 2)]
+        video_args = ["-map", "[vout]", "-c:v", "libx264", *X264_VIDEO, "-g", str(fps * 2)]
         video_args += ["-pix_fmt", "yuv420p"]
 
     args = [*inputs, "-filter_complex", ";".join(graph), *video_args, "-map", "[aout]", *_AAC]
     if subs_in is not None:
         args += ["-map", f"{subs_in}:s:0", "-c:s", "mov_text", "-metadata:s:s:0", "language=eng"]
-    args += ["-t", f"{total_s:.3f}", "-map_metadata", "-1", "-movflags", "+faststart"]
-    mode = "script" if info is None else "copy" if copy else "reencode"
+    args += ["-t", f"{plan.total_s:.3f}", "-map_metadata", "-1", "-movflags", "+faststart"]
+    mode = "script" if info is None else "copy" if plan.copy else "reencode"
     _LOG.info(
-        "render mode=%s %dx%d %.2fs captions=%d",
+        "render mode=%s %dx%d %.2fs captions=%d titles=%d fit=%s hold=%.2fs %s",
         mode,
         spec.width,
         spec.height,
-        total_s,
-        len(captions),
+        plan.total_s,
+        len(plan.captions),
+        len(plan.titles),
+        spec.fit,
+        plan.hold_s,
+        "; ".join(plan.extra),
     )
-    return args, total_s
+    return args
