@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,11 +60,39 @@ def friendly(stderr: str) -> str:
     return "The video could not be rendered (the encoder reported an error)."
 
 
-def _cancel_watch(
-    proc: subprocess.Popen[bytes], cancel: threading.Event, done: threading.Event
+STALL_SECONDS = (
+    180.0  # ffmpeg silent this long (no progress line) is killed: a job never hangs forever
+)
+
+
+def _fontconfig_env(cwd: Path) -> dict[str, str]:
+    """A private fontconfig: only the bundled fonts, a cache in the scratch dir. libass never scans
+    system fonts and never waits on a cache lock another process holds."""
+    from backend.captions import FONTS_DIR
+
+    conf = cwd / "fonts.conf"
+    if not conf.exists():
+        conf.write_text(
+            "<?xml version='1.0'?><!DOCTYPE fontconfig SYSTEM 'fonts.dtd'><fontconfig>"
+            f"<dir>{FONTS_DIR}</dir><cachedir>{cwd / 'fontconfig-cache'}</cachedir></fontconfig>"
+        )
+    return {**os.environ, "FONTCONFIG_FILE": str(conf)}
+
+
+def _watch(
+    proc: subprocess.Popen[bytes],
+    cancel: threading.Event | None,
+    done: threading.Event,
+    last_activity: list[float],
+    stalled: threading.Event,
 ) -> None:
-    while not done.is_set():
-        if cancel.wait(0.1):
+    """Kill ffmpeg on cancel, or when it has printed nothing for STALL_SECONDS."""
+    while not done.wait(0.2):
+        if (cancel is not None and cancel.is_set()) or time.monotonic() - last_activity[
+            0
+        ] > STALL_SECONDS:
+            if cancel is None or not cancel.is_set():
+                stalled.set()
             if proc.poll() is None:
                 proc.kill()
             return
@@ -80,16 +110,20 @@ def run_ffmpeg(
     cmd = [FFMPEG, "-hide_banner", "-nostdin", "-y", "-progress", "pipe:1", "-nostats", *args]
     _LOG.debug("ffmpeg %s", " ".join(args))
     err_path = cwd / f"ffmpeg-{threading.get_ident()}-{id(args)}.log"
-    done = threading.Event()
+    done, stalled = threading.Event(), threading.Event()
+    last_activity = [time.monotonic()]
     with err_path.open("w+b") as err:
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=err)
-        watcher = None
-        if cancel is not None:
-            watcher = threading.Thread(target=_cancel_watch, args=(proc, cancel, done), daemon=True)
-            watcher.start()
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=err, env=_fontconfig_env(cwd)
+        )
+        watcher = threading.Thread(
+            target=_watch, args=(proc, cancel, done, last_activity, stalled), daemon=True
+        )
+        watcher.start()
         try:
             assert proc.stdout is not None
             for raw in proc.stdout:
+                last_activity[0] = time.monotonic()
                 line = raw.decode("ascii", "replace").strip()
                 if progress is not None and total_s > 0 and line.startswith("out_time_us="):
                     value = line.split("=", 1)[1]
@@ -101,13 +135,15 @@ def run_ffmpeg(
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-            if watcher is not None:
-                watcher.join()
+            watcher.join()
         err.seek(0)
         stderr = err.read().decode("utf-8", "replace")
     err_path.unlink(missing_ok=True)
     if cancel is not None and cancel.is_set():
         raise RenderError("The render was cancelled.")
+    if stalled.is_set():
+        _LOG.warning("ffmpeg stalled for %.0f s and was stopped: %s", STALL_SECONDS, stderr[-1500:])
+        raise RenderError("The encoder stopped making progress, so the render was stopped.")
     if code != 0:
         _LOG.warning("ffmpeg failed (%s): %s", code, stderr[-1500:])
         raise RenderError(friendly(stderr), detail=stderr[-4000:])
@@ -274,29 +310,20 @@ def premix(
     total_s: float,
     cwd: Path,
     cancel: threading.Event | None = None,
-) -> float:
-    """Mix the audio graph ([aout]) to a float WAV and return the gain (dB) that brings the mix
-    to -16 LUFS: music adds loudness between phrases, so the whole mix is measured, not guessed."""
-    output = ["-t", f"{total_s:.3f}", "-c:a", "pcm_f32le", "-f", "wav", f"file:{out}"]
-    run_ffmpeg(
-        [*inputs, "-filter_complex", graph, "-map", "[aout]", *output],
-        cwd=cwd,
-        total_s=total_s,
-        cancel=cancel,
-    )
-    level = measure(out, cwd, cancel).integrated
-    if level != level or level < -70:
-        return 0.0
-    gain = max(-12.0, min(TARGET_LUFS - level, 12.0))
-    _LOG.info("mix loudness %.1f LUFS, gain %.2f dB", level, gain)
-    return gain
+) -> Loudness:
+    """Mix the audio graph ([aout]) to a WAV, then bring the whole mix to -16 LUFS like the voice.
 
-
-def gain_chain(input_index: int, gain_db: float) -> str:
-    """[aout] from a premixed WAV: the measured gain, then the peak limiter."""
-    limit = 10 ** (LIMIT_DBFS / 20)
-    return (
-        f"[{input_index}:a:0]volume={gain_db:.2f}dB,"
-        f"alimiter=limit={limit:.4f}:level=0:attack=3:release=80:latency=1,"
-        f"aresample={SAMPLE_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo[aout]"
-    )
+    Music changes the integrated loudness both ways (it adds level, and its quiet stretches between
+    phrases pass the EBU gate and pull the average down), so the mix is measured, not guessed."""
+    raw = out.with_name(f"raw-{out.name}")
+    output = ["-t", f"{total_s:.3f}", "-c:a", "pcm_f32le", "-f", "wav", f"file:{raw}"]
+    try:
+        run_ffmpeg(
+            [*inputs, "-filter_complex", graph, "-map", "[aout]", *output],
+            cwd=cwd,
+            total_s=total_s,
+            cancel=cancel,
+        )
+        return normalize_voice(raw, out, cwd, cancel)
+    finally:
+        raw.unlink(missing_ok=True)
