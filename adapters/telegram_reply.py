@@ -31,6 +31,7 @@ from bot.messages import (
     Progress,
     Text,
     VideoFile,
+    split_text,
 )
 
 log = logging.getLogger(__name__)
@@ -102,17 +103,6 @@ async def make_thumbnail(video: Path, duration_ms: int | None) -> Path | None:
         out.unlink(missing_ok=True)
         return None
     return out
-
-
-def chunks(text: str, limit: int) -> list[str]:
-    """`text` in pieces of at most `limit` characters, cut at line breaks where possible."""
-    pieces: list[str] = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit)
-        cut = cut if cut > limit // 2 else limit
-        pieces.append(text[:cut])
-        text = text[cut:].lstrip("\n")
-    return [*pieces, text] if text or not pieces else pieces
 
 
 class TelegramReplier:
@@ -196,7 +186,7 @@ class TelegramReplier:
 
     async def _text(self, text: str, markup: InlineKeyboardMarkup | None = None) -> int:
         room = MESSAGE_CHARS - len(self.who or "") - 2
-        pieces = chunks(text, room)
+        pieces = split_text(text, room)
         handle = 0
         for i, piece in enumerate(pieces):
             last = i == len(pieces) - 1

@@ -25,6 +25,7 @@ from bot.messages import (
     ReplierFactory,
     Text,
     platform_of,
+    split_text,
 )
 from bot.models import SessionState
 from bot.progress import ProgressLine
@@ -254,7 +255,7 @@ class Engine:
         result = watcher.result
         translated = translate_gui(result.text)
         if translated.text:
-            for piece in _split(translated.text, replier.limits.max_message_chars):
+            for piece in split_text(translated.text, replier.limits.max_message_chars):
                 await replier.send(Text(piece))
         elif not result.text:
             state = await self._state(chat)
@@ -401,16 +402,3 @@ def _voice_name(voice_id: str) -> str:
     """A Piper id's speaker name ("en_US-joe-medium" -> "Joe"), which the agent matches."""
     parts = voice_id.split("-")
     return (parts[1] if len(parts) > 1 else voice_id).replace("_", " ").title()
-
-
-def _split(text: str, limit: int) -> list[str]:
-    """Split long text at line breaks so each piece fits the platform's message limit."""
-    pieces: list[str] = []
-    while len(text) > limit:
-        cut = text.rfind("\n", 0, limit)
-        cut = cut if cut > limit // 2 else limit
-        pieces.append(text[:cut])
-        text = text[cut:].lstrip("\n")
-    if text:
-        pieces.append(text)
-    return pieces

@@ -137,3 +137,14 @@ class Replier(Protocol):
 
 # Adapters give the engine a Replier for a chat key without an inbound message (resumed renders).
 ReplierFactory = Callable[[str], Awaitable[Replier]]
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """`text` in pieces of at most `limit` characters, cut at line breaks where possible."""
+    pieces: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        cut = cut if cut > limit // 2 else limit
+        pieces.append(text[:cut])
+        text = text[cut:].lstrip("\n")
+    return [*pieces, text] if text or not pieces else pieces
