@@ -30,8 +30,9 @@ from backend.i18n import t
 from backend.ingest import check_script
 from backend.interpreter import Intent, parse
 from backend.sessions import media_path, refresh_draft
+from backend.speech import estimate_ms, speak, timing_notes
 from backend.timeline import ASPECTS, summary
-from backend.tts import TTSError, estimate_duration_ms
+from backend.tts import TTSError
 from backend.voices import Choice, choose, describe
 
 log = logging.getLogger(__name__)
@@ -144,7 +145,7 @@ def plan(
     )
     synthesize = bool(wants and script and not intent.edits.undo)
     cost = (
-        credits_for(estimate_duration_ms(script or "", speed), backend.settings.seconds_per_credit)
+        credits_for(estimate_ms(script or "", speed, lang), backend.settings.seconds_per_credit)
         if synthesize
         else 0
     )
@@ -312,9 +313,7 @@ async def _synthesize(
     try:
         speech = await loop.run_in_executor(
             backend.tts_pool,
-            lambda: backend.tts.synthesize(
-                script, voice, turn.speed, out_path=out, progress=progress, pronunciations=pron
-            ),
+            lambda: speak(backend.tts, script, voice, turn.speed, out, progress, pron, lang),
         )
         charge = credits_for(speech.duration_ms, backend.settings.seconds_per_credit)
     except TTSError as exc:
@@ -374,7 +373,13 @@ async def _synthesize(
     cid2, part2 = call("build_captions", {"style": "word-timed"})
     await queue.put(event(turn, [part2]))
     await queue.put(event(turn, [result(cid2, "build_captions", {"lines": len(speech.sentences)})]))
-    return t(
+    video = (
+        await backend.store.media_item(turn.sid, state["video_id"])
+        if state.get("video_id")
+        else None
+    )
+    video_ms = int(video.info.get("duration_ms", 0)) if video else None
+    done = t(
         "voiceover_done",
         lang,
         seconds=speech.duration_ms / 1000,
@@ -382,3 +387,4 @@ async def _synthesize(
         desc=describe(voice, lang),
         sentences=len(speech.sentences),
     )
+    return " ".join([done, *timing_notes(speech, lang, video_ms)])

@@ -143,8 +143,9 @@ def check_script(text: str, name: str, lang: str, max_words: int) -> str:
     text = re.sub(r"\n{3,}", "\n\n", text).strip()
     if not text:
         raise ApiError(BAD_INPUT, t("empty_script", lang))
-    letters = sum(1 for ch in text if ch.isalpha())
-    if letters < max(1, len(text) // 4):
+    core = re.sub(r"[\d:.,\[\]<>\-\s]", "", text)  # timestamps (SRT, [00:05]) are not noise
+    letters = sum(1 for ch in core if ch.isalpha())
+    if letters < max(1, len(core) // 2):
         raise ApiError(BAD_INPUT, t("garbled_script", lang, name=name))
     words = count_words(text)
     if words > max_words:
