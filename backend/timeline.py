@@ -298,9 +298,28 @@ def to_spec(
     if draft.get("trim") is not None:
         spec.trim_ms = _int(draft["trim"], 500, 6 * 3600 * 1000, "trim")
         spec.duration_ms = min(spec.duration_ms, spec.trim_ms)
+        spec.captions = _clip(spec.captions, spec.trim_ms)
+        spec.titles = [
+            TextOverlay(o.text, o.start_ms, min(o.end_ms, spec.trim_ms), o.position, o.size)
+            for o in spec.titles
+            if o.start_ms < spec.trim_ms
+        ]
     spec.sidecars = bool(draft.get("sidecars", False))
     spec.hold_last_frame = bool(draft.get("hold", True))
     return spec
+
+
+def _clip(sentences: list[Sentence], end_ms: int) -> list[Sentence]:
+    """Captions cut at ``end_ms``: later lines dropped, a line crossing it shortened."""
+    kept = []
+    for s in sentences:
+        if s.start_ms >= end_ms:
+            continue
+        words = tuple(
+            Word(w.text, w.start_ms, min(w.end_ms, end_ms)) for w in s.words if w.start_ms < end_ms
+        )
+        kept.append(Sentence(s.text, s.start_ms, min(s.end_ms, end_ms), words))
+    return kept
 
 
 def _sentence(seg: Mapping[str, Any], start: int, dur: int) -> Sentence:

@@ -113,7 +113,7 @@ def test_title_pixels_only_in_the_first_seconds(api: Api, tmp_path: Path) -> Non
     assert 'Title: "Urban Dreams" (0-3s)' in api.state()["summary"]
     out, _ = render(api, tmp_path, "title.mp4")
     duration = probe(out)["duration_s"]
-    assert duration > 5
+    assert duration > 4.7
     early, late = frame_rgb(out, 1.0), frame_rgb(out, 4.5)
     h, w, _ = early.shape
     centre = (slice(int(h * 0.35), int(h * 0.65)), slice(int(w * 0.2), int(w * 0.8)))
@@ -207,8 +207,8 @@ def test_trim_and_hold_last_frame(api: Api, tmp_path: Path) -> None:
     out, _ = render(api, tmp_path, "hold.mp4")
     assert abs(probe(out)["duration_s"] - speech) < 0.5
     assert (
-        np.abs(frame_rgb(out, speech - 0.2).astype(int) - frame_rgb(out, 1.9).astype(int)).mean()
-        < 8
+        np.abs(frame_rgb(out, speech - 0.2).astype(int) - frame_rgb(out, 1.99).astype(int)).mean()
+        < 2  # the held last frame
     )
     api.say("only the first 3 seconds")
     out, _ = render(api, tmp_path, "trim.mp4")
