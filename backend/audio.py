@@ -203,21 +203,27 @@ def _normalize_pass(
 
 
 def normalize_voice(
-    voice: Path, out: Path, cwd: Path, cancel: threading.Event | None = None
+    voice: Path,
+    out: Path,
+    cwd: Path,
+    cancel: threading.Event | None = None,
+    first: Loudness | None = None,
+    target: float = TARGET_LUFS,
 ) -> Loudness:
-    """Write the voice as 48 kHz stereo at -16 LUFS with peaks limited, measuring twice.
+    """Write the voice as 48 kHz stereo at `target` LUFS with peaks limited, measuring twice.
 
-    Pass 1 measures the raw WAV; a linear gain plus a peak limiter follows. The limiter can shave a
-    little loudness off, so the result is measured and corrected once if it missed by > 0.3 LU.
+    Pass 1 measures the raw WAV (unless `first` is that measurement); a linear gain plus a peak
+    limiter follows. The limiter can shave a little loudness off, so the result is measured and
+    corrected once if it missed by > 0.3 LU.
     """
-    first = measure(voice, cwd, cancel)
+    first = first or measure(voice, cwd, cancel)
     if first.integrated != first.integrated or first.integrated < -70:  # nan / silence
         gain = 0.0
     else:
-        gain = max(-30.0, min(TARGET_LUFS - first.integrated, 30.0))
+        gain = max(-30.0, min(target - first.integrated, 30.0))
     _normalize_pass(voice, out, gain, cwd, cancel)
     result = measure(out, cwd, cancel)
-    miss = TARGET_LUFS - result.integrated
+    miss = target - result.integrated
     if first.integrated >= -70 and abs(miss) > 0.3:
         _normalize_pass(voice, out, min(gain + miss * 1.1, 40.0), cwd, cancel)
         result = measure(out, cwd, cancel)
@@ -232,6 +238,7 @@ def normalize_voice(
 
 # Music: ducked more gently than a video's own sound (about 9 dB under speech), released slowly
 # enough not to pump between words, fully back within a pause.
+MIX_TOLERANCE_LU = 0.5
 MUSIC_DUCK = "threshold=0.02:ratio=6:attack=30:release=500:makeup=1:knee=4:detection=rms"
 
 
@@ -311,7 +318,7 @@ def premix(
     cwd: Path,
     cancel: threading.Event | None = None,
 ) -> Loudness:
-    """Mix the audio graph ([aout]) to a WAV, then bring the whole mix to -16 LUFS like the voice.
+    """Mix the audio graph ([aout]) to a WAV and keep its loudness within MIX_TOLERANCE_LU of -16.
 
     Music changes the integrated loudness both ways (it adds level, and its quiet stretches between
     phrases pass the EBU gate and pull the average down), so the mix is measured, not guessed."""
@@ -324,6 +331,13 @@ def premix(
             total_s=total_s,
             cancel=cancel,
         )
-        return normalize_voice(raw, out, cwd, cancel)
+        level = measure(raw, cwd, cancel)
+        miss = TARGET_LUFS - level.integrated
+        if level.integrated != level.integrated or abs(miss) <= MIX_TOLERANCE_LU:
+            os.replace(raw, out)  # close enough: the voice keeps its level, the music its ratio
+            return level
+        # Only the excess is corrected, so the music stays as close as it can to its asked level.
+        edge = TARGET_LUFS - math.copysign(MIX_TOLERANCE_LU, miss)
+        return normalize_voice(raw, out, cwd, cancel, first=level, target=edge)
     finally:
         raw.unlink(missing_ok=True)

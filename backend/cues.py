@@ -7,6 +7,7 @@ a message that can be shown to the person who wrote the script.
 
 from __future__ import annotations
 
+import html
 import re
 
 from backend.mediatypes import Cue
@@ -53,7 +54,7 @@ def _to_ms(stamp: str) -> int:
 
 
 def _clean_text(text: str) -> str:
-    return re.sub(r"\s+", " ", _TAG.sub("", text)).strip()
+    return re.sub(r"\s+", " ", html.unescape(_TAG.sub("", text))).strip()
 
 
 def parse_cues(text: str) -> list[Cue] | None:

@@ -28,7 +28,6 @@ import av
 from backend.audio import (
     RenderError,
     audio_graph,
-    gain_chain,
     music_gain_db,
     normalize_voice,
     premix,
@@ -278,9 +277,10 @@ def _audio(
         music_fade_ms=music.fade_ms,
     )
     mix = scratch / "mix.wav"
-    correction = premix(pre, graph, mix, plan.total_s, scratch, cancel)
-    plan.extra.append(f"music gain {gain:.1f} dB, mix correction {correction:+.1f} dB")
-    return ["-i", f"file:{mix}"], gain_chain(1, correction)
+    level = premix(pre, graph, mix, plan.total_s, scratch, cancel)
+    plan.extra.append(f"music gain {gain:.1f} dB, mix {level.integrated:.1f} LUFS")
+    mixed = audio_graph(voice_input=1, voice_delay_ms=0, original_input=None, total_s=plan.total_s)
+    return ["-i", f"file:{mix}"], mixed  # the finished mix goes through like a voice alone
 
 
 def _command(

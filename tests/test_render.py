@@ -9,19 +9,30 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backend.captions import ass_document, phrases, write_srt, write_vtt
-from backend.mediatypes import CaptionStyle, RenderSpec, Sentence, SpeechResult, Word
-from backend.render import RenderError, render
+from backend.captions import ass_document, phrases, timed_phrases, write_srt, write_vtt
+from backend.cues import parse_srt
+from backend.mediatypes import (
+    CaptionStyle,
+    MusicSpec,
+    RenderSpec,
+    Sentence,
+    SpeechResult,
+    TextOverlay,
+    Word,
+)
+from backend.render import RenderError, render, sidecar_paths
 from backend.tts import TTSEngine, discover_voices
 from tests.support.media import (
     audio_samples,
     frame_rgb,
     loudness,
+    make_music,
     make_test_video,
     probe,
     rms_db,
     video_packets,
 )
+from tests.support.media import tone_db as tone_level
 
 TONE = 13000
 SCRIPT = "Lumen keeps your desk bright all day. Try it free for thirty days."
@@ -214,3 +225,266 @@ def test_cancel_stops_the_render(speech: SpeechResult, tmp_path: Path) -> None:
     with pytest.raises(RenderError, match="cancelled"):
         render(spec, out, tmp_path / "work", cancel=cancel)
     assert not out.exists() and not list((tmp_path / "work").iterdir())
+
+
+# ---------------------------------------------------------------------------------------------
+# Editing: music, titles, fit, trim, hold, sidecars
+
+MUSIC_HZ = 13000
+GAP_SCRIPT = "Lumen keeps your desk bright all day. [pause 2s] Try it free for thirty days."
+
+
+@pytest.fixture(scope="module")
+def gap_speech(tmp_path_factory: pytest.TempPathFactory) -> SpeechResult:
+    root = tmp_path_factory.mktemp("gap")
+    voice = discover_voices(None)[0]
+    return TTSEngine(root / "cache").synthesize(GAP_SCRIPT, voice, out_path=root / "voice.wav")
+
+
+def test_music_is_normalized_ducked_looped_and_faded(
+    gap_speech: SpeechResult, tmp_path: Path
+) -> None:
+    music = make_music(tmp_path / "music.mp3", seconds=3.0, tone_hz=MUSIC_HZ, level_db=-20)
+    spec = RenderSpec(
+        duration_ms=gap_speech.duration_ms,
+        width=640,
+        height=360,
+        voice=gap_speech.path,
+        captions=list(gap_speech.sentences),
+        music=MusicSpec(music, volume=0.3, fade_ms=1000),
+    )
+    out = tmp_path / "out.mp4"
+    render(spec, out, tmp_path / "work")
+    first, second = gap_speech.sentences
+    # Between phrases: the music at its loudness-normalized level minus 10.5 dB (30%).
+    music_lufs, _ = loudness(music)
+    normalized = tone_level(music, 0.5, 2.5, MUSIC_HZ) + (-16.0 - music_lufs)
+    gap = tone_level(out, first.end_ms / 1000 + 0.9, second.start_ms / 1000 - 0.2, MUSIC_HZ)
+    assert abs(gap - (normalized - 10.46)) < 3.0, (gap, normalized)
+    # Under speech it is ducked; it fades in; it loops past the 3 s track (the output is longer).
+    spoken = [
+        tone_level(out, a, a + 0.4, MUSIC_HZ)
+        for a in np.arange(second.start_ms / 1000 + 0.2, second.end_ms / 1000 - 0.6, 0.4)
+    ]
+    assert spoken and float(np.median(spoken)) < gap - 4.0, (spoken, gap)
+    assert tone_level(out, 0.0, 0.2, MUSIC_HZ) < gap - 10.0
+    assert gap_speech.duration_ms > 4500
+    assert tone_level(out, 3.2, 3.6, MUSIC_HZ) > gap - 20.0  # still there after the loop point
+    lufs, peak = loudness(out)
+    assert -17.0 <= lufs <= -15.0, lufs
+    assert peak <= -1.0, peak
+
+
+def test_music_with_an_uploaded_video_keeps_the_stream_copied(
+    speech: SpeechResult, tmp_path: Path
+) -> None:
+    clip = make_test_video(tmp_path / "clip.mp4", seconds=5, width=640, height=360, tone_hz=1000)
+    music = make_music(tmp_path / "music.wav", seconds=2.0, tone_hz=MUSIC_HZ)
+    spec = RenderSpec(
+        duration_ms=5000,
+        width=640,
+        height=360,
+        video=clip,
+        video_has_audio=True,
+        video_width=640,
+        video_height=360,
+        voice=speech.path,
+        voice_start_ms=500,
+        music=MusicSpec(music, volume=0.5, fade_ms=300),
+    )
+    out = tmp_path / "out.mp4"
+    render(spec, out, tmp_path / "work")
+    assert video_packets(out) == video_packets(clip)
+    end = max(5.0, 0.5 + speech.duration_ms / 1000)
+    assert abs(probe(out)["duration_s"] - end) < 0.3
+    # Before the voice: the video's own tone and the music are both there.
+    assert tone_level(out, 0.1, 0.45, 1000) > -50
+    assert tone_level(out, 0.1, 0.45, MUSIC_HZ) > -60
+    lufs, peak = loudness(out)
+    assert -17.0 <= lufs <= -15.0 and peak <= -1.0, (lufs, peak)
+
+
+def test_title_is_burned_for_its_time_range(speech: SpeechResult, tmp_path: Path) -> None:
+    spec = RenderSpec(
+        duration_ms=speech.duration_ms,
+        width=1280,
+        height=720,
+        voice=speech.path,
+        captions=list(speech.sentences),
+        caption_style=CaptionStyle(enabled=False),
+        titles=[TextOverlay("Urban Dreams", 0, 3000)],
+    )
+    out = tmp_path / "out.mp4"
+    render(spec, out, tmp_path / "work")
+    area = (slice(260, 460), slice(240, 1040))
+    shown = frame_rgb(out, 1.0)[area].astype(np.int32)
+    gone = frame_rgb(out, 5.0)[area].astype(np.int32)
+    assert np.abs(shown - gone).mean() > 12
+    assert (shown.min(axis=2) > 220).sum() > 2000  # white glyphs
+    assert gone.max() < 90  # only the dark background is left
+
+
+def test_title_text_is_escaped(speech: SpeechResult, tmp_path: Path) -> None:
+    doc = ass_document(
+        [], CaptionStyle(), 1280, 720, titles=[TextOverlay("{\\b1}Big\nDeal\\N", 0, 1)]
+    )
+    line = next(ln for ln in doc.splitlines() if ln.startswith("Dialogue:"))
+    text = line.split(",,", 1)[1].split(",", 3)[-1]
+    assert not re.findall(r"(?<!\\)\{[^}]*\}", text), text
+    assert "\\N" not in text and "\n" not in text
+    spec = RenderSpec(
+        duration_ms=1500,
+        width=640,
+        height=360,
+        voice=speech.path,
+        titles=[TextOverlay("{\\b1}Urban\\N {Dreams}", 0, 1000, position="top", size="small")],
+    )
+    render(spec, tmp_path / "out.mp4", tmp_path / "work")
+    assert probe(tmp_path / "out.mp4")["width"] == 640
+
+
+@pytest.mark.parametrize("fit", ["blur", "pad", "crop"])
+def test_fit_a_wide_video_into_a_vertical_frame(tmp_path: Path, fit: str) -> None:
+    clip = make_test_video(tmp_path / "wide.mp4", seconds=1.5, width=640, height=360)
+    width, height = (1080, 1920) if fit == "blur" else (720, 1280)
+    spec = RenderSpec(
+        duration_ms=1500,
+        width=width,
+        height=height,
+        video=clip,
+        video_has_audio=True,
+        video_width=640,
+        video_height=360,
+        fit=fit,
+    )
+    out = tmp_path / "out.mp4"
+    render(spec, out, tmp_path / "work")
+    info = probe(out)
+    assert (info["width"], info["height"]) == (width, height)
+    frame = frame_rgb(out, 0.7).astype(np.int32)
+    band = height // 10
+    top, bottom = frame[:band], frame[-band:]
+    middle = frame[height // 2 - band // 2 : height // 2 + band // 2]
+    if fit == "pad":
+        assert top.max() < 30 and bottom.max() < 30
+    else:
+        assert top.mean() > 30 and bottom.mean() > 30  # no black bands
+        assert top.max(axis=2).mean(axis=1).min() > 10
+    if fit == "blur":
+        assert np.abs(top - middle).mean() > 10  # blurred fill, not the picture itself
+        assert np.abs(np.diff(top, axis=1)).mean() < np.abs(np.diff(middle, axis=1)).mean() / 2
+
+
+def test_trim_cuts_speech_captions_and_music(tmp_path: Path) -> None:
+    voice = discover_voices(None)[0]
+    long = TTSEngine(tmp_path / "cache").synthesize(
+        "Lumen keeps your desk bright. [pause 9s] Try it free. [pause 9s] Really.",
+        voice,
+        out_path=tmp_path / "long.wav",
+    )
+    assert long.duration_ms > 20000
+    music = make_music(tmp_path / "m.wav", seconds=30, tone_hz=MUSIC_HZ)
+    spec = RenderSpec(
+        duration_ms=long.duration_ms,
+        width=640,
+        height=360,
+        voice=long.path,
+        captions=list(long.sentences),
+        music=MusicSpec(music, volume=0.3, fade_ms=1500),
+        trim_ms=8000,
+        sidecars=True,
+    )
+    out = tmp_path / "out.mp4"
+    render(spec, out, tmp_path / "work")
+    assert abs(probe(out)["duration_s"] - 8.0) < 0.3
+    cues = parse_srt(out.with_suffix(".srt").read_text())
+    assert cues and all((c.end_ms or 0) <= 8000 for c in cues)
+    # The music fades out at the new end.
+    assert tone_level(out, 7.75, 7.95, MUSIC_HZ) < tone_level(out, 4.0, 5.0, MUSIC_HZ) - 8
+
+
+def test_hold_last_frame_when_the_voice_is_longer(gap_speech: SpeechResult, tmp_path: Path) -> None:
+    clip = make_test_video(tmp_path / "short.mp4", seconds=3, width=640, height=360)
+    spec = RenderSpec(
+        duration_ms=gap_speech.duration_ms,
+        width=640,
+        height=360,
+        video=clip,
+        video_has_audio=True,
+        video_width=640,
+        video_height=360,
+        voice=gap_speech.path,
+        hold_last_frame=True,
+    )
+    out = tmp_path / "out.mp4"
+    render(spec, out, tmp_path / "work")
+    voice_s = gap_speech.duration_ms / 1000
+    assert voice_s > 5.0
+    assert abs(probe(out)["duration_s"] - voice_s) < 0.3
+    last = frame_rgb(clip, 2.99).astype(np.int32)
+    for t in (voice_s - 1.5, voice_s - 0.1):
+        assert np.abs(frame_rgb(out, t).astype(np.int32) - last).mean() < 6
+
+
+def test_video_longer_than_the_voice_keeps_its_length(speech: SpeechResult, tmp_path: Path) -> None:
+    clip = make_test_video(tmp_path / "long.mp4", seconds=10, width=320, height=240)
+    spec = RenderSpec(
+        duration_ms=10000,
+        width=320,
+        height=240,
+        video=clip,
+        video_has_audio=True,
+        video_width=320,
+        video_height=240,
+        voice=speech.path,
+    )
+    assert speech.duration_ms < 6000
+    out = tmp_path / "out.mp4"
+    render(spec, out, tmp_path / "work")
+    assert abs(probe(out)["duration_s"] - 10.0) < 0.3
+    assert video_packets(out) == video_packets(clip)
+
+
+def test_sidecars_match_the_captions_and_the_speech(tmp_path: Path) -> None:
+    voice = discover_voices(None)[0]
+    said = TTSEngine(tmp_path / "cache").synthesize(
+        "[pause 1s] " + SCRIPT, voice, out_path=tmp_path / "v.wav"
+    )
+    spec = RenderSpec(
+        duration_ms=said.duration_ms,
+        width=1280,
+        height=720,
+        voice=said.path,
+        captions=list(said.sentences),
+        sidecars=True,
+    )
+    out = tmp_path / "out.mp4"
+    render(spec, out, tmp_path / "work")
+    srt_path, vtt_path = sidecar_paths(out)
+    burned = timed_phrases(said.sentences, 1280, 720)
+    for path in (srt_path, vtt_path):
+        cues = parse_srt(path.read_text(encoding="utf-8"))
+        assert len(cues) == len(burned)
+        for cue, (start, end, text) in zip(cues, burned, strict=True):
+            assert abs(cue.start_ms - start) <= 50 and abs((cue.end_ms or 0) - end) <= 50
+            assert cue.text == text
+    for start, _end, _text in burned:
+        assert rms_db(out, start / 1000 + 0.05, start / 1000 + 0.3) > -40, start
+    first = burned[0][0] / 1000
+    assert 0.7 <= first <= 1.3
+    assert rms_db(out, 0.1, first - 0.3) < -55
+
+
+def test_failed_render_leaves_no_sidecars(speech: SpeechResult, tmp_path: Path) -> None:
+    cancel = threading.Event()
+    cancel.set()
+    spec = RenderSpec(
+        duration_ms=speech.duration_ms,
+        voice=speech.path,
+        captions=list(speech.sentences),
+        sidecars=True,
+    )
+    out = tmp_path / "final.mp4"
+    with pytest.raises(RenderError):
+        render(spec, out, tmp_path / "work", cancel=cancel)
+    assert not [p for p in tmp_path.iterdir() if p.suffix in {".mp4", ".srt", ".vtt"}]

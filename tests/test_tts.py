@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backend.mediatypes import SpeechResult, Voice
+from backend.cues import parse_cues
+from backend.mediatypes import Cue, SpeechResult, Voice
 from backend.tts import (
     TTSEngine,
     TTSError,
@@ -21,6 +22,7 @@ from backend.tts import (
     parse_script,
     split_sentences,
 )
+from tests.support.media import speech_onsets
 
 TEXT = "Lumen keeps your desk bright. It costs 3.5 dollars a month, e.g. less than a coffee! Try it today."
 
@@ -191,12 +193,15 @@ def test_threads_share_the_engine(engine: TTSEngine, joe: Voice, tmp_path: Path)
     progress: dict[int, list[tuple[int, int]]] = {0: [], 1: []}
 
     def work(i: int) -> None:
+        def seen(done: int, total: int) -> None:
+            progress[i].append((done, total))
+
         try:
             results[i] = engine.synthesize(
                 f"Thread {i} says hello. And goodbye number {i}.",
                 joe,
                 out_path=tmp_path / f"t{i}.wav",
-                progress=lambda done, total, i=i: progress[i].append((done, total)),
+                progress=seen,
             )
         except BaseException as exc:
             errors.append(exc)
@@ -219,3 +224,58 @@ def test_cache_survives_a_missing_file(engine: TTSEngine, joe: Voice, tmp_path: 
     second = copy.synthesize("A short line.", joe, out_path=tmp_path / "2.wav")
     assert first.synthesized == second.synthesized == 1
     shutil.rmtree(tmp_path / "cache")
+
+
+def test_editing_one_sentence_resynthesizes_only_it(
+    engine: TTSEngine, joe: Voice, tmp_path: Path
+) -> None:
+    before = "The lamp is warm. It folds flat. It charges by cable."
+    first = engine.synthesize(before, joe, out_path=tmp_path / "a.wav")
+    after = before.replace("It folds flat.", "It folds flat in one second.")
+    edited = engine.synthesize(after, joe, out_path=tmp_path / "b.wav")
+    assert edited.synthesized == 1 and edited.cached == 2
+    assert edited.sentences[0] == first.sentences[0]
+
+
+def test_timed_script_places_each_line_at_its_time(
+    engine: TTSEngine, joe: Voice, tmp_path: Path
+) -> None:
+    cues = parse_cues("[00:00] First line.\n[00:05] Second line.\n[00:09] Third.")
+    assert cues is not None
+    result = engine.synthesize_timed(cues, joe, out_path=tmp_path / "timed.wav")
+    assert result.adjustments == ()
+    samples, rate = wav_samples(result.path)
+    onsets = speech_onsets(samples, rate)
+    assert len(onsets) == 3, onsets
+    for onset, expected in zip(onsets, (0.0, 5.0, 9.0), strict=True):
+        assert abs(onset - expected) <= 0.3, onsets
+    # Sentence (caption) times are absolute and match the speech.
+    for sentence, expected in zip(result.sentences, (0, 5000, 9000), strict=True):
+        assert abs(sentence.start_ms - expected) <= 300
+        assert sentence.words and sentence.words[0].start_ms >= sentence.start_ms
+
+
+def test_timed_cue_too_long_for_its_slot(engine: TTSEngine, joe: Voice, tmp_path: Path) -> None:
+    line = "This lamp folds flat, charges by cable and lights your desk for hours."
+    natural = engine.synthesize(line, joe, out_path=tmp_path / "n.wav").duration_ms
+    # A slot 4% too short: sped up within 1.2x (Piper's length scale shortens a sentence less
+    # than in proportion: its pauses do not scale), and it fits.
+    slot = int(natural * 0.96)
+    fitted = engine.synthesize_timed(
+        [Cue(line, 0), Cue("Next.", slot)], joe, out_path=tmp_path / "fit.wav"
+    )
+    (adj,) = fitted.adjustments
+    assert adj.index == 0 and 1.0 < adj.speed <= 1.2 and adj.overrun_ms == 0
+    assert fitted.sentences[0].end_ms <= slot
+    assert abs(fitted.sentences[1].start_ms + 30 - slot) <= 60
+    # A slot half the length: at most 1.2x, then the overrun is reported and the next cue waits.
+    short = natural // 2
+    pushed = engine.synthesize_timed(
+        [Cue(line, 0), Cue("Next.", short)], joe, out_path=tmp_path / "push.wav"
+    )
+    first = pushed.adjustments[0]
+    assert first.index == 0 and first.speed == 1.2 and first.overrun_ms > 0
+    one, two = pushed.sentences
+    assert two.start_ms >= one.end_ms  # never overlapping
+    assert abs(one.end_ms - short - first.overrun_ms) <= 5
+    assert one.end_ms - one.start_ms >= natural / 1.2 - 100  # never faster than 1.2x

@@ -162,3 +162,47 @@ def frame_rgb(path: Path, t: float) -> np.ndarray:
         if shown is None:
             raise RuntimeError(f"no frame at {t}s in {path}")
         return np.asarray(shown)
+
+
+def make_music(path: Path, seconds: float, tone_hz: int = 13000, level_db: float = -12.0) -> Path:
+    """A 'music' track made of one steady sine (MP3/WAV/M4A by the file suffix). A tone above
+    11 kHz is measurable under Piper speech (22.05 kHz audio has nothing up there)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    codec = {".mp3": ["-c:a", "libmp3lame", "-b:a", "192k"], ".m4a": ["-c:a", "aac"]}
+    args = ["-y", "-f", "lavfi", "-i", f"sine=frequency={tone_hz}:sample_rate=44100"]
+    args += ["-t", f"{seconds:.3f}", "-af", f"volume={level_db}dB", "-ac", "2"]
+    args += [*codec.get(path.suffix.lower(), []), str(path)]
+    _run(args)
+    return path
+
+
+def tone_db(path: Path, start_s: float, end_s: float, freq: float) -> float:
+    """Level of one pure tone in a window (a spectral line, so speech barely disturbs it)."""
+    x = audio_samples(path, start_s, end_s).astype(np.float64)
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size)))
+    freqs = np.fft.rfftfreq(x.size, 1 / 48000)
+    band = (freqs > freq - 5) & (freqs < freq + 5)
+    return float(20 * np.log10(spectrum[band].max() / x.size + 1e-12))
+
+
+def speech_onsets(samples: np.ndarray, rate: int, min_gap_s: float = 0.5) -> list[float]:
+    """Times (s) where the level rises above -40 dBFS after at least min_gap_s of quiet
+    (20 ms RMS frames; int16 or float samples)."""
+    x = samples.astype(np.float64)
+    if samples.dtype == np.int16:
+        x /= 32768.0
+    hop = rate // 50
+    frames = x[: x.size // hop * hop].reshape(-1, hop)
+    loud = 20 * np.log10(np.sqrt((frames**2).mean(axis=1)) + 1e-9) > -40
+    onsets: list[float] = []
+    quiet = int(min_gap_s * 50)
+    run = quiet  # the start counts as after silence
+    for i, is_loud in enumerate(loud):
+        if is_loud:
+            if run >= quiet:
+                onsets.append(i / 50)
+            run = 0
+        else:
+            run += 1
+    return onsets
