@@ -60,9 +60,11 @@ def friendly(stderr: str) -> str:
     return "The video could not be rendered (the encoder reported an error)."
 
 
-STALL_SECONDS = (
-    180.0  # ffmpeg silent this long (no progress line) is killed: a job never hangs forever
-)
+# A healthy ffmpeg advances its output time every fraction of a second. Rarely (a few runs in a
+# hundred, under CPU load) the static ffmpeg deadlocks while libass starts up; such a run is killed
+# after STALL_SECONDS without progress and started again, so a job never hangs.
+STALL_SECONDS = 30.0
+ATTEMPTS = 3
 
 
 def _fontconfig_env(cwd: Path) -> dict[str, str]:
@@ -83,51 +85,50 @@ def _watch(
     proc: subprocess.Popen[bytes],
     cancel: threading.Event | None,
     done: threading.Event,
-    last_activity: list[float],
+    last_progress: list[float],
     stalled: threading.Event,
 ) -> None:
-    """Kill ffmpeg on cancel, or when it has printed nothing for STALL_SECONDS."""
+    """Kill ffmpeg on cancel, or when its output time has not moved for STALL_SECONDS."""
     while not done.wait(0.2):
-        if (cancel is not None and cancel.is_set()) or time.monotonic() - last_activity[
-            0
-        ] > STALL_SECONDS:
-            if cancel is None or not cancel.is_set():
+        cancelled = cancel is not None and cancel.is_set()
+        if cancelled or time.monotonic() - last_progress[0] > STALL_SECONDS:
+            if not cancelled:
                 stalled.set()
             if proc.poll() is None:
                 proc.kill()
             return
 
 
-def run_ffmpeg(
-    args: list[str],
-    *,
+def _run_once(
+    cmd: list[str],
     cwd: Path,
-    total_s: float = 0.0,
-    progress: Callable[[float], None] | None = None,
-    cancel: threading.Event | None = None,
-) -> str:
-    """Run ffmpeg with -progress on stdout; returns stderr. Raises RenderError on failure/cancel."""
-    cmd = [FFMPEG, "-hide_banner", "-nostdin", "-y", "-progress", "pipe:1", "-nostats", *args]
-    _LOG.debug("ffmpeg %s", " ".join(args))
-    err_path = cwd / f"ffmpeg-{threading.get_ident()}-{id(args)}.log"
+    total_s: float,
+    progress: Callable[[float], None] | None,
+    cancel: threading.Event | None,
+) -> tuple[int, str, bool]:
+    """One ffmpeg process: (exit code, stderr, whether it stalled)."""
+    err_path = cwd / f"ffmpeg-{threading.get_ident()}-{id(cmd)}.log"
     done, stalled = threading.Event(), threading.Event()
-    last_activity = [time.monotonic()]
+    last_progress = [time.monotonic()]
+    seen = ""
     with err_path.open("w+b") as err:
         proc = subprocess.Popen(
             cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=err, env=_fontconfig_env(cwd)
         )
         watcher = threading.Thread(
-            target=_watch, args=(proc, cancel, done, last_activity, stalled), daemon=True
+            target=_watch, args=(proc, cancel, done, last_progress, stalled), daemon=True
         )
         watcher.start()
         try:
             assert proc.stdout is not None
             for raw in proc.stdout:
-                last_activity[0] = time.monotonic()
                 line = raw.decode("ascii", "replace").strip()
-                if progress is not None and total_s > 0 and line.startswith("out_time_us="):
+                if line.startswith("out_time_us=") or line == "progress=end":
+                    if line != seen:
+                        seen = line
+                        last_progress[0] = time.monotonic()
                     value = line.split("=", 1)[1]
-                    if value.lstrip("-").isdigit():
+                    if progress is not None and total_s > 0 and value.lstrip("-").isdigit():
                         progress(max(0.0, min(int(value) / 1e6 / total_s, 1.0)))
             code = proc.wait()
         finally:
@@ -139,10 +140,35 @@ def run_ffmpeg(
         err.seek(0)
         stderr = err.read().decode("utf-8", "replace")
     err_path.unlink(missing_ok=True)
-    if cancel is not None and cancel.is_set():
-        raise RenderError("The render was cancelled.")
-    if stalled.is_set():
-        _LOG.warning("ffmpeg stalled for %.0f s and was stopped: %s", STALL_SECONDS, stderr[-1500:])
+    return code, stderr, stalled.is_set()
+
+
+def run_ffmpeg(
+    args: list[str],
+    *,
+    cwd: Path,
+    total_s: float = 0.0,
+    progress: Callable[[float], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> str:
+    """Run ffmpeg with -progress on stdout; returns stderr. Raises RenderError on failure/cancel.
+    A run that stops making progress is killed and started again (at most ATTEMPTS times)."""
+    cmd = [FFMPEG, "-hide_banner", "-nostdin", "-y", "-progress", "pipe:1", "-nostats", *args]
+    _LOG.debug("ffmpeg %s", " ".join(args))
+    for attempt in range(1, ATTEMPTS + 1):
+        code, stderr, stalled = _run_once(cmd, cwd, total_s, progress, cancel)
+        if cancel is not None and cancel.is_set():
+            raise RenderError("The render was cancelled.")
+        if not stalled:
+            break
+        _LOG.warning(
+            "ffmpeg made no progress for %.0f s (attempt %d of %d): %s",
+            STALL_SECONDS,
+            attempt,
+            ATTEMPTS,
+            stderr[-600:],
+        )
+    else:
         raise RenderError("The encoder stopped making progress, so the render was stopped.")
     if code != 0:
         _LOG.warning("ffmpeg failed (%s): %s", code, stderr[-1500:])
