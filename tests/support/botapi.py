@@ -21,12 +21,13 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.support.threaded import ThreadedServer
 
 TOKEN = "123456:TEST-stand-in-token-never-real"
 BOT_ID = 123456
@@ -91,8 +92,7 @@ class BotApiStandIn:
         self._message_ids = itertools.count(1000)
         self._file_ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: ThreadedServer | None = None
         self.port = 0
 
     # URLs for the Application builder
@@ -372,27 +372,10 @@ class BotApiStandIn:
     # lifecycle
 
     def start(self) -> BotApiStandIn:
-        config = uvicorn.Config(
-            self.app(),
-            host="127.0.0.1",
-            port=0,
-            log_level="critical",
-            lifespan="off",
-            access_log=False,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="botapi", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the Bot API stand-in did not start")
-            time.sleep(0.01)
-        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+        self._server = ThreadedServer(self.app(), "botapi")
+        self.port = self._server.start()
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+            self._server.stop()
