@@ -72,7 +72,11 @@ class BigFiles:
                     )
                 )
             )
-        if chat.platform != "console" and is_loopback(link.url):
+        if (
+            chat.platform != "console"
+            and is_loopback(link.url)
+            and not self.settings.allow_loopback_links
+        ):
             log.warning(
                 "refusing to hand out a loopback upload link on %s: set PUBLIC_BASE_URL",
                 chat.platform,

@@ -12,9 +12,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bot.bigfiles import is_loopback
 from bot.client import Auth, BackendClient, BackendError, BackendUnavailable
 from bot.identity import Chat, Identities, Notice
-from bot.messages import FileDoc, Link, Replier, VideoFile
+from bot.messages import FileDoc, Link, Replier, Text, VideoFile
 from bot.models import RenderStatus
 from bot.progress import ProgressLine
 from bot.settings import Settings
@@ -180,5 +181,16 @@ class Exporter:
             expires=_expires(out.expires_at, chat.language),
         )
         await progress.finish(t("video_ready", chat.language))
-        await replier.send(Link(self.client.absolute(out.url), label, out.expires_at, size))
+        url = self.client.absolute(out.url)
+        if (
+            chat.platform != "console"
+            and is_loopback(url)
+            and not self.settings.allow_loopback_links
+        ):
+            log.warning(
+                "not sending a loopback download link to %s: set PUBLIC_BASE_URL", chat.platform
+            )
+            await replier.send(Text(t("link_no_public_url", chat.language, size=human_size(size))))
+        else:
+            await replier.send(Link(url, label, out.expires_at, size))
         await self.store.set_job_status(status.id, "delivered")

@@ -69,9 +69,10 @@ class Settings:
     telegram_webhook_port: float = 8443
     telegram_webhook_secret: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
-    upload_watch_seconds: float = (
-        3600.0  # how long to wait for a file sent through the web upload link
-    )
+    # Loopback links (http://127.0.0.1/...) are useless to people on a real platform; only local
+    # trials and tests turn this on.
+    allow_loopback_links: bool = False
+    upload_watch_seconds: float = 3600.0  # how long to wait for a file sent through the upload link
     upload_watch_interval_seconds: float = 3.0
 
     def __repr__(self) -> str:  # never print tokens, even by accident
@@ -119,6 +120,8 @@ class Settings:
             telegram_webhook_port=_float(e, "TELEGRAM_WEBHOOK_PORT", 8443),
             telegram_webhook_secret=_opt(e, "TELEGRAM_WEBHOOK_SECRET"),
             log_level=(e.get("BOT_LOG_LEVEL", "").strip() or "INFO").upper(),
+            allow_loopback_links=e.get("BOT_ALLOW_LOOPBACK_LINKS", "").strip()
+            in ("1", "true", "yes"),
             upload_watch_seconds=_float(e, "BOT_UPLOAD_WATCH_SECONDS", 3600.0),
             upload_watch_interval_seconds=_float(e, "BOT_UPLOAD_WATCH_INTERVAL_SECONDS", 3.0),
         )

@@ -128,6 +128,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "or trim it to the part you need, then send it again.",
         "zh": "📦 文件太大（上限 500 MB）。请压缩（例如 720p、降低码率）或剪掉不需要的部分后重新发送。",
     },
+    "link_no_public_url": {
+        "en": "🎬 Your video is ready ({size}) but too big for this chat, and this bot has no public "
+        "address for download links yet. Ask its admin to set PUBLIC_BASE_URL, or trim the video.",
+        "zh": "🎬 视频已生成（{size}），但超出此聊天的大小限制，且机器人尚未设置公网下载地址。请联系管理员设置 PUBLIC_BASE_URL，或缩短视频。",
+    },
     "caption_file": {"en": "📝 Captions ({ext})", "zh": "📝 字幕文件（{ext}）"},
     "big_upload_link": {
         "en": "📤 Open this page to send your file (up to 500 MB): it goes straight into this chat's project. "

@@ -139,7 +139,11 @@ async def test_video_attached_or_linked_over_the_limit(
     api: d.DiscordStandIn, standin: Any, tmp_path: Path
 ) -> None:
     standin.behaviour.output_size = 4096
-    async with engine_harness(standin.base_url, tmp_path) as (engine, _console):
+    # The stand-in backend lives on 127.0.0.1; a real deployment sets PUBLIC_BASE_URL instead.
+    async with engine_harness(standin.base_url, tmp_path, allow_loopback_links=True) as (
+        engine,
+        _c,
+    ):
         bot = await start_bot(engine)
         start = len(api.calls)
         await dispatch(bot, d.slash_payload("export", token="small"))
@@ -153,6 +157,21 @@ async def test_video_attached_or_linked_over_the_limit(
     assert not any(c.files for c in linked)
     link = [c for c in linked if "http://127.0.0.1" in c.content and "/files/" in c.content]
     assert link and link[-1].path.endswith("/tiny")
+
+
+async def test_no_loopback_link_without_a_public_url(
+    api: d.DiscordStandIn, standin: Any, tmp_path: Path
+) -> None:
+    """Issue 7: on a real platform, with no PUBLIC_BASE_URL, a 127.0.0.1 link is never handed out."""
+    standin.behaviour.output_size = 4096
+    async with engine_harness(standin.base_url, tmp_path) as (engine, _console):
+        bot = await start_bot(engine)
+        start = len(api.calls)
+        await dispatch(bot, d.slash_payload("export", size_limit=1000, token="nolink"))
+        said = since(api, start)
+        await bot.close()
+    assert not any("http://127.0.0.1" in c.content for c in said)
+    assert any("PUBLIC_BASE_URL" in c.content for c in said)
 
 
 async def test_oversized_attachment_refused_before_download(
@@ -264,10 +283,10 @@ async def test_voiceover_and_export_real_backend(
 ) -> None:
     import av
 
-    async with engine_harness(backend.url, tmp_path, render_poll_max_seconds=0.5) as (
-        engine,
-        _console,
-    ):
+    # The real backend runs on 127.0.0.1 here; allow its links as a local trial would.
+    async with engine_harness(
+        backend.url, tmp_path, render_poll_max_seconds=0.5, allow_loopback_links=True
+    ) as (engine, _console):
         bot = await start_bot(engine)
         att = script_attachment(api, EXAMPLE_SCRIPT.read_bytes(), "lumen_script.txt")
         big = 200 * 1024 * 1024
