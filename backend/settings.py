@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MB = 1024 * 1024
+_SECRETS: dict[Path, bytes] = {}  # read once per data dir, not on every signed link
 
 
 class BackendSettings(BaseSettings):
@@ -45,10 +46,14 @@ class BackendSettings(BaseSettings):
     def secret(self) -> bytes:
         """The HMAC key for signed URLs: generated once, kept in the data dir so links survive restarts."""
         path = self.data_dir / "secret.key"
+        cached = _SECRETS.get(path)
+        if cached is not None:
+            return cached
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
             tmp.write_text(secrets.token_hex(32))
             tmp.chmod(0o600)
             tmp.replace(path)
-        return bytes.fromhex(path.read_text().strip())
+        _SECRETS[path] = bytes.fromhex(path.read_text().strip())
+        return _SECRETS[path]
