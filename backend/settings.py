@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MB = 1024 * 1024
@@ -36,6 +37,12 @@ class BackendSettings(BaseSettings):
     heartbeat_seconds: float = 15.0
     max_script_words: int = 20_000
     registration_url: str = "https://nemovideo.ai/register"
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        """Stored media paths are absolute, so ffmpeg finds them from its own scratch folder."""
+        return value.expanduser().resolve()
 
     @property
     def base_url(self) -> str:

@@ -167,3 +167,18 @@ def test_download_link_is_signed_and_expires(api: Api, tmp_path: Path) -> None:
     assert httpx.get(expired).status_code == 403
     with av.open(str(api.download(url, tmp_path / "ok.mp4"))) as c:
         assert c.streams.audio
+
+
+def test_relative_data_dir_still_renders(tmp_path: Path) -> None:
+    """`--data-dir data/backend` from a user's working directory: ffmpeg runs in its own scratch folder,
+    so stored paths must be absolute (a fresh-clone demo once failed on exactly this)."""
+    proc = BackendProcess(tmp_path / "rel", relative=True)
+    proc.start()
+    try:
+        api = Api(proc.url)
+        api.say("voiceover\nscript: Relative paths are resolved once, at start.")
+        result = api.poll(api.export())
+        assert result["status"] == "completed", result
+        api.close()
+    finally:
+        proc.stop()

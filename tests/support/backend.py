@@ -38,6 +38,9 @@ class BackendProcess:
     port: int = field(default_factory=free_port)
     env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
+    relative: bool = (
+        False  # pass --data-dir as a relative path (run from its parent), as a user would
+    )
 
     @property
     def url(self) -> str:
@@ -57,11 +60,12 @@ class BackendProcess:
                 "--port",
                 str(self.port),
                 "--data-dir",
-                str(self.data_dir),
+                self.data_dir.name if self.relative else str(self.data_dir),
                 "--log-level",
                 "info",
             ],
-            env=env,
+            env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+            cwd=self.data_dir.parent if self.relative else None,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
