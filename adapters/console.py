@@ -115,7 +115,7 @@ class ConsoleAdapter:
         self.output_dir = output_dir
         self.echo = echo
         self.stream = stream or sys.stdout
-        self.limits = limits or Limits(max_message_chars=100_000)
+        self.limits = limits or Limits(max_message_chars=100_000, same_machine=True)
         self.user_name = user_name
         self.handles = itertools.count(1)
         self.outputs: list[Recorded] = []

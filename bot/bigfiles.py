@@ -73,7 +73,7 @@ class BigFiles:
                 )
             )
         if (
-            chat.platform != "console"
+            not replier.limits.same_machine
             and is_loopback(link.url)
             and not self.settings.allow_loopback_links
         ):

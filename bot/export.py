@@ -183,7 +183,7 @@ class Exporter:
         await progress.finish(t("video_ready", chat.language))
         url = self.client.absolute(out.url)
         if (
-            chat.platform != "console"
+            not replier.limits.same_machine
             and is_loopback(url)
             and not self.settings.allow_loopback_links
         ):

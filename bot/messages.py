@@ -118,6 +118,8 @@ class Limits:
     max_download_bytes: int = 2**62  # largest file the bot may fetch from the chat
     max_message_chars: int = 4096
     min_edit_interval_seconds: float = 0.0  # flood control for progress edits
+    # The person reads replies on this machine (the terminal chat), so 127.0.0.1 links work for them.
+    same_machine: bool = False
 
 
 @runtime_checkable

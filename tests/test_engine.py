@@ -232,7 +232,7 @@ async def test_large_result_goes_out_as_link(standin: StandIn, tmp_path: Path) -
     """Stand-in: a result above the platform's upload limit -> a link with size, no upload."""
     standin.behaviour.output_size = 50_000
     async with engine_harness(standin.base_url, tmp_path) as (_engine, console):
-        console.limits = Limits(max_upload_bytes=10_000)
+        console.limits = Limits(max_upload_bytes=10_000, same_machine=True)
         await console.push_message("export", chat_id="small")
     links = [o for o in console.sent(Link) if isinstance(o, Link)]
     assert len(links) == 1 and links[0].size == 50_000 and links[0].expires_at is not None
