@@ -21,7 +21,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from telegram import BotCommand, Message, MessageEntity, Update, User
 from telegram.constants import ChatType
@@ -29,6 +28,7 @@ from telegram.ext import AIORateLimiter, Application, CallbackQueryHandler, Cont
 from telegram.ext import MessageHandler as _MessageHandler
 
 from adapters.telegram_reply import TelegramReplier, run_ffmpeg
+from adapters.telegram_webhook import start_webhook
 from bot.messages import Attachment, Inbound, Limits, Replier
 from bot.redact import install_redaction, register_secret
 from bot.settings import Settings
@@ -352,7 +352,7 @@ class TelegramAdapter:
             await self.set_commands()
             await self.app.start()
             if self.settings.telegram_webhook_url:
-                await self._start_webhook()
+                self._webhook_server, self._webhook = await start_webhook(self.app, self.settings)
             else:
                 assert self.app.updater is not None
                 await self.app.updater.start_polling(
@@ -378,43 +378,6 @@ class TelegramAdapter:
         if self.app.running:
             await self.app.stop()
         await self.app.shutdown()
-
-    async def _start_webhook(self) -> None:
-        """Serve Telegram's webhook POSTs with Starlette/uvicorn and register the URL."""
-        import uvicorn
-        from starlette.applications import Starlette
-        from starlette.requests import Request
-        from starlette.responses import Response
-        from starlette.routing import Route
-
-        settings = self.settings
-        url = settings.telegram_webhook_url or ""
-        secret = settings.telegram_webhook_secret
-        if secret:
-            register_secret(secret)
-
-        async def receive(request: Request) -> Response:
-            if secret and request.headers.get("x-telegram-bot-api-secret-token") != secret:
-                return Response(status_code=403)
-            update = Update.de_json(await request.json(), self.app.bot)
-            await self.app.update_queue.put(update)
-            return Response()
-
-        path = urlsplit(url).path or "/"
-        web = Starlette(routes=[Route(path, receive, methods=["POST"])])
-        config = uvicorn.Config(
-            web,
-            host=settings.telegram_webhook_listen,
-            port=int(settings.telegram_webhook_port),
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-        )
-        self._webhook_server = uvicorn.Server(config)
-        self._webhook = asyncio.create_task(self._webhook_server.serve())
-        await self.app.bot.set_webhook(
-            url, secret_token=secret, allowed_updates=["message", "callback_query"]
-        )
 
 
 def quiet_token_loggers() -> None:
