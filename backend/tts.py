@@ -58,6 +58,16 @@ class TTSError(Exception):
     """Synthesis could not produce speech (empty script, broken voice)."""
 
 
+def prepare_output(speed: float, sentences: int, out_path: Path) -> Path:
+    """Check a synthesis request and return the temp file the WAV is written to before its rename."""
+    if not 0.25 <= speed <= 4.0:
+        raise TTSError(f"speed {speed} is out of range (0.25-4)")
+    if sentences == 0:
+        raise TTSError("empty script")
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    return Path(out_path).with_name(f".{Path(out_path).name}.{uuid.uuid4().hex}.tmp")
+
+
 # ---------------------------------------------------------------------------------------------
 # Engine
 
@@ -285,15 +295,9 @@ class TTSEngine:
         pronunciations: dict[str, str] | None = None,
     ) -> SpeechResult:
         """Speak `text` into a mono int16 WAV at out_path, streaming sentence by sentence."""
-        if not 0.25 <= speed <= 4.0:
-            raise TTSError(f"speed {speed} is out of range (0.25-4)")
         items = parse_script(text)
         total = sum(1 for it in items if it.text)
-        if total == 0:
-            raise TTSError("empty script")
-        out_path = Path(out_path)
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out_path.with_name(f".{out_path.name}.{uuid.uuid4().hex}.tmp")
+        tmp = prepare_output(speed, total, out_path)
         sentences: list[Sentence] = []
         synthesized = cached = done = 0
         writer: wave.Wave_write | None = None

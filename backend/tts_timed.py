@@ -12,14 +12,21 @@ from __future__ import annotations
 import logging
 import math
 import os
-import uuid
 import wave
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from backend.mediatypes import Adjustment, Cue, Sentence, SpeechResult, Voice, Word
-from backend.tts import EDGE_MS, SENTENCE_GAP_MS, Clip, TTSError, _write_silence, parse_script
+from backend.tts import (
+    EDGE_MS,
+    SENTENCE_GAP_MS,
+    Clip,
+    TTSError,
+    _write_silence,
+    parse_script,
+    prepare_output,
+)
 
 if TYPE_CHECKING:
     from backend.tts import TTSEngine
@@ -77,15 +84,10 @@ def synthesize_timed(
     progress: Callable[[int, int], None] | None = None,
     pronunciations: dict[str, str] | None = None,
 ) -> SpeechResult:
-    if not 0.25 <= speed <= 4.0:
-        raise TTSError(f"speed {speed} is out of range (0.25-4)")
     ordered = sorted(cues, key=lambda c: c.start_ms)
     total = sum(1 for c in ordered for it in parse_script(c.text) if it.text)
-    if total == 0:
-        raise TTSError("empty script")
+    tmp = prepare_output(speed, total, out_path)
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.{uuid.uuid4().hex}.tmp")
     sentences: list[Sentence] = []
     adjustments: list[Adjustment] = []
     synthesized = cached = done = 0

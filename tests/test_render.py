@@ -38,11 +38,15 @@ TONE = 13000
 SCRIPT = "Lumen keeps your desk bright all day. Try it free for thirty days."
 
 
+def _speak(factory: pytest.TempPathFactory, name: str, script: str) -> SpeechResult:
+    root = factory.mktemp(name)
+    voice = discover_voices(None)[0]
+    return TTSEngine(root / "cache").synthesize(script, voice, out_path=root / "voice.wav")
+
+
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory: pytest.TempPathFactory) -> SpeechResult:
-    root = tmp_path_factory.mktemp("speech")
-    voice = discover_voices(None)[0]
-    return TTSEngine(root / "cache").synthesize(SCRIPT, voice, out_path=root / "voice.wav")
+    return _speak(tmp_path_factory, "speech", SCRIPT)
 
 
 def tone_db(path: Path, start_s: float, end_s: float, freq: float = 440.0) -> float:
@@ -236,9 +240,7 @@ GAP_SCRIPT = "Lumen keeps your desk bright all day. [pause 2s] Try it free for t
 
 @pytest.fixture(scope="module")
 def gap_speech(tmp_path_factory: pytest.TempPathFactory) -> SpeechResult:
-    root = tmp_path_factory.mktemp("gap")
-    voice = discover_voices(None)[0]
-    return TTSEngine(root / "cache").synthesize(GAP_SCRIPT, voice, out_path=root / "voice.wav")
+    return _speak(tmp_path_factory, "gap", GAP_SCRIPT)
 
 
 def test_music_is_normalized_ducked_looped_and_faded(
