@@ -257,10 +257,16 @@ def test_timed_script_places_each_line_at_its_time(
 
 def test_timed_cue_too_long_for_its_slot(engine: TTSEngine, joe: Voice, tmp_path: Path) -> None:
     line = "This lamp folds flat, charges by cable and lights your desk for hours."
-    natural = engine.synthesize(line, joe, out_path=tmp_path / "n.wav").duration_ms
-    # A slot 4% too short: sped up within 1.2x (Piper's length scale shortens a sentence less
-    # than in proportion: its pauses do not scale), and it fits.
-    slot = int(natural * 0.96)
+    # Piper samples noise, so a sentence's length varies by a few percent from one synthesis to
+    # the next. Both lengths are measured first and land in the engine's sentence cache, so the
+    # timed run below reuses exactly these clips at 1.0x and 1.2x.
+    natural_clip, _ = engine.sentence_clip(line, joe, 1.0, None)
+    fast_clip, _ = engine.sentence_clip(line, joe, 1.2, None)
+    natural = len(natural_clip.audio) * 1000 // natural_clip.sample_rate
+    fast = len(fast_clip.audio) * 1000 // fast_clip.sample_rate
+    assert fast < natural * 0.96  # 1.2x shortens (less than in proportion: pauses do not scale)
+    # A slot too short for the natural speech but long enough at 1.2x: sped up, and it fits.
+    slot = (natural + fast) // 2
     fitted = engine.synthesize_timed(
         [Cue(line, 0), Cue("Next.", slot)], joe, out_path=tmp_path / "fit.wav"
     )
