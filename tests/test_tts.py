@@ -174,7 +174,7 @@ def test_empty_script_raises(engine: TTSEngine, joe: Voice, tmp_path: Path, text
 
 def test_estimate_is_in_the_right_range(speech: SpeechResult) -> None:
     estimate = estimate_duration_ms(TEXT)
-    assert 0.6 * speech.duration_ms <= estimate <= 1.6 * speech.duration_ms
+    assert 0.8 * speech.duration_ms <= estimate <= 1.4 * speech.duration_ms
     assert estimate_duration_ms(TEXT, speed=2.0) < estimate
     assert estimate_duration_ms("你好。今天天气很好！") > 1000
 
@@ -184,7 +184,9 @@ def test_speed_changes_length(
 ) -> None:
     fast = engine.synthesize(TEXT, joe, speed=1.2, out_path=tmp_path / "f.wav")
     assert fast.synthesized == 3
-    assert fast.duration_ms < speech.duration_ms * 0.96  # Piper durations vary run to run (noise_w)
+    # About 9% shorter in median; Piper samples durations (noise_w), so one synthesis of a
+    # sentence differs from the next by up to ~4%: 1% is the bound that holds every time.
+    assert fast.duration_ms < speech.duration_ms * 0.99
 
 
 def test_threads_share_the_engine(engine: TTSEngine, joe: Voice, tmp_path: Path) -> None:
