@@ -234,7 +234,8 @@ async def test_commands_registered_and_demo_with_stand_in_backend(
     ]
     assert all(0 < len(c["description"]) <= 40 for c in commands)
     video = botapi.sent("sendVideo")[0]
-    assert video.params["duration"] == "22" and video.params["width"] == "1920"
+    # The demo script speaks for ~22 s; Piper samples durations, so a run varies by a few percent.
+    assert 20 <= int(video.params["duration"]) <= 25 and video.params["width"] == "1920"
     assert video.params["supports_streaming"] in ("True", "true", True)
     # progress: each job's status line is sent once and then only edited
     sends = botapi.sent("sendMessage")
