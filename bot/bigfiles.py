@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from bot.client import BackendClient, BackendError, BackendUnavailable
 from bot.identity import Chat, Identities
-from bot.messages import Link, Replier, Text
+from bot.messages import Link, Replier, ReplierFactory, Text, platform_of
 from bot.settings import Settings
 from bot.texts import human_size, t
 
@@ -97,6 +97,26 @@ class BigFiles:
         deadline = min(
             link.expires_at or time.time() + 3600, time.time() + self.settings.upload_watch_seconds
         )
+        await self.ids.store.add_upload_watch(chat.key, known, deadline)
+        self._start_watch(chat, replier, known, deadline)
+
+    async def resume(self, replier_for: ReplierFactory, platform: str | None = None) -> int:
+        """Watch again for the files of links handed out before a restart; returns how many."""
+        watches = [
+            w
+            for w in await self.ids.store.upload_watches()
+            if platform is None or platform_of(w.chat_key) == platform
+        ]
+        for watch in watches:
+            record = await self.ids.store.chat(watch.chat_key)
+            chat = Chat(watch.chat_key, record.language or "en", record)
+            replier = await replier_for(watch.chat_key)
+            self._start_watch(chat, replier, set(watch.known), watch.deadline)
+        if watches:
+            log.info("resuming %d upload-link watch(es)", len(watches))
+        return len(watches)
+
+    def _start_watch(self, chat: Chat, replier: Replier, known: set[str], deadline: float) -> None:
         old = self._watchers.pop(chat.key, None)
         if old:
             old.cancel()
@@ -111,7 +131,12 @@ class BigFiles:
         )
 
     async def _watch(self, chat: Chat, replier: Replier, known: set[str], deadline: float) -> None:
-        """Poll the session until a new upload shows up, then say what it is."""
+        """Poll the session until a new upload shows up, say what it is, and forget the watch.
+        A bot stopped meanwhile keeps the stored watch, and `resume` picks it up."""
+        await self._poll(chat, replier, known, deadline)
+        await self.ids.store.remove_upload_watch(chat.key)
+
+    async def _poll(self, chat: Chat, replier: Replier, known: set[str], deadline: float) -> None:
         interval = self.settings.upload_watch_interval_seconds
         while time.time() < deadline:
             await asyncio.sleep(interval)

@@ -323,10 +323,12 @@ class Engine:
     # resuming renders after a restart
 
     async def resume(self, replier_for: ReplierFactory, platform: str | None = None) -> int:
-        """Pick up every render that was in flight when the bot stopped; returns how many.
+        """Pick up every render that was in flight when the bot stopped, and every upload link
+        still waiting for its file; returns how many renders.
 
         With `platform`, only that platform's chats: each adapter of a process resumes its own.
         """
+        await self.bigfiles.resume(replier_for, platform)
         jobs = [
             job
             for job in await self.store.in_flight_jobs()

@@ -5,6 +5,7 @@ One connection per process. Tokens live here and nowhere else; nothing in this m
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, fields
@@ -45,6 +46,14 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (chat_key, key)
     );
     """,
+    # 2: web-upload links waiting for a file, so a restarted bot still tells the chat when it lands.
+    """
+    CREATE TABLE upload_watches (
+        chat_key TEXT PRIMARY KEY,
+        known    TEXT NOT NULL,
+        deadline REAL NOT NULL
+    );
+    """,
 )
 
 ACTIVE_STATUSES = ("queued", "rendering")
@@ -77,6 +86,15 @@ class JobRecord:
     session_id: str | None
     started: float
     status: str
+
+
+@dataclass(frozen=True)
+class UploadWatch:
+    """A chat waiting for a file through its web-upload link: the uploads it had, and until when."""
+
+    chat_key: str
+    known: frozenset[str]
+    deadline: float
 
 
 _CHAT_FIELDS = tuple(f.name for f in fields(ChatRecord))
@@ -221,6 +239,30 @@ class Store:
         ) as cur:
             rows = await cur.fetchall()
         return [JobRecord(*row) for row in rows]
+
+    # web-upload links waiting for their file
+
+    async def add_upload_watch(self, chat_key: str, known: set[str], deadline: float) -> None:
+        """One watch per chat: a new link replaces the chat's previous one."""
+        await self._db.execute(
+            "INSERT OR REPLACE INTO upload_watches (chat_key, known, deadline) VALUES (?, ?, ?)",
+            (chat_key, json.dumps(sorted(known)), deadline),
+        )
+        await self._db.commit()
+
+    async def remove_upload_watch(self, chat_key: str) -> None:
+        await self._db.execute("DELETE FROM upload_watches WHERE chat_key = ?", (chat_key,))
+        await self._db.commit()
+
+    async def upload_watches(self) -> list[UploadWatch]:
+        """Watches still running, oldest deadline first; expired ones are dropped on the way."""
+        await self._db.execute("DELETE FROM upload_watches WHERE deadline <= ?", (time.time(),))
+        await self._db.commit()
+        async with self._db.execute(
+            "SELECT chat_key, known, deadline FROM upload_watches ORDER BY deadline"
+        ) as cur:
+            rows = await cur.fetchall()
+        return [UploadWatch(row[0], frozenset(json.loads(row[1])), row[2]) for row in rows]
 
     # per-chat settings
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 from storage import ChatRecord, Store
@@ -21,7 +22,37 @@ async def test_schema_created_in_wal_and_reopen_is_idempotent(tmp_path: Path) ->
     assert rec is not None and rec.session_id == "s1" and rec.language == "zh"
     with sqlite3.connect(path) as raw:
         versions = raw.execute("SELECT version FROM schema_version").fetchall()
-    assert versions == [(1,)]
+    assert versions == [(v,) for v in range(1, len(MIGRATIONS) + 1)]
+
+
+async def test_a_version_1_file_is_migrated_and_keeps_its_chats(tmp_path: Path) -> None:
+    """A file written by the first release (schema 1) gains the upload-watch table on open."""
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as raw:
+        raw.execute(
+            "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied REAL NOT NULL)"
+        )
+        raw.executescript(MIGRATIONS[0])
+        raw.execute("INSERT INTO schema_version VALUES (1, 0)")
+        raw.execute("INSERT INTO chats (chat_key, session_id, updated) VALUES ('tg:5', 's5', 0)")
+    async with await Store.open(path) as store:
+        assert await store.schema_version() == len(MIGRATIONS) >= 2
+        rec = await store.get_chat("tg:5")
+        assert rec is not None and rec.session_id == "s5"
+        assert await store.upload_watches() == []
+
+
+async def test_upload_watches_replace_expire_and_remove(tmp_path: Path) -> None:
+    async with await Store.open(tmp_path / "w.db") as store:
+        now = time.time()
+        await store.add_upload_watch("tg:1", {"a"}, now + 60)
+        await store.add_upload_watch("tg:1", {"a", "b"}, now + 120)  # a new link replaces the old
+        await store.add_upload_watch("dc:2", set(), now - 1)  # already expired
+        watches = await store.upload_watches()
+        assert [(w.chat_key, w.known) for w in watches] == [("tg:1", frozenset({"a", "b"}))]
+        await store.remove_upload_watch("tg:1")
+    async with await Store.open(tmp_path / "w.db") as store:
+        assert await store.upload_watches() == []
 
 
 async def test_chat_round_trip_and_secret_repr(tmp_path: Path) -> None:

@@ -157,3 +157,48 @@ def test_page_upload_without_javascript_goes_through_the_same_checks(
     )
     assert r.json()["code"] == 0 and r.json()["data"]["files"][0]["kind"] == "script"
     assert not list((backend.data_dir / "sessions").rglob("*.part"))
+
+
+async def test_upload_link_watch_survives_a_bot_restart(
+    backend: BackendProcess, tmp_path: Path
+) -> None:
+    """Engine + console adapter + REAL backend + REAL SQLite file: the link is handed out, the bot
+    stops, the file arrives through the link while it is down, and the restarted bot still tells
+    the chat (the watch is stored, not only held in memory)."""
+    clip = make_test_video(tmp_path / "launch.mp4", seconds=3, width=1280, height=720)
+    async with engine_harness(backend.url, tmp_path, upload_watch_interval_seconds=0.2) as (
+        engine,
+        console,
+    ):
+        await console.push_message("大文件", chat_id="r")
+        links = [o for o in console.sent(Link, "r") if isinstance(o, Link)]
+        assert len(links) == 1
+        watches = await engine.store.upload_watches()
+        assert [w.chat_key for w in watches] == [console.chat_key("r")]
+    # The bot is down; the user uploads through the page (the form's plain POST).
+    url = links[0].url
+    sid = url.split("/upload/", 1)[1].split("?", 1)[0]
+    post = url.replace(f"/upload/{sid}", f"/upload/{sid}/files")
+    async with httpx.AsyncClient() as http:
+        r = await http.post(
+            post,
+            files={"files": ("launch.mp4", clip.read_bytes())},
+            headers={"Accept": "application/json"},
+        )
+    assert r.json()["code"] == 0, r.text
+    async with engine_harness(backend.url, tmp_path, upload_watch_interval_seconds=0.2) as (
+        engine,
+        console,
+    ):
+        await engine.resume(console.replier_for)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not any(  # noqa: ASYNC110 (polling the recorder)
+            "launch.mp4" in x for x in console.texts("r")
+        ):
+            await asyncio.sleep(0.1)
+        told = [x for x in console.texts("r") if "launch.mp4" in x]
+        # In the chat's language (it wrote Chinese), with what the file is.
+        assert told and "0:03" in told[0] and "720p" in told[0], console.texts("r")
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in told[0]), told
+        while await engine.store.upload_watches():  # noqa: ASYNC110 (the watch ends after telling)
+            await asyncio.sleep(0.05)
