@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
-import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -20,6 +19,7 @@ from backend.db import Store
 from backend.errors import BAD_REQUEST, INTERNAL, NOT_FOUND, ApiError, envelope, error_response
 from backend.i18n import t
 from backend.jobs import JobRunner
+from backend.safe_http import url_client
 from backend.settings import BackendSettings
 from backend.tts import TTSEngine, discover_voices
 
@@ -38,7 +38,7 @@ def create_app(settings: BackendSettings) -> Starlette:
         tts_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
         voices = discover_voices(settings.data_dir / "voices")
         runner = JobRunner(store, settings, render_pool)
-        async with httpx.AsyncClient(timeout=settings.url_timeout_seconds) as http:
+        async with url_client(settings.url_timeout_seconds, settings.allow_private_urls) as http:
             app.state.backend = Backend(
                 settings=settings,
                 store=store,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import socket
 import uuid
@@ -23,6 +22,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from backend.errors import BAD_INPUT, BAD_REQUEST, TOO_LARGE, ApiError
 from backend.i18n import t
+from backend.safe_http import RefusedAddress, refused_address
 
 log = logging.getLogger(__name__)
 
@@ -163,20 +163,6 @@ def _close(parts: list[_Part]) -> None:
             part.fh.close()
 
 
-def _refused_address(addr: str) -> bool:
-    ip = ipaddress.ip_address(addr.split("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return bool(
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_reserved
-        or ip.is_multicast
-        or ip.is_unspecified
-    )
-
-
 async def check_url(url: str, allow_private: bool, lang: str) -> None:
     """Refuse non-http(s) URLs and hosts that resolve to loopback, private or link-local ranges (SSRF)."""
     parts = urlsplit(url)
@@ -192,7 +178,7 @@ async def check_url(url: str, allow_private: bool, lang: str) -> None:
         raise ApiError(
             BAD_INPUT, t("url_failed", lang, url=url[:200], reason="the host name does not resolve")
         ) from exc
-    if any(_refused_address(str(info[4][0])) for info in infos):
+    if any(refused_address(str(info[4][0])) for info in infos):
         raise ApiError(BAD_INPUT, t("private_url", lang, url=url[:200]))
 
 
@@ -209,37 +195,42 @@ async def fetch_url(
     current = url
     for _ in range(max_redirects + 1):
         await check_url(current, allow_private, lang)
-        async with client.stream("GET", current, follow_redirects=False) as resp:
-            if resp.is_redirect:
-                location = resp.headers.get("location", "")
-                current = str(resp.url.join(location))
-                continue
-            if resp.status_code != 200:
-                raise ApiError(
-                    BAD_INPUT,
-                    t(
-                        "url_failed",
-                        lang,
-                        url=url[:200],
-                        reason=f"the server answered {resp.status_code}",
-                    ),
-                )
-            declared = resp.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > limit:
-                raise ApiError(TOO_LARGE, t("too_large", lang))
-            item = Received(name=_name_from(resp, current), path=_new_part_path(folder))
-            try:
-                with item.path.open("wb") as fh:
-                    async for chunk in resp.aiter_bytes(1024 * 1024):
-                        item.size += len(chunk)
-                        if item.size > limit:
-                            raise ApiError(TOO_LARGE, t("too_large", lang))
-                        await asyncio.to_thread(fh.write, chunk)
-            except BaseException:
-                discard([item])
-                raise
-            return item
+        try:
+            item = await _fetch_one(client, current, url, folder, limit, lang)
+        except RefusedAddress as exc:  # the name resolved differently at connect time (rebinding)
+            raise ApiError(BAD_INPUT, t("private_url", lang, url=url[:200])) from exc
+        if isinstance(item, str):
+            current = item
+            continue
+        return item
     raise ApiError(BAD_INPUT, t("url_failed", lang, url=url[:200], reason="too many redirects"))
+
+
+async def _fetch_one(
+    client: httpx.AsyncClient, current: str, url: str, folder: Path, limit: int, lang: str
+) -> Received | str:
+    """One GET: the file, or where a redirect points."""
+    async with client.stream("GET", current, follow_redirects=False) as resp:
+        if resp.is_redirect:
+            return str(resp.url.join(resp.headers.get("location", "")))
+        if resp.status_code != 200:
+            reason = f"the server answered {resp.status_code}"
+            raise ApiError(BAD_INPUT, t("url_failed", lang, url=url[:200], reason=reason))
+        declared = resp.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise ApiError(TOO_LARGE, t("too_large", lang))
+        item = Received(name=_name_from(resp, current), path=_new_part_path(folder))
+        try:
+            with item.path.open("wb") as fh:
+                async for chunk in resp.aiter_bytes(1024 * 1024):
+                    item.size += len(chunk)
+                    if item.size > limit:
+                        raise ApiError(TOO_LARGE, t("too_large", lang))
+                    await asyncio.to_thread(fh.write, chunk)
+        except BaseException:
+            discard([item])
+            raise
+        return item
 
 
 def _name_from(resp: httpx.Response, url: str) -> str:

@@ -15,13 +15,16 @@ import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import imageio_ffmpeg
 import pytest
 
+from backend import safe_http, uploads
 from backend.errors import ApiError
-from backend.uploads import check_url
+from backend.safe_http import url_client
+from backend.uploads import check_url, fetch_url
 from tests.support.backend import Api, BackendProcess
 
 SCRIPT = "Lumen is a lamp. It is bright and kind to your eyes."
@@ -294,6 +297,55 @@ async def test_ssrf_addresses_refused_without_the_setting(url: str) -> None:
     await check_url(
         url, allow_private=True, lang="en"
     )  # the tests' own setting lets loopback through
+
+
+def _fake_dns(monkeypatch: pytest.MonkeyPatch, host: str, answers: list[str]) -> None:
+    """`host` resolves to each of `answers` in turn (then the last one): a DNS server that changes
+    its answer between the check and the connection. Other names resolve normally."""
+    real = socket.getaddrinfo
+    queue = list(answers)
+
+    def getaddrinfo(name: str, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if name != host:
+            return real(name, port, *args, **kwargs)
+        addr = queue.pop(0) if len(queue) > 1 else queue[0]
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (addr, int(port)))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+async def test_dns_rebinding_is_caught_at_connect_time(
+    file_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """REAL httpx/httpcore client and a REAL local HTTP server; only the DNS answers are scripted:
+    public for the up-front check, loopback for the connection. The connection is refused."""
+    port = int(file_server.rsplit(":", 1)[1])
+    _fake_dns(monkeypatch, "rebind.example", ["93.184.216.34", "127.0.0.1"])
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    async with url_client(5.0, allow_private=False) as client:
+        with pytest.raises(ApiError) as err:
+            await fetch_url(
+                client, f"http://rebind.example:{port}/script.txt", folder, 10**6, False, 3, "en"
+            )
+    assert err.value.code == 4005 and "private or local" in err.value.message
+    assert not list(folder.iterdir())  # nothing half-written
+
+
+async def test_guarded_client_fetches_through_the_checked_address(
+    file_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The production client (address-checked at connect) really downloads: the name resolves to
+    the local server, and loopback is let through for this test only by the address rule."""
+    port = int(file_server.rsplit(":", 1)[1])
+    _fake_dns(monkeypatch, "files.example", ["127.0.0.1"])
+    monkeypatch.setattr(safe_http, "refused_address", lambda addr: False)
+    monkeypatch.setattr(uploads, "refused_address", lambda addr: False)
+    async with url_client(5.0, allow_private=False) as client:
+        item = await fetch_url(
+            client, f"http://files.example:{port}/redirect", tmp_path, 10**6, False, 3, "en"
+        )
+    assert item.name == "script.txt" and item.path.read_text() == SCRIPT
 
 
 def test_ffmpeg_is_the_packaged_one() -> None:
