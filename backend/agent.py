@@ -26,14 +26,15 @@ from backend.context import Backend, authenticate, backend_of, load_session
 from backend.db import Identity, MediaItem
 from backend.editing import apply_edits, remember, undo
 from backend.errors import BAD_INPUT, BAD_REQUEST, INTERNAL, NO_CREDITS, ApiError, api_error
-from backend.i18n import t
+from backend.i18n import LANG_WORDS, t
 from backend.ingest import check_script
 from backend.interpreter import Intent, parse
+from backend.script_text import script_language
 from backend.sessions import media_path, refresh_draft
 from backend.speech import estimate_ms, speak, timing_notes
 from backend.timeline import ASPECTS, summary
 from backend.tts import TTSError
-from backend.voices import Choice, choose, describe
+from backend.voices import Choice, choose, describe, for_script, spoken_languages
 
 log = logging.getLogger(__name__)
 AUTHOR = "nemo_agent"
@@ -51,6 +52,7 @@ class Turn:
     speed: float
     synthesize: bool
     cost: int
+    unreadable: str | None = None  # the script's language, when no installed voice reads it
     invocation: str = field(default_factory=lambda: "inv_" + uuid.uuid4().hex[:12])
 
 
@@ -100,6 +102,14 @@ async def run_sse(request: Request) -> Response:
     if not text:
         raise api_error(BAD_REQUEST, "bad_request", lang, reason="the message has no text")
     turn = plan(backend, sid, lang, ident, state, parse(text, [v.name for v in backend.voices]))
+    if turn.synthesize and turn.unreadable:
+        raise api_error(
+            BAD_INPUT,
+            "no_voice_for_script",
+            lang,
+            language=LANG_WORDS.get(lang, LANG_WORDS["en"]).get(turn.unreadable, turn.unreadable),
+            voices=spoken_languages(backend.voices, lang),
+        )
     if turn.synthesize and ident.available < turn.cost:
         raise api_error(
             NO_CREDITS,
@@ -144,12 +154,17 @@ def plan(
         )
     )
     synthesize = bool(wants and script and not intent.edits.undo)
+    script_lang = script_language(script) if synthesize and script else None
+    fitted = for_script(backend.voices, choice, script_lang, intent.gender)
+    if fitted is not None:
+        choice = fitted
     cost = (
         credits_for(estimate_ms(script or "", speed, lang), backend.settings.seconds_per_credit)
         if synthesize
         else 0
     )
-    return Turn(sid, lang, ident, intent, choice, speed, synthesize, cost)
+    unreadable = script_lang if fitted is None else None
+    return Turn(sid, lang, ident, intent, choice, speed, synthesize, cost, unreadable)
 
 
 async def execute(

@@ -74,6 +74,15 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "{url} is not a valid http(s) link.",
         "zh": "{url} 不是有效的 http(s) 链接。",
     },
+    "no_voice_for_script": {
+        "en": "Your script is in {language}, and no {language} voice is installed here, so I "
+        "made no voiceover and used no credits. The installed voices speak {voices}. The "
+        "backend's admin can add a Piper voice for {language} (its .onnx and .onnx.json files) "
+        "to the voices folder.",
+        "zh": "你的文稿是{language}，但这里没有安装{language}配音，所以没有生成配音，也没有扣除积分。"
+        "已安装的配音语言：{voices}。后端管理员可以把{language}的 Piper 配音（.onnx 和 .onnx.json 文件）"
+        "放进 voices 文件夹。",
+    },
     "private_url": {
         "en": "{url} points to a private or local address, which is not allowed.",
         "zh": "{url} 指向私有或本地地址，不允许下载。",
@@ -166,6 +175,8 @@ LANG_WORDS = {
         "es": "Spanish",
         "fr": "French",
         "de": "German",
+        "ja": "Japanese",
+        "ko": "Korean",
         "en_GB": "British English",
         "en_US": "American English",
     },
@@ -175,6 +186,8 @@ LANG_WORDS = {
         "es": "西班牙语",
         "fr": "法语",
         "de": "德语",
+        "ja": "日语",
+        "ko": "韩语",
         "en_GB": "英式英语",
         "en_US": "美式英语",
     },

@@ -159,6 +159,25 @@ def caption_words(sentence: str) -> list[str]:
     return words
 
 
+_KANA_RE = re.compile(r"[\u3040-\u30ff]")
+_HANGUL_RE = re.compile(r"[\uac00-\ud7af]")
+
+
+def script_language(text: str) -> str | None:
+    """ "zh", "ja" or "ko" when the script is mostly written in that script, else None. Only what a
+    voice of another language cannot read at all is detected: an English voice reads German
+    badly, but it reads Chinese characters out as "Chinese letter", one by one."""
+    cjk = len(_CJK_RE.findall(text))
+    latin = len(re.findall(r"[A-Za-z\u00c0-\u024f]", text))
+    if cjk == 0 or cjk * 2 < latin:  # a CJK character carries a word, a Latin letter a fraction
+        return None
+    if len(_HANGUL_RE.findall(text)) * 2 >= cjk:
+        return "ko"
+    if _KANA_RE.search(text):
+        return "ja"
+    return "zh"
+
+
 def estimate_duration_ms(text: str, speed: float = 1.0) -> int:
     """A cheap upper-ish estimate of the speech length, used to freeze credits before synthesis."""
     speed = max(0.25, min(speed, 4.0))

@@ -51,3 +51,22 @@ def choose(voices: list[Voice], intent: Intent, current: str | None, lang: str) 
     if intent.accent or intent.language:
         parts.append(words.get(intent.accent or intent.language or "", intent.language or ""))
     return Choice(fallback, wanted=" ".join(parts) if lang == "en" else "".join(reversed(parts)))
+
+
+def for_script(
+    voices: list[Voice], choice: Choice, script_lang: str | None, gender: str | None
+) -> Choice | None:
+    """The chosen voice if it can read the script; else an installed voice of the script's
+    language (of the asked gender when there is one); None when no installed voice can."""
+    if script_lang is None or choice.voice.language.split("_")[0] == script_lang:
+        return choice
+    able = [v for v in voices if v.language.split("_")[0] == script_lang]
+    able.sort(key=lambda v: v.gender != gender)
+    return Choice(able[0]) if able else None
+
+
+def spoken_languages(voices: list[Voice], lang: str) -> str:
+    """The installed voices' languages, for people ("English" / "英文")."""
+    words = LANG_WORDS.get(lang, LANG_WORDS["en"])
+    names = dict.fromkeys(words.get(v.language.split("_")[0], v.language) for v in voices)
+    return ("、" if lang == "zh" else ", ").join(names)

@@ -364,3 +364,27 @@ def test_messages_in_chinese(backend: BackendProcess) -> None:
     r, events = api.say("你好")
     assert "配音" in events[-1]["content"]["parts"][0]["text"]
     api.close()
+
+
+def test_script_no_installed_voice_can_read_is_refused_without_charge(
+    backend: BackendProcess,
+) -> None:
+    """REAL backend: a Chinese script with only the English voice installed is refused with 4005
+    and a message that says why and what to install, before any synthesis: no credits used, no
+    voiceover made (Joe would read each character out as "Chinese letter")."""
+    for lang, words in (("en", ("Chinese", "English", "voices folder")), ("zh", ("中文", "英文"))):
+        api = Api(backend.url, lang=lang)
+        before = api.get("/api/credits/balance/simple").json()["data"]["available"]
+        r = api.upload(("稿子.txt", "你好，欢迎来到春季促销。所有商品八折，快来看看吧！".encode()))
+        assert code(r) == 0, r.text
+        r, events = api.say("generate a natural voiceover for my script")
+        assert code(r) == 4005 and not events, r.text
+        assert all(w in r.json()["message"] for w in words), r.json()["message"]
+        after = api.get("/api/credits/balance/simple").json()["data"]
+        assert after["available"] == before and after["frozen"] == 0
+        assert not [m for m in api.state()["generated_media"] if m["kind"] == "voiceover"]
+        # An English script in the same session is voiced as usual.
+        r, events = api.say("generate a voiceover.\nscript: The spring sale starts today.")
+        assert r.status_code == 200, r
+        assert [m["kind"] for m in api.state()["generated_media"]] == ["voiceover"]
+        api.close()

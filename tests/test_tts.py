@@ -13,6 +13,7 @@ import pytest
 
 from backend.cues import parse_cues
 from backend.mediatypes import Cue, SpeechResult, Voice
+from backend.script_text import script_language
 from backend.tts import (
     TTSEngine,
     TTSError,
@@ -287,3 +288,19 @@ def test_timed_cue_too_long_for_its_slot(engine: TTSEngine, joe: Voice, tmp_path
     assert two.start_ms >= one.end_ms  # never overlapping
     assert abs(one.end_ms - short - first.overrun_ms) <= 5
     assert one.end_ms - one.start_ms >= natural / 1.2 - 100  # never faster than 1.2x
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("你好，欢迎来到春季促销。", "zh"),
+        ("Lumen 台灯今天八折，欢迎选购。", "zh"),
+        ("こんにちは、春のセールです。", "ja"),
+        ("안녕하세요, 봄 세일입니다.", "ko"),
+        ("The spring sale starts today.", None),
+        ("Buy the Lumen lamp (台灯) today, it is twenty percent off.", None),
+        ("Der Frühlingsverkauf beginnt heute.", None),
+    ],
+)
+def test_script_language_spots_what_a_latin_voice_cannot_read(text: str, lang: str | None) -> None:
+    assert script_language(text) == lang
