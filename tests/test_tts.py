@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import threading
@@ -23,6 +24,7 @@ from backend.tts import (
     parse_script,
     split_sentences,
 )
+from backend.voices import Choice, for_script, spoken_languages
 from tests.support.media import speech_onsets
 
 TEXT = "Lumen keeps your desk bright. It costs 3.5 dollars a month, e.g. less than a coffee! Try it today."
@@ -304,3 +306,18 @@ def test_timed_cue_too_long_for_its_slot(engine: TTSEngine, joe: Voice, tmp_path
 )
 def test_script_language_spots_what_a_latin_voice_cannot_read(text: str, lang: str | None) -> None:
     assert script_language(text) == lang
+
+
+def test_a_voice_that_reads_the_script_is_picked(joe: Voice) -> None:
+    """Voice choice only (no synthesis): a Chinese script moves from Joe to an installed Chinese
+    voice, preferring the asked gender; with none installed there is no choice to make."""
+    female = dataclasses.replace(
+        joe, id="zh_CN-a-medium", name="A", language="zh_CN", gender="female"
+    )
+    male = dataclasses.replace(joe, id="zh_CN-b-medium", name="B", language="zh_CN", gender="male")
+    voices = [joe, female, male]
+    assert for_script(voices, Choice(joe), "zh", "male") == Choice(male)
+    assert for_script(voices, Choice(joe), "zh", None) == Choice(female)
+    assert for_script(voices, Choice(joe), None, None) == Choice(joe)
+    assert for_script([joe], Choice(joe), "zh", None) is None
+    assert spoken_languages(voices, "en") == "English, Chinese"
