@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from backend import agent, api, webupload
+from backend import agent, api, fonts, webupload
 from backend.context import Backend
 from backend.db import Store
 from backend.errors import BAD_REQUEST, INTERNAL, NOT_FOUND, ApiError, envelope, error_response
@@ -31,6 +31,11 @@ def create_app(settings: BackendSettings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         settings.secret()
+        fonts.configure(settings.extra_font_dirs())
+        if not fonts.cjk_font_available():
+            log.info(
+                "no CJK font found: Chinese/Japanese/Korean captions need one (VOBACKEND_FONT_DIRS)"
+            )
         store = await Store.open(settings.data_dir / "backend.sqlite3")
         render_pool = ThreadPoolExecutor(
             max_workers=settings.render_workers, thread_name_prefix="render"

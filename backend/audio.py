@@ -16,8 +16,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import imageio_ffmpeg
+
+from backend.fonts import font_dirs
 
 _LOG = logging.getLogger(__name__)
 
@@ -68,15 +71,15 @@ ATTEMPTS = 3
 
 
 def _fontconfig_env(cwd: Path) -> dict[str, str]:
-    """A private fontconfig: only the bundled fonts, a cache in the scratch dir. libass never scans
-    system fonts and never waits on a cache lock another process holds."""
-    from backend.captions import FONTS_DIR
-
+    """A private fontconfig: the bundled fonts (plus a CJK fallback folder when the machine has
+    one, see backend.fonts), a cache in the scratch dir. libass never scans all system fonts and
+    never waits on a cache lock another process holds."""
     conf = cwd / "fonts.conf"
     if not conf.exists():
+        dirs = "".join(f"<dir>{escape(str(d))}</dir>" for d in font_dirs())
         conf.write_text(
             "<?xml version='1.0'?><!DOCTYPE fontconfig SYSTEM 'fonts.dtd'><fontconfig>"
-            f"<dir>{FONTS_DIR}</dir><cachedir>{cwd / 'fontconfig-cache'}</cachedir></fontconfig>"
+            f"{dirs}<cachedir>{escape(str(cwd / 'fontconfig-cache'))}</cachedir></fontconfig>"
         )
     return {**os.environ, "FONTCONFIG_FILE": str(conf)}
 

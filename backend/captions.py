@@ -13,9 +13,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from backend.fonts import BUNDLED_DIR
 from backend.mediatypes import CaptionStyle, Sentence, TextOverlay, Word
 
-FONTS_DIR = Path(__file__).resolve().parent / "assets" / "fonts"
+FONTS_DIR = BUNDLED_DIR
 FONT_FILE = FONTS_DIR / "DejaVuSans-Bold.ttf"
 
 _WJ = "\u2060"  # word joiner: invisible, breaks "\N" / "{\" sequences without changing the look
@@ -56,6 +57,16 @@ def join_words(words: Sequence[str]) -> str:
     return out
 
 
+def _width(text: str) -> int:
+    """Display width in Latin characters: a CJK character is about two wide."""
+    return len(text) + len(_CJK_RE.findall(text))
+
+
+def _word_count(words: Sequence[Word]) -> int:
+    """Words for the per-line limit; CJK characters (one "word" each) are bounded by width instead."""
+    return sum(1 for w in words if not _CJK_RE.fullmatch(w.text.strip("，。、；：！？,.;:!?")))
+
+
 def layout(width: int, height: int) -> tuple[int, int]:
     """(max words, max characters) per caption line for an output size."""
     if height > width:  # vertical: a narrow column
@@ -93,8 +104,8 @@ def phrases(sentences: Sequence[Sentence], max_words: int = 7, max_chars: int = 
         cur: list[Word] = []
         for word in words:
             if cur and (
-                len(cur) >= max_words
-                or len(join_words([*(w.text for w in cur), word.text])) > max_chars
+                _word_count(cur) >= max_words
+                or _width(join_words([*(w.text for w in cur), word.text])) > max_chars
             ):
                 lines.append(cur)
                 cur = []
@@ -198,11 +209,12 @@ def ass_document(
         "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text",
     ]
     for start, end, words, k in _karaoke_events(sentences, width, height):
-        parts = [
-            f"{{\\c{_HIGHLIGHT}}}{ass_escape(w.text)}{{\\r}}" if i == k else ass_escape(w.text)
-            for i, w in enumerate(words)
-        ]
-        text = join_words(parts)
+        text = ""
+        for i, w in enumerate(words):
+            if i and not (_CJK_RE.search(words[i - 1].text[-1:]) and _CJK_RE.match(w.text)):
+                text += " "  # spacing decided on the words themselves, as join_words does
+            part = ass_escape(w.text)
+            text += f"{{\\c{_HIGHLIGHT}}}{part}{{\\r}}" if i == k else part
         lines.append(f"Dialogue: 0,{_ass_time(start)},{_ass_time(end)},Caption,,0,0,0,,{text}")
     for i, title in enumerate(titles):
         shown = f"{_ass_time(title.start_ms)},{_ass_time(title.end_ms)}"

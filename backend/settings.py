@@ -37,6 +37,15 @@ class BackendSettings(BaseSettings):
     heartbeat_seconds: float = 15.0
     max_script_words: int = 20_000
     registration_url: str = "https://nemovideo.ai/register"
+    # Extra font folders for scripts DejaVu lacks (CJK), separated by ":". Empty: use the Debian
+    # CJK font folders that exist on this machine (fonts-wqy-microhei, fonts-noto-cjk, ...).
+    font_dirs: str = ""
+
+    def extra_font_dirs(self) -> list[Path] | None:
+        """The configured folders, or None to detect them."""
+        if not self.font_dirs.strip():
+            return None
+        return [Path(p).expanduser() for p in self.font_dirs.split(":") if p.strip()]
 
     @field_validator("data_dir")
     @classmethod

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from backend import fonts
 from backend.captions import ass_document, phrases, timed_phrases, write_srt, write_vtt
 from backend.cues import parse_srt
 from backend.mediatypes import (
@@ -490,3 +491,57 @@ def test_failed_render_leaves_no_sidecars(speech: SpeechResult, tmp_path: Path) 
     with pytest.raises(RenderError):
         render(spec, out, tmp_path / "work", cancel=cancel)
     assert not [p for p in tmp_path.iterdir() if p.suffix in {".mp4", ".srt", ".vtt"}]
+
+
+def _title_pixels(text: str, voice: Path, tmp_path: Path) -> np.ndarray:
+    spec = RenderSpec(
+        duration_ms=1000, width=640, height=360, voice=voice, titles=[TextOverlay(text, 0, 1000)]
+    )
+    out = tmp_path / f"{len(list(tmp_path.glob('*.mp4')))}.mp4"
+    render(spec, out, tmp_path / f"work-{out.stem}")
+    return frame_rgb(out, 0.5)[120:240, 120:520].astype(np.int32)
+
+
+@pytest.mark.skipif(not fonts.cjk_font_available(), reason="no CJK font on this machine")
+def test_chinese_titles_use_the_system_cjk_font(speech: SpeechResult, tmp_path: Path) -> None:
+    """REAL ffmpeg + libass. DejaVu has no Chinese glyphs: without a fallback font, every character
+    is the same empty box, so two different phrases render alike. With the machine's CJK font
+    (CI installs fonts-wqy-microhei) they render as different glyphs."""
+    try:
+        fonts.configure([])  # bundled font only
+        boxes = [_title_pixels(t, speech.path, tmp_path) for t in ("春季促销", "你好世界")]
+        fonts.configure(None)  # detect, as the backend does by default
+        glyphs = [_title_pixels(t, speech.path, tmp_path) for t in ("春季促销", "你好世界")]
+    finally:
+        fonts.configure(None)
+    assert all((g.min(axis=2) > 200).sum() > 500 for g in glyphs)  # white text is drawn
+    tofu = np.abs(boxes[0] - boxes[1]).mean()
+    real = np.abs(glyphs[0] - glyphs[1]).mean()
+    assert real > 3 * tofu + 5, (real, tofu)
+
+
+def test_chinese_captions_break_by_width_and_keep_no_spaces() -> None:
+    """A Chinese sentence (one caption "word" per character) fills a line by width, not by the
+    English 7-word limit, and the karaoke highlight never puts a space between characters."""
+    text = "欢迎来到春季促销活动，所有商品八折，数量有限，先到先得，快来选购吧"
+    chars = [c for c in text if c != "，"]
+    words: list[Word] = []
+    t = 0
+    for c in text:
+        if c == "，":
+            words[-1] = Word(words[-1].text + c, words[-1].start_ms, words[-1].end_ms)
+            continue
+        words.append(Word(c, t, t + 200))
+        t += 200
+    lines = phrases([Sentence(text, 0, t, tuple(words))], max_words=7, max_chars=42)
+    assert all(len(p.text) * 2 <= 42 + 2 for p in lines), [p.text for p in lines]
+    assert len(lines[0].words) > 7  # more than the English word limit on a line
+    assert "".join(p.text for p in lines) == text
+    doc = ass_document([Sentence(text, 0, t, tuple(words))], CaptionStyle(), 1280, 720)
+    dialogue = [
+        ln.split(",,", 1)[1].split(",", 3)[-1]
+        for ln in doc.splitlines()
+        if ln.startswith("Dialogue:")
+    ]
+    assert len(dialogue) == len(chars)
+    assert all(" " not in d for d in dialogue), dialogue[:3]
