@@ -188,6 +188,8 @@ class Engine:
                 await self.converse(chat, f"use the {rt.text} voice", replier)
             else:
                 await self.show_voices(chat, replier)
+        elif intent is Intent.EXPORT and rt.text:  # "export in 720p": the edit, then the export
+            await self.converse(chat, rt.text, replier, then_export=True)
         elif intent is Intent.EXPORT:
             await self.exporter.export(chat, replier, self._notice(replier, chat))
         elif intent is Intent.BIG_UPLOAD:
@@ -229,8 +231,11 @@ class Engine:
         buttons = tuple(Button(n, f"use the {n} voice") for n in names)
         await replier.send(Buttons(t("pick_voice", chat.language), buttons))
 
-    async def converse(self, chat: Chat, text: str, replier: Replier) -> None:
-        """One agent turn, then GUI translation, no-text fallback and follow-up actions."""
+    async def converse(
+        self, chat: Chat, text: str, replier: Replier, *, then_export: bool = False
+    ) -> None:
+        """One agent turn, then GUI translation, no-text fallback and follow-up actions
+        (`then_export`: the user asked for the export in the same message)."""
         lang = chat.language
         progress = ProgressLine(replier, "turn")
         watcher = TurnWatcher(
@@ -265,7 +270,7 @@ class Engine:
                 await replier.send(Text(t("no_text_nothing", lang)))
         if GuiAction.SHOW_STATE in translated.actions:
             await self.show_state(chat, replier)
-        if GuiAction.EXPORT in translated.actions:
+        if then_export or GuiAction.EXPORT in translated.actions:
             await self.exporter.export(chat, replier, self._notice(replier, chat))
         elif result.produced:
             await replier.send(

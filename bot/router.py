@@ -61,10 +61,20 @@ _MAX_WORDS = 6
 _MAX_CJK_CHARS = 12
 
 
+# Words that say nothing beyond "export": what is left over ("in 720p", "竖屏", "with srt files") is
+# an edit the agent applies before the export, so it is never dropped.
+_EXPORT_FILLER = re.compile(
+    r"\b(please|pls|now|it|this|that|the|my|me|us|video|mp4|file|final|result|export|download"
+    r"|send|give|can|could|would|you|i|want|to|a|an|for|ok|okay|thanks|thank)\b"
+    r"|帮我|请|给我|导出|下载|视频|一下|吧|把|现在|发我|我|要|谢谢|好的"
+    r"|[\s.,!?;:。！？，、；：]+"
+)
+
+
 @dataclass(frozen=True)
 class Route:
     intent: Intent
-    text: str  # what remains for the agent (commands stripped)
+    text: str  # what remains for the agent (commands stripped); for EXPORT, an edit to apply first
 
 
 def _is_short(text: str) -> bool:
@@ -87,6 +97,8 @@ def route(text: str, has_attachments: bool = False) -> Route:
         low = stripped.lower()
         for intent, pattern in _KEYWORDS:
             if pattern.search(low):
+                if intent is Intent.EXPORT and _EXPORT_FILLER.sub("", low):
+                    return Route(intent, stripped)
                 return Route(intent, "")
     return Route(Intent.CHAT, stripped)
 

@@ -13,7 +13,7 @@ import pytest
 from bot.client import Auth, BackendClient, BackendError, BackendUnavailable, StreamCut
 from bot.models import AdkEvent
 from bot.redact import RedactingFilter, redact, register_secret
-from bot.router import GuiAction, Intent, route, translate_gui
+from bot.router import GuiAction, Intent, Route, route, translate_gui
 from bot.texts import detect_language
 
 AUTH = Auth("tok_secret_abcdef", "telegram")
@@ -250,6 +250,22 @@ def test_redaction(caplog: pytest.LogCaptureFixture) -> None:
 )
 def test_routing(text: str, intent: Intent) -> None:
     assert route(text).intent is intent
+
+
+@pytest.mark.parametrize(
+    ("text", "edit"),
+    [
+        ("export", ""),
+        ("please export it now", ""),
+        ("send me the video", ""),
+        ("帮我导出视频", ""),
+        ("export in 720p", "export in 720p"),
+        ("导出竖屏", "导出竖屏"),
+        ("export with srt files", "export with srt files"),
+    ],
+)
+def test_export_keeps_an_edit_said_with_it(text: str, edit: str) -> None:
+    assert route(text) == Route(Intent.EXPORT, edit)
 
 
 def test_attachment_routes_to_upload_and_language_detection() -> None:

@@ -73,3 +73,27 @@ async def test_demo_conversation_real_backend(backend: BackendProcess, tmp_path:
         assert video.codec_context.name == "h264"
         assert container.streams.audio
         assert container.duration is not None and 10 < container.duration / 1_000_000 < 60
+
+
+async def test_export_with_an_edit_applies_the_edit_first(
+    backend: BackendProcess, tmp_path: Path
+) -> None:
+    """ "导出竖屏" / "export in 720p" is an export AND an edit: the edit reaches the agent before the
+    render, so the file that comes back has it (before, the words after "export" were dropped)."""
+    import av
+
+    script = tmp_path / "promo.txt"
+    script.write_text("The spring sale starts today. Everything is twenty percent off.")
+    async with engine_harness(backend.url, tmp_path, render_poll_max_seconds=0.5) as (_e, console):
+        await console.push_message("", [script], chat_id="x")
+        await console.push_message("make a voiceover for my script", chat_id="x")
+        await console.push_message("导出竖屏", chat_id="x")
+        await console.push_message("export in 720p", chat_id="x")
+    videos = [o for o in console.sent(VideoFile, "x") if isinstance(o, VideoFile)]
+    assert len(videos) == 2, _texts(console)
+    sizes = []
+    for video in videos:
+        with av.open(str(video.path)) as container:
+            ctx = container.streams.video[0].codec_context
+            sizes.append((ctx.width, ctx.height))
+    assert sizes == [(1080, 1920), (720, 1280)], sizes
