@@ -128,8 +128,8 @@ def build_draft(
         )
     if voice and settings.get("captions", True):
         burn = settings.get("burn_captions")
-        if burn is None:
-            burn = reencode
+        if burn is None:  # a soft track's look is the player's: a chosen place or size is burned in
+            burn = reencode or "caption_position" in settings or "caption_size" in settings
         style = {
             "role": "caption",
             "burn_in": bool(burn),

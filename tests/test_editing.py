@@ -255,3 +255,22 @@ def test_chinese_reaches_the_same_actions(api: Api, backend: Any) -> None:
         assert a["settings"] == b["settings"], (en, cn)
         assert a["summary"] == b["summary"], (en, cn)
     zh.close()
+
+
+def test_caption_position_on_an_uploaded_video_is_burned_in(api: Api, tmp_path: Path) -> None:
+    """An uploaded video keeps its stream (captions as a soft track) until the user places the
+    captions: then they are burned in where asked, so "captions at the top" is true in the file."""
+    clip = make_test_video(tmp_path / "clip.mp4", seconds=4, width=640, height=360)
+    api.upload(("clip.mp4", clip), ("s.txt", b"Captions go where you say. They stay readable."))
+    api.say("generate a voiceover")
+    assert [c["m"]["burn_in"] for c in captions(api.state())][:1] == [False]
+    _, events = api.say("captions at the top")
+    assert "top" in texts(events).lower()
+    cap = captions(api.state())
+    assert cap and all(c["m"]["burn_in"] and c["m"]["position"] == "top" for c in cap)
+    out, _ = render(api, tmp_path, "top.mp4")
+    t = (cap[0]["s"] + cap[0]["d"] / 2) / 1000
+    made, source = frame_rgb(out, t).astype(np.int32), frame_rgb(clip, t).astype(np.int32)
+    top = np.abs(made[:90] - source[:90]).mean()
+    bottom = np.abs(made[-90:] - source[-90:]).mean()
+    assert top > 2 * bottom + 3, (top, bottom)  # the caption is drawn at the top, not the bottom
