@@ -15,7 +15,10 @@ PARAGRAPH_GAP_MS = 600
 
 _WORDS_PER_S = 3.0  # Joe speaks ~3.4 words/s: the estimate stays a little high, as a freeze should
 _CJK_CHARS_PER_S = 4.5
-_PAUSE_RE = re.compile(r"\[\s*pause(?:\s+(\d+(?:\.\d+)?)\s*(ms|s|sec|seconds?)?)?\s*\]", re.I)
+_PAUSE_RE = re.compile(
+    r"\[\s*(?:pause|停顿|暂停)\s*[:：]?\s*(?:(\d+(?:\.\d+)?)\s*(ms|毫秒|s|secs?|seconds?|秒)?)?\s*\]",
+    re.I,
+)
 _CJK_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _CJK_STOPS = "。！？"
 _LATIN_STOPS = ".!?…"
@@ -124,7 +127,7 @@ def parse_script(text: str) -> list[ScriptItem]:
                 break
             value = float(match.group(1) or 0.5)
             unit = (match.group(2) or "s").lower()
-            ms = value if unit == "ms" else value * 1000
+            ms = value if unit in ("ms", "毫秒") else value * 1000
             items.append(ScriptItem(pause_ms=int(min(ms, 30_000))))
             pos = match.end()
     return items

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from backend.interpreter import parse, split_script
+from backend.script_text import parse_script
 
 
 def test_core_request() -> None:
@@ -73,3 +74,16 @@ def test_inline_scripts(text: str, script: str) -> None:
 
 def test_unknown_request_is_not_understood() -> None:
     assert not parse("what's the weather like").understood
+
+
+@pytest.mark.parametrize(
+    ("marker", "ms"),
+    [("[停顿1秒]", 1000), ("[停顿 1 秒]", 1000), ("[pause: 1s]", 1000), ("[pause 500ms]", 500)],
+)
+def test_pause_markers_become_pauses(marker: str, ms: int) -> None:
+    items = parse_script(f"First line. {marker} Second line.")
+    assert [(i.text, i.pause_ms) for i in items] == [
+        ("First line.", 0),
+        ("", ms),
+        ("Second line.", 0),
+    ]
