@@ -24,11 +24,12 @@ from starlette.responses import Response
 
 from backend.context import Backend, authenticate, backend_of, load_session
 from backend.db import Identity, MediaItem
-from backend.editing import apply_edits, remember, undo
+from backend.editing import apply_edits, forget_if_unchanged, remember, undo
 from backend.errors import BAD_INPUT, BAD_REQUEST, INTERNAL, NO_CREDITS, ApiError, api_error
 from backend.i18n import LANG_WORDS, t
 from backend.ingest import check_script
 from backend.interpreter import Intent, parse
+from backend.mediatypes import SpeechResult
 from backend.script_text import script_language
 from backend.sessions import media_path, refresh_draft
 from backend.speech import estimate_ms, speak, timing_notes
@@ -87,6 +88,16 @@ def result(cid: str, name: str, response: dict[str, Any]) -> dict[str, Any]:
 
 def credits_for(duration_ms: int, seconds_per_credit: int) -> int:
     return max(1, math.ceil(duration_ms / 1000 / seconds_per_credit))
+
+
+def speech_charge(speech: SpeechResult, seconds_per_credit: int) -> int:
+    """What a synthesis costs: the share of its length synthesized now. Sentences reused from the
+    cache (a pronunciation fix re-synthesizes one sentence; undoing a speed change none) are free."""
+    sentences = speech.synthesized + speech.cached
+    if speech.synthesized == 0 or sentences == 0:
+        return 0
+    fresh_ms = speech.duration_ms * speech.synthesized / sentences
+    return credits_for(round(fresh_ms), seconds_per_credit)
 
 
 async def run_sse(request: Request) -> Response:
@@ -266,6 +277,7 @@ async def _execute(
         replies.append(t("help", lang, voices=", ".join(v.name for v in backend.voices)))
 
     if intent.understood:
+        forget_if_unchanged(state)
         await refresh_draft(store, turn.sid, state)
         await step("place_on_timeline", {}, {"summary": _summary(state)})
         await store.save_state(turn.sid, state)
@@ -324,18 +336,19 @@ async def _synthesize(
     out = media_path(backend.settings.data_dir, turn.sid) / f"{media_id}.wav"
     out.parent.mkdir(parents=True, exist_ok=True)
     pron = state.get("settings", {}).get("pronunciations") or None
-    charge = 0
+    charge, finished = 0, False
     try:
         speech = await loop.run_in_executor(
             backend.tts_pool,
             lambda: speak(backend.tts, script, voice, turn.speed, out, progress, pron, lang),
         )
-        charge = credits_for(speech.duration_ms, backend.settings.seconds_per_credit)
+        charge = speech_charge(speech, backend.settings.seconds_per_credit)
+        finished = True
     except TTSError as exc:
         raise api_error(BAD_INPUT, "synth_failed", lang, reason=str(exc)) from exc
     finally:
         await backend.store.settle(turn.ident.id, turn.cost, charge)
-        if charge == 0:
+        if not finished:
             with contextlib.suppress(FileNotFoundError):
                 out.unlink()
     await backend.store.add_media(

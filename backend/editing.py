@@ -20,12 +20,23 @@ MAX_HISTORY = 20
 Step = Callable[[str, dict[str, Any], dict[str, Any]], Awaitable[None]]
 
 
+MIN_TRIM_MS = 500  # a shorter export is not a video anyone can watch
+
+
 def remember(state: dict[str, Any]) -> None:
     """Push the editable part of the state so one ``undo`` restores it."""
     snapshot = {k: copy.deepcopy(state.get(k)) for k in UNDO_KEYS}
     history = state.setdefault("history", [])
     history.append(snapshot)
     del history[:-MAX_HISTORY]
+
+
+def forget_if_unchanged(state: dict[str, Any]) -> None:
+    """Drop the undo point of a turn that changed nothing ("add music" with no music uploaded), so
+    the next ``undo`` undoes the last real edit."""
+    history = state.get("history") or []
+    if history and all(history[-1].get(k) == state.get(k) for k in UNDO_KEYS):
+        history.pop()
 
 
 def undo(state: dict[str, Any]) -> bool:
@@ -47,7 +58,13 @@ async def apply_edits(
     if edits.remove_titles:
         state["titles"] = []
         replies.append(t("titles_removed", lang))
+    length = int((state.get("draft") or {}).get("d") or 0)
     for text, start, end in edits.titles:
+        if length and start >= length:  # it would never be seen (or stretch the video to show it)
+            replies.append(
+                t("title_after_end", lang, text=text, start=start / 1000, length=length / 1000)
+            )
+            continue
         state.setdefault("titles", []).append({"text": text, "start_ms": start, "end_ms": end})
         await step("add_text", {"text": text, "start_ms": start, "end_ms": end}, {"ok": True})
         replies.append(t("title_added", lang, text=text, start=start / 1000, end=end / 1000))
@@ -69,7 +86,9 @@ async def apply_edits(
     if edits.resolution:
         settings["resolution"] = edits.resolution
         replies.append(t("resolution_set", lang, res=edits.resolution))
-    if edits.trim_ms is not None:
+    if edits.trim_ms is not None and 0 < edits.trim_ms < MIN_TRIM_MS:
+        replies.append(t("trim_too_short", lang, sec=MIN_TRIM_MS / 1000))
+    elif edits.trim_ms is not None:
         settings["trim_ms"] = edits.trim_ms or None
         replies.append(
             t("trim_set", lang, sec=edits.trim_ms / 1000)

@@ -220,6 +220,15 @@ EDIT_MESSAGES: dict[str, dict[str, str]] = {
     "resolution_set": {"en": "Output resolution {res}p.", "zh": "输出分辨率 {res}p。"},
     "trim_set": {"en": "Only the first {sec:g} s will be kept.", "zh": "只保留前 {sec:g} 秒。"},
     "trim_removed": {"en": "Full length again.", "zh": "已恢复完整长度。"},
+    "trim_too_short": {
+        "en": "That is too short to export: keep at least {sec:g} s.",
+        "zh": "太短了，无法导出：至少保留 {sec:g} 秒。",
+    },
+    "title_after_end": {
+        "en": 'The video is only {length:g} s long, so a title "{text}" at {start:g} s would never '
+        "be seen. Say a time within the video.",
+        "zh": "视频只有 {length:g} 秒，{start:g} 秒处的标题“{text}”不会出现。请说一个视频内的时间。",
+    },
     "undone": {"en": "Undone. {summary}", "zh": "已撤销。{summary}"},
     "nothing_to_undo": {"en": "There is nothing to undo.", "zh": "没有可撤销的操作。"},
     "video_selected": {"en": "Now working on {name}.", "zh": "现在处理 {name}。"},

@@ -250,7 +250,8 @@ def to_spec(
             start = _int(seg.get("s", 0), 0, 6 * 3600 * 1000, "s")
             dur = _int(seg.get("d", 0), 0, 6 * 3600 * 1000, "d")
             meta = seg.get("m") or {}
-            end = max(end, start + dur)
+            if not (track.get("tt") == TEXT and meta.get("role") == "title"):
+                end = max(end, start + dur)  # a title is shown within the video, never stretches it
             if track.get("tt") == VIDEO and spec.video is None:
                 found = resolve(str(seg.get("src", "")))
                 if found is None:

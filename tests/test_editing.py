@@ -191,7 +191,9 @@ def test_undo_second_video_and_help(api: Api, tmp_path: Path) -> None:
     assert "one.mp4" in api.state()["summary"] and "one.mp4" in texts(events)
     api.say("make it vertical")
     assert api.state()["draft"]["h"] == 1920
-    _, events = api.say("undo")
+    _, events = api.say("add music at 30%")  # no music uploaded: changes nothing
+    assert "music" in texts(events).lower() and api.state()["draft"]["h"] == 1920
+    _, events = api.say("undo")  # undoes the last edit that changed something
     assert api.state()["draft"]["h"] == 240 and "Undone" in texts(events)
     _, events = api.say("what is the weather in Paris")
     assert "I can" in texts(events) and function_names(events) == []
@@ -274,3 +276,50 @@ def test_caption_position_on_an_uploaded_video_is_burned_in(api: Api, tmp_path: 
     top = np.abs(made[:90] - source[:90]).mean()
     bottom = np.abs(made[-90:] - source[-90:]).mean()
     assert top > 2 * bottom + 3, (top, bottom)  # the caption is drawn at the top, not the bottom
+
+
+def test_only_newly_synthesized_speech_is_charged(api: Api) -> None:
+    """Credits pay for synthesis: a redo that the sentence cache serves whole is free, and
+    changing one sentence of six costs that sentence's share, not the whole script again."""
+    lines = [
+        "Lumen is a desk lamp that folds flat into your bag.",
+        "It charges by cable and lasts for a whole working day.",
+        "The light is warm in the evening and bright in the morning.",
+        "A single touch on the base turns it on and off.",
+        "It weighs less than a paperback and costs less than dinner.",
+        "Order yours today and light up every desk you work at.",
+    ]
+
+    def available() -> int:
+        return int(api.get("/api/credits/balance/simple").json()["data"]["available"])
+
+    start = available()
+    voiced(api, " ".join(lines))
+    first = start - available()
+    assert first >= 2  # about 20 s of speech at 10 s per credit
+    before = available()
+    _, events = api.say("redo the voiceover")
+    assert "synthesize_speech" in function_names(events)
+    assert available() == before  # every sentence came from the cache
+    lines[2] = "The light is warm at night and crisp at dawn."
+    api.upload(("script.txt", " ".join(lines).encode()))
+    api.say("redo the voiceover")
+    assert before - available() == 1 < first
+
+
+def test_title_past_the_end_and_a_too_short_trim_are_refused(api: Api, tmp_path: Path) -> None:
+    """Edits that would make a broken export are refused in the reply, with the reason, and leave
+    the timeline as it was (before: the title stretched the video with a frozen frame, and the
+    0.3 s trim made the export fail)."""
+    state = voiced(api, "A short clip. Just two lines.")
+    length = state["draft"]["d"]
+    assert length < 9000
+    _, events = api.say("add title 'Late' from 10 to 12 seconds")
+    assert "never be seen" in texts(events) and "Late" in texts(events)
+    _, events = api.say("only the first 0.3 seconds")
+    assert "too short" in texts(events)
+    state = api.state()
+    assert state["draft"]["d"] == length and "Late" not in state["summary"]
+    assert state["draft"].get("trim") is None
+    out, _ = render(api, tmp_path, "ok.mp4")
+    assert abs(probe(out)["duration_s"] - length / 1000) < 0.3
