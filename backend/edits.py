@@ -23,6 +23,7 @@ _CN_DIGITS = {
     "八": 8,
     "九": 9,
     "十": 10,
+    "零": 0,
 }
 _ORDINALS = {
     "first": 0,
@@ -36,27 +37,58 @@ _ORDINALS = {
     "fifth": 4,
 }
 
+
+def _quoted(name: str) -> str:
+    """A quoted text; a single quote only closes before a non-letter, so "'Don't stop'" is whole."""
+    return (
+        rf"(?P<{name}>[\"“][^\"“”\n]{{1,120}}[\"”]|['‘][^\n]{{1,120}}?['’](?!\w)"
+        rf"|「[^」\n]{{1,120}}」|『[^』\n]{{1,120}}』)"
+    )
+
+
+_TITLE_WORD = r"(?:title|heading|headline|text overlay|text|overlay|caption|subtitle|label|banner)"
 _TITLE = re.compile(
-    r"(?:add|put|show|insert|place)\s+(?:a\s+|the\s+|an\s+)?(?:big\s+)?(?:title|text|heading|overlay|text overlay)"
-    r"(?:\s+(?:saying|that says|reading|of))?\s*[\"'“‘「『](?P<text>[^\"'”’」』]{1,120})[\"'”’」』]"
-    r"|(?:添加|加上|加|显示)(?:一个)?(?:标题|文字|字幕条)\s*[\"'“‘「『](?P<zh>[^\"'”’」』]{1,120})[\"'”’」』]",
+    r"\b(?:add|put|show|insert|place|display|and|plus|also)\s+(?:(?:a|an|the|another|new|big|small)\s+)*"
+    rf"{_TITLE_WORD}(?:\s+(?:saying|that says|which says|reading|of))?\s*[:：]?\s*{_quoted('add')}"
+    r"|\bwith\s+(?:(?:a|an|the|big|small)\s+)*(?:title|heading|headline|overlay|banner)\s*[:：]?\s*"
+    rf"{_quoted('with')}"
+    rf"|\b(?:put|show|display|place|write)\s+{_quoted('screen')}\s+on\s+(?:the\s+)?(?:screen|video)"
+    r"|\b(?:change|set|update|rename|replace|make)\s+(?:the\s+)?(?:title|heading|text)\s+"
+    rf"(?:to|as|into|with)\s*[:：]?\s*{_quoted('change')}"
+    rf"|(?:添加|加上|加|显示|放)(?:一个|个)?(?:标题|文字|字幕条)\s*[:：]?\s*{_quoted('zh')}"
+    rf"|标题(?:改成|改为|换成)\s*{_quoted('zhchange')}",
     re.I,
 )
 _REMOVE_TITLES = re.compile(
     r"(remove|delete|drop|clear|no)\s+(the\s+|all\s+)?(titles?|text overlays?|overlays?)|去掉标题|删除标题|删除文字",
     re.I,
 )
-_FIRST_N = re.compile(
-    rf"(?:for\s+)?(?:the\s+)?first\s+{_NUM}\s*(?:s\b|secs?\b|seconds?\b)|前\s*{_NUM}\s*秒", re.I
-)
-_RANGE = re.compile(
-    rf"(?:from|between)\s+(?:second\s+)?{_NUM}\s*(?:s|secs?|seconds?)?\s*(?:to|and|-|until)\s*{_NUM}\s*(?:s\b|secs?\b|seconds?\b)?"
-    rf"|从\s*{_NUM}\s*秒?\s*(?:到|至)\s*{_NUM}\s*秒",
-    re.I,
-)
-_FOR_N = re.compile(rf"for\s+{_NUM}\s*(?:s\b|secs?\b|seconds?\b)|持续\s*{_NUM}\s*秒", re.I)
-_AT = re.compile(rf"\bat\s+{_NUM}\s*(?:s\b|secs?\b|seconds?\b)|在\s*{_NUM}\s*秒", re.I)
-
+# When a title shows: time phrases right after its text, e.g. "at 0:05 for 2 seconds", "前3秒".
+_T = r"(\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?|\d+(?:\.\d+)?|[零一二两三四五六七八九十]+)"
+_UNIT = r"(?:\s*(?:s|secs?|seconds?)\b|\s*秒)"
+_SPAN_LEAD = r"[\s,，]*(?:and\s+|并且?\s*)?"
+_SPAN_PARTS: list[tuple[str, re.Pattern[str]]] = [
+    (kind, re.compile(_SPAN_LEAD + rf"(?:{pattern})", re.I))
+    for kind, pattern in (
+        (
+            "range",
+            rf"(?:from|between)\s+(?:second\s+)?{_T}{_UNIT}?\s*(?:to|and|-|–|until|till)\s*{_T}{_UNIT}?"
+            rf"|从\s*第?\s*{_T}\s*秒?\s*(?:到|至)\s*第?\s*{_T}\s*秒",
+        ),
+        ("first", rf"(?:(?:for|in|during|over)\s+)?(?:the\s+)?first\s+{_T}{_UNIT}|前\s*{_T}\s*秒"),
+        (
+            "end",
+            rf"(?:(?:for|in|during|over)\s+)?(?:the\s+)?(?:last|final)\s+{_T}{_UNIT}|最后\s*{_T}\s*秒"
+            r"|(?:at|until|till|to|near|by)\s+the\s+(?:very\s+)?end\b|在?(?:结尾|末尾|片尾)",
+        ),
+        (
+            "at",
+            rf"(?:at|from|starting at|start at|starting from)\s+(?:second\s+)?{_T}{_UNIT}?"
+            rf"|(?:在|从)\s*第?\s*{_T}\s*秒(?:开始)?",
+        ),
+        ("for", rf"for\s+{_T}{_UNIT}|持续\s*{_T}\s*秒"),
+    )
+]
 _MUSIC_WORD = r"(?:music|bgm|soundtrack|background track)"
 _MUSIC_LEVEL = re.compile(
     rf"{_MUSIC_WORD}[^0-9%]{{0,25}}?{_NUM}\s*(?:%|percent)|{_NUM}\s*(?:%|percent)\s+{_MUSIC_WORD}"
@@ -139,6 +171,9 @@ class Edits:
     undo: bool = False
     video_index: int | None = None  # -1 = the last one
     pronunciations: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(
+        default_factory=list
+    )  # asked but not possible, e.g. an end-relative title
 
     @property
     def any(self) -> bool:
@@ -161,39 +196,79 @@ class Edits:
         )
 
 
+def _cn_number(text: str) -> int | None:
+    """Chinese numerals up to 99: "二十" 20, "十五" 15, "二十五" 25, "两" 2."""
+    tens, ten, ones = text.partition("十")
+    if not ten:
+        return _CN_DIGITS.get(text) if len(text) == 1 else None
+    if len(tens) > 1 or len(ones) > 1:
+        return None
+    high = _CN_DIGITS.get(tens, -99) if tens else 1
+    low = _CN_DIGITS.get(ones, -99) if ones else 0
+    value = high * 10 + low
+    return value if value >= 0 else None
+
+
 def _sec(value: str) -> int:
-    return int(float(value) * 1000)
+    """Milliseconds from "5", "2.5", "0:05", "1:02:03" or a Chinese numeral."""
+    if ":" in value:
+        total = 0.0
+        for part in value.split(":"):
+            total = total * 60 + float(part)
+        return int(total * 1000)
+    if value[:1].isdigit():
+        return int(float(value) * 1000)
+    n = _cn_number(value)
+    return n * 1000 if n is not None else -1
 
 
 def _groups(m: re.Match[str]) -> list[str]:
     return [g for g in m.groups() if g is not None]
 
 
-def _title_span(rest: str) -> tuple[int, int]:
-    if m := _RANGE.search(rest):
-        a, b = _groups(m)[:2]
-        return _sec(a), _sec(b)
-    if m := _FIRST_N.search(rest):
-        return 0, _sec(_groups(m)[0])
-    at = _AT.search(rest)
-    start = _sec(_groups(at)[0]) if at else 0
-    if m := _FOR_N.search(rest):
-        return start, start + _sec(_groups(m)[0])
-    return start, start + 3000
+def _title_span(tail: str) -> tuple[tuple[int, int] | None, int]:
+    """(start_ms, end_ms) from the time phrases right after a title, and their length. The span is
+    ``None`` for a time counted from the end, which a title cannot express."""
+    found: dict[str, list[int]] = {}
+    pos = 0
+    while True:
+        for kind, pattern in _SPAN_PARTS:
+            if kind not in found and (m := pattern.match(tail, pos)):
+                found[kind] = [_sec(g) for g in _groups(m)]
+                pos = m.end()
+                break
+        else:
+            break
+    if "end" in found:
+        return None, pos
+    if "range" in found:
+        start, end = found["range"][:2]
+    elif "first" in found:
+        start, end = 0, found["first"][0]
+    else:
+        start = found["at"][0] if "at" in found else 0
+        end = start + (found["for"][0] if "for" in found else 3000)
+    return (start, end), pos
 
 
 def parse_edits(request: str) -> tuple[Edits, str]:
     """The editing fields of one message, and the message with title texts cut out."""
     e = Edits()
-    remaining = request
-    for tm in list(_TITLE.finditer(request)):
-        text = (tm.group("text") or tm.group("zh") or "").strip()
-        tail = request[tm.end() : tm.end() + 60]
-        start, end = _title_span(tail)
-        if text and end > start:
-            e.titles.append((text, start, end))
-        remaining = remaining.replace(tm.group(0) + tail, " ").replace(tm.group(0), " ")
-    e.remove_titles = bool(_REMOVE_TITLES.search(remaining))
+    kept: list[str] = []
+    pos = 0
+    for tm in _TITLE.finditer(request):
+        quoted = next(q for q in tm.groupdict().values() if q is not None)
+        text = quoted[1:-1].strip()
+        span, used = _title_span(request[tm.end() :])
+        if span is None:
+            e.notes.append("title_time_unsupported")
+        elif text and 0 <= span[0] < span[1]:
+            e.titles.append((text, *span))
+            e.remove_titles |= bool(tm.group("change") or tm.group("zhchange"))
+        kept.append(request[pos : tm.start()])
+        pos = tm.end() + used
+    remaining = " ".join([*kept, request[pos:]])
+    e.remove_titles |= bool(_REMOVE_TITLES.search(remaining))
     if m := _MUSIC_LEVEL.search(remaining):
         value = float(_groups(m)[0])
         if 0 <= value <= 100:

@@ -112,7 +112,7 @@ def parse(text: str, voice_names: list[str] | None = None) -> Intent:
     """Read one message. ``voice_names`` are the installed voices' names, matched as whole words."""
     edits, rest = parse_edits(text)
     request, script = split_script(rest)
-    intent = Intent(script=script, edits=edits)
+    intent = Intent(script=script, edits=edits, notes=list(edits.notes))
     intent.voiceover = bool(_VOICEOVER.search(request)) or script is not None
     intent.redo = bool(_REDO.search(request))
     male, female = bool(_MALE.search(request)), bool(_FEMALE.search(request))

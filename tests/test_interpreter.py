@@ -87,3 +87,69 @@ def test_pause_markers_become_pauses(marker: str, ms: int) -> None:
         ("", ms),
         ("Second line.", 0),
     ]
+
+
+def test_text_after_a_title_is_kept() -> None:
+    intent = parse("add title 'Urban Dreams' and make it vertical")
+    assert intent.edits.titles == [("Urban Dreams", 0, 3000)] and intent.aspect == "9:16"
+    intent = parse("add title 'Hi', then only the first 20 seconds")
+    assert intent.edits.titles == [("Hi", 0, 3000)] and intent.edits.trim_ms == 20_000
+    intent = parse("添加标题“城市之梦”，然后改成竖屏")
+    assert intent.edits.titles == [("城市之梦", 0, 3000)] and intent.aspect == "9:16"
+    intent = parse("add lo-fi music and a title 'Hi'")
+    assert intent.edits.titles == [("Hi", 0, 3000)] and intent.edits.use_music
+    intent = parse("add title 'Hello' for the first 2 seconds")
+    assert intent.edits.titles == [("Hello", 0, 2000)]
+
+
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [
+        ('put "Sale ends Friday" on screen at 10s', ("Sale ends Friday", 10_000, 13_000)),
+        ('add a caption "Limited time offer" at 5s', ("Limited time offer", 5000, 8000)),
+        ('change the title to "Urban Dreams 2025"', ("Urban Dreams 2025", 0, 3000)),
+        ('add text "Free shipping on all orders"', ("Free shipping on all orders", 0, 3000)),
+    ],
+)
+def test_quoted_overlay_text_is_not_a_script(text: str, title: tuple[str, int, int]) -> None:
+    intent = parse(text)
+    assert intent.script is None and not intent.voiceover
+    assert intent.edits.titles == [title]
+
+
+def test_change_the_title_replaces_it() -> None:
+    assert parse('change the title to "Urban Dreams 2025"').edits.remove_titles
+
+
+def test_scripts_still_split_out() -> None:
+    intent = parse('script: "Welcome to the spring sale, everything is off"')
+    assert intent.script and intent.voiceover and not intent.edits.titles
+    intent = parse('read this: "Welcome to the spring sale, everything is off"')
+    assert intent.script == "Welcome to the spring sale, everything is off"
+
+
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [
+        ("add title 'Don't stop'", ("Don't stop", 0, 3000)),
+        ("add title 'It's here' for 2 seconds", ("It's here", 0, 2000)),
+        ("add title ‘Don’t stop’", ("Don’t stop", 0, 3000)),
+        ("add title 'Hi' at 0:05", ("Hi", 5000, 8000)),
+        ("add title 'Hi' at 5s", ("Hi", 5000, 8000)),
+        ("add title 'Hi' at 5s for 2 seconds", ("Hi", 5000, 7000)),
+        ("add title 'Hi' from 00:05 to 00:08", ("Hi", 5000, 8000)),
+        ("add title 'Hi' from 2 to 4 seconds", ("Hi", 2000, 4000)),
+        ("添加标题“你好”从2秒到5秒", ("你好", 2000, 5000)),
+    ],
+)
+def test_title_text_and_times(text: str, title: tuple[str, int, int]) -> None:
+    assert parse(text).edits.titles == [title]
+
+
+@pytest.mark.parametrize(
+    "text", ["add title 'Bye' for the last 3 seconds", "add title 'Bye' at the end"]
+)
+def test_end_relative_title_is_not_understood(text: str) -> None:
+    intent = parse(text)
+    assert intent.edits.titles == [] and "title_time_unsupported" in intent.notes
+    assert not intent.understood
