@@ -71,6 +71,28 @@ _EXPORT_FILLER = re.compile(
 )
 
 
+# The same rule for credits and status: "what's my balance?" and "show the timeline" are requests
+# for the endpoint, while "balance the music and voice" or "add end credits" are edits for the agent.
+_CREDITS_FILLER = re.compile(
+    r"\b(please|pls|now|show|check|see|tell|get|give|me|my|the|a|i|we|our|how|many|much|what's|what’s|whats|what"
+    r"|is|are|do|does|have|has|left|remaining|available|current|currently|account|credits?"
+    r"|balance|can|could|you|ok|okay|thanks|thank)\b"
+    r"|帮我|请|查看|查询|看看|看一下|一下|我的|我|还有|还剩|剩余|剩下|多少|现在|当前|账户|积分|余额|的|吗|呢|是"
+    r"|[\s.,!?;:。！？，、；：]+"
+)
+_STATUS_FILLER = re.compile(
+    r"\b(please|pls|now|show|check|see|view|tell|get|give|me|my|the|a|i|how|what's|what’s|whats|what|is"
+    r"|are|does|it|look|looks|like|current|currently|project|status|tracks?|timeline|state|so|far"
+    r"|can|could|you|ok|okay|thanks|thank)\b"
+    r"|帮我|请|查看|看看|看一下|一下|我的|我|现在|当前|项目|状态|时间线|轨道|的|吗|呢|怎么样|如何"
+    r"|[\s.,!?;:。！？，、；：]+"
+)
+_FILLER: dict[Intent, re.Pattern[str]] = {
+    Intent.CREDITS: _CREDITS_FILLER,
+    Intent.STATUS: _STATUS_FILLER,
+}
+
+
 @dataclass(frozen=True)
 class Route:
     intent: Intent
@@ -99,6 +121,9 @@ def route(text: str, has_attachments: bool = False) -> Route:
             if pattern.search(low):
                 if intent is Intent.EXPORT and _EXPORT_FILLER.sub("", low):
                     return Route(intent, stripped)
+                filler = _FILLER.get(intent)
+                if filler is not None and filler.sub("", low):
+                    return Route(Intent.CHAT, stripped)  # an edit that mentions the keyword
                 return Route(intent, "")
     return Route(Intent.CHAT, stripped)
 

@@ -268,6 +268,27 @@ def test_export_keeps_an_edit_said_with_it(text: str, edit: str) -> None:
     assert route(text) == Route(Intent.EXPORT, edit)
 
 
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("balance the music and voice", Intent.CHAT),
+        ("add end credits", Intent.CHAT),
+        ("move the credits to the end", Intent.CHAT),
+        ("remove the title from the timeline", Intent.CHAT),
+        ("把时间线上的音乐调小", Intent.CHAT),
+        ("what's my balance?", Intent.CREDITS),
+        ("积分还有多少", Intent.CREDITS),
+        ("show me the status", Intent.STATUS),
+        ("查看时间线", Intent.STATUS),
+    ],
+)
+def test_credits_and_status_keywords_leave_edits_to_the_agent(text: str, intent: Intent) -> None:
+    """Only filler beside the keyword routes to the endpoint; anything else is an edit (CHAT)."""
+    rt = route(text)
+    assert rt.intent is intent
+    assert rt.text == (text if intent is Intent.CHAT else "")
+
+
 def test_attachment_routes_to_upload_and_language_detection() -> None:
     assert route("make a voiceover", has_attachments=True).intent is Intent.UPLOAD
     assert detect_language("导出") == "zh"
