@@ -224,6 +224,58 @@ def test_redaction(caplog: pytest.LogCaptureFixture) -> None:
     assert "tok_secret_abcdef" not in caplog.text and "***" in caplog.text
 
 
+def test_redaction_covers_exception_tracebacks(caplog: pytest.LogCaptureFixture) -> None:
+    """log.exception / exc_info=: the traceback text is redacted too, not only the message."""
+    import io
+
+    from bot.redact import install_redaction
+
+    bot_token = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"  # the shape of a Telegram token
+    registered = "nemo_tok_registered_0123456789"
+    register_secret(registered)
+    url = "https://cdn.test/attachments/1/2/v.mp4?ex=66aa&is=66a9&hm=deadbeefcafe0042&sig=s1gn4ture"
+
+    def boom() -> None:
+        raise RuntimeError(
+            f"GET https://api.telegram.org/bot{bot_token}/getFile failed; {registered}; {url}"
+        )
+
+    secrets = (bot_token, registered, "deadbeefcafe0042", "s1gn4ture")
+    # 1. the filter alone, on a handler with a plain formatter (pytest's caplog handler)
+    caplog.handler.addFilter(RedactingFilter())
+    logger = logging.getLogger("test.redaction.exc")
+    with caplog.at_level(logging.INFO, logger="test.redaction.exc"):
+        try:
+            boom()
+        except RuntimeError:
+            logger.exception("download failed")
+        try:
+            boom()
+        except RuntimeError as exc:
+            logger.warning("retrying", exc_info=exc)
+    assert caplog.text.count("Traceback") == 2 and "RuntimeError: GET" in caplog.text
+    for secret in secrets:
+        assert secret not in caplog.text
+    # 2. install_redaction on a stream handler, as `python -m bot` sets it up
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    own = logging.getLogger("test.redaction.installed")
+    own.propagate = False
+    own.addHandler(handler)
+    install_redaction(own)
+    try:
+        boom()
+    except RuntimeError:
+        own.exception("upload of %s failed", url)
+    own.removeHandler(handler)
+    emitted = stream.getvalue()
+    assert emitted.startswith("ERROR test.redaction.installed: upload of https://cdn.test/")
+    assert "Traceback" in emitted and "RuntimeError" in emitted
+    for secret in secrets:
+        assert secret not in emitted
+
+
 @pytest.mark.parametrize(
     ("text", "intent"),
     [
