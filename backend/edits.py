@@ -145,11 +145,15 @@ _VIDEO_N = re.compile(
     r"|(?:video|clip)\s+(?P<num>\d)\b|第\s*(?P<zh>[一二三四五\d])\s*个视频|(?P<zhlast>最后一个|上一个)视频",
     re.I,
 )
-_PRONOUNCE = re.compile(
-    r"pronounce\s+[\"'“]?(?P<w>[\w'-]+)[\"'”]?\s+(?:as|like)\s+[\"'“]?(?P<s>[\w' -]+?)[\"'”]?(?:[.,;!]|$)"
-    r"|把\s*(?P<wz>\S+?)\s*(?:读作|读成|念作|念成)\s*(?P<sz>[^\s，。,.]+)",
-    re.I,
-)
+_PRON_QUOTED = r"\"[^\"\n]+\"|“[^”\n]+”|'[^'\n]+'(?!\w)|‘[^’\n]+’"
+_PRON_TERM = rf"(?:{_PRON_QUOTED}|[\w'-]+)"
+_PRON_STOP = r"(?:and|please|pls|thanks|thank|then|for|instead|now|ok|okay|from|in|on|when|so|too)"
+_PRON_SPOKEN = rf"(?:{_PRON_QUOTED}|[\w'-]+(?:\s+(?!{_PRON_STOP}\b)[\w'-]+)*)"
+_PRON_PAIR = rf"(?P<w>{_PRON_TERM})\s+(?:as|like)\s+(?P<s>{_PRON_SPOKEN})"
+_PRONOUNCE = re.compile(rf"\bpronounce\s+{_PRON_PAIR}", re.I)
+_PRONOUNCE_MORE = re.compile(rf"\s*[,;]?\s*(?:and\s+)?{_PRON_PAIR}", re.I)
+_PRONOUNCE_END = re.compile(r"(?:\s*,?\s*(?:for\s+(?:us|me)|please|pls|thanks|thank you)\b)*", re.I)
+_PRONOUNCE_ZH = re.compile(r"把\s*(?P<w>\S+?)\s*(?:读作|读成|念作|念成)\s*(?P<s>[^\s，。,.]+)")
 
 
 @dataclass
@@ -251,6 +255,33 @@ def _title_span(tail: str) -> tuple[tuple[int, int] | None, int]:
     return (start, end), pos
 
 
+def _unquote(text: str) -> str:
+    text = text.strip()
+    return text[1:-1].strip() if len(text) > 1 and text[0] in "\"“‘'" else text
+
+
+def _pronunciations(text: str, found: dict[str, str]) -> str:
+    """Collect "pronounce X as Y (and Z as W)" / "把X读作Y" into ``found``; return the text without
+    them, so the spoken form ("LOO-men") is not read as a voice request ("men")."""
+    kept: list[str] = []
+    pos = 0
+    matches = [*_PRONOUNCE.finditer(text), *_PRONOUNCE_ZH.finditer(text)]
+    for first in sorted(matches, key=lambda m: m.start()):
+        if first.start() < pos:
+            continue
+        m: re.Match[str] | None = first
+        end = first.end()
+        while m:
+            found[_unquote(m.group("w"))] = _unquote(m.group("s"))
+            end = m.end()
+            m = _PRONOUNCE_MORE.match(text, end)
+        if tail := _PRONOUNCE_END.match(text, end):
+            end = tail.end()
+        kept.append(text[pos : first.start()])
+        pos = end
+    return " ".join([*kept, text[pos:]])
+
+
 def parse_edits(request: str) -> tuple[Edits, str]:
     """The editing fields of one message, and the message with title texts cut out."""
     e = Edits()
@@ -268,6 +299,7 @@ def parse_edits(request: str) -> tuple[Edits, str]:
         kept.append(request[pos : tm.start()])
         pos = tm.end() + used
     remaining = " ".join([*kept, request[pos:]])
+    remaining = _pronunciations(remaining, e.pronunciations)
     e.remove_titles |= bool(_REMOVE_TITLES.search(remaining))
     if m := _MUSIC_LEVEL.search(remaining):
         value = float(_groups(m)[0])
@@ -320,10 +352,4 @@ def parse_edits(request: str) -> tuple[Edits, str]:
             e.video_index = (int(z) if z.isdigit() else _CN_DIGITS[z]) - 1
         else:
             e.video_index = -1 if m.group("zhlast") == "最后一个" else -2
-    for pm in _PRONOUNCE.finditer(remaining):
-        word, spoken = (
-            (pm.group("w"), pm.group("s")) if pm.group("w") else (pm.group("wz"), pm.group("sz"))
-        )
-        if word and spoken:
-            e.pronunciations[word.strip()] = spoken.strip()
     return e, remaining

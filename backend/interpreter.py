@@ -12,11 +12,18 @@ from dataclasses import dataclass, field
 from backend.edits import Edits, parse_edits
 
 _VOICEOVER = re.compile(
-    r"voice\s*-?\s*over|voiceover|narrat|read (it|this|my|the)|speak|tts|text to speech|generate|"
-    r"配音|旁白|朗读|解说|生成|念",
+    r"voice\s*-?\s*over|voiceover|narrat|read (it|this|my|the)|speak|tts|text to speech|"
+    r"配音|旁白|朗读|解说|念",
     re.I,
 )
-_REDO = re.compile(r"\bredo\b|\bagain\b|\bregenerate\b|重新|再来", re.I)
+_REDO = re.compile(r"\bredo\b|重新(?:配音|朗读|录|念|读)", re.I)
+# Words that ask for speech only when the message is not about an edit ("generate srt files",
+# "add the title again").
+_GENERATE = re.compile(r"\bgenerate\b|生成", re.I)
+_AGAIN = re.compile(r"\bagain\b|\bregenerate\b|\bonce more\b|重新|再来", re.I)
+_MADE_OBJECT = r"\b(?:titles?|headings?|srt|vtt|files?|music|overlays?)\b|标题|字幕文件|音乐"
+_MADE = re.compile(_MADE_OBJECT, re.I)  # "generate captions" still means a voiceover with captions
+_EDITED = re.compile(_MADE_OBJECT + r"|\b(?:captions?|subtitles?|text)\b|字幕|文字", re.I)
 _MALE = re.compile(r"\bmale\b|\bman\b|\bmen\b|\bguy\b|\bmasculine\b|男", re.I)
 _FEMALE = re.compile(r"\bfemale\b|\bwoman\b|\bwomen\b|\bgirl\b|\blady\b|\bfeminine\b|女", re.I)
 _LANGS: dict[str, re.Pattern[str]] = {
@@ -28,11 +35,18 @@ _LANGS: dict[str, re.Pattern[str]] = {
 }
 _ACCENTS = {
     "en_GB": re.compile(r"\bbritish\b|\buk\b|英式", re.I),
-    "en_US": re.compile(r"\bamerican\b|\bus\b|美式", re.I),
+    "en_US": re.compile(r"\bamerican\b|(?-i:\bUS\b)|\bus (?:english|accent|voice)|美式", re.I),
 }
 _FASTER = re.compile(r"\bfaster\b|\bspeed (it )?up\b|\bquicker\b|快一点|快点|更快|加快", re.I)
 _SLOWER = re.compile(r"\bslower\b|\bslow (it )?down\b|慢一点|慢点|更慢|放慢", re.I)
-_RATE = re.compile(r"(\d+(?:\.\d+)?)\s*[x×倍]", re.I)
+# "1.2x", "1.2倍": not a size ("1080x1920") nor how much louder or bigger ("2x louder", "放大2倍").
+_RATE = re.compile(
+    r"(?<![\d.大小高低响])(\d+(?:\.\d+)?)\s*(?:[x×](?![\w×])|倍)"
+    r"(?!\s*(?:louder|bigger|larger|smaller|quieter|softer|longer|shorter|higher|lower|more|less"
+    r"|as\b|[大小高低响]))",
+    re.I,
+)
+_DIMENSIONS = re.compile(r"(?<![\d.])(\d{3,4})\s*[x×*]\s*(\d{3,4})(?!\d)")
 _VERTICAL = re.compile(
     r"\bvertical\b|\bportrait\b|9\s*:\s*16|\breels?\b|\btiktok\b|\bshorts\b|竖屏|竖版|竖", re.I
 )
@@ -113,8 +127,14 @@ def parse(text: str, voice_names: list[str] | None = None) -> Intent:
     edits, rest = parse_edits(text)
     request, script = split_script(rest)
     intent = Intent(script=script, edits=edits, notes=list(edits.notes))
-    intent.voiceover = bool(_VOICEOVER.search(request)) or script is not None
-    intent.redo = bool(_REDO.search(request))
+    intent.voiceover = (
+        bool(_VOICEOVER.search(request))
+        or (bool(_GENERATE.search(request)) and not _MADE.search(request))
+        or script is not None
+    )
+    intent.redo = bool(_REDO.search(request)) or (
+        bool(_AGAIN.search(request)) and not _EDITED.search(request)
+    )
     male, female = bool(_MALE.search(request)), bool(_FEMALE.search(request))
     if male != female:
         intent.gender = "male" if male else "female"
@@ -130,6 +150,9 @@ def parse(text: str, voice_names: list[str] | None = None) -> Intent:
         if re.search(rf"\b{re.escape(name)}\b", request, re.I):
             intent.voice_name = name
             break
+    if size := _DIMENSIONS.search(request):
+        request = request[: size.start()] + " " + request[size.end() :]
+        _parse_size(int(size.group(1)), int(size.group(2)), intent)
     _parse_speed(request, intent)
     if _VERTICAL.search(request):
         intent.aspect = "9:16"
@@ -144,6 +167,15 @@ def parse(text: str, voice_names: list[str] | None = None) -> Intent:
     if _BURN.search(request):
         intent.burn_captions, intent.captions = True, True
     return intent
+
+
+def _parse_size(width: int, height: int, intent: Intent) -> None:
+    """ "1080x1920": the aspect it has and, for 720 or 1080 on the short side, the resolution."""
+    for aspect, (w, h) in (("9:16", (9, 16)), ("16:9", (16, 9)), ("1:1", (1, 1))):
+        if width * h == height * w:
+            intent.aspect = aspect
+    if min(width, height) in (720, 1080) and intent.edits.resolution is None:
+        intent.edits.resolution = min(width, height)
 
 
 def _parse_speed(request: str, intent: Intent) -> None:

@@ -153,3 +153,57 @@ def test_end_relative_title_is_not_understood(text: str) -> None:
     intent = parse(text)
     assert intent.edits.titles == [] and "title_time_unsupported" in intent.notes
     assert not intent.understood
+
+
+@pytest.mark.parametrize(
+    "text", ["make the music 2x louder", "make the captions 2x bigger", "make it 1080x1920"]
+)
+def test_a_number_and_x_is_not_always_speed(text: str) -> None:
+    intent = parse(text)
+    assert intent.speed is None and "speed_out_of_range" not in intent.notes
+
+
+def test_dimensions_are_a_format() -> None:
+    intent = parse("make it 1080x1920")
+    assert intent.aspect == "9:16" and intent.edits.resolution == 1080
+
+
+@pytest.mark.parametrize(
+    ("text", "speed"),
+    [
+        ("speed 1.2x", 1.2),
+        ("1.2x", 1.2),
+        ("read it at 1.1x", 1.1),
+        ("语速1.2倍", 1.2),
+        ("1.2倍速", 1.2),
+    ],
+)
+def test_speed_rates(text: str, speed: float) -> None:
+    assert parse(text).speed == speed
+
+
+def test_pronunciations() -> None:
+    intent = parse("pronounce Lumen as LOO-men")
+    assert intent.edits.pronunciations == {"Lumen": "LOO-men"} and intent.gender is None
+    intent = parse("pronounce Lumen as LOO-men for us")
+    assert intent.edits.pronunciations == {"Lumen": "LOO-men"}
+    assert intent.accent is None and intent.language is None
+    assert parse("pronounce GIF as jif please").edits.pronunciations == {"GIF": "jif"}
+    assert parse("pronounce GIF as jif, thanks").edits.pronunciations == {"GIF": "jif"}
+    assert parse("pronounce GIF as jif and Lumen as LOO-men").edits.pronunciations == {
+        "GIF": "jif",
+        "Lumen": "LOO-men",
+    }
+    assert parse('pronounce "Nemo AI" as "nee-mo A I"').edits.pronunciations == {
+        "Nemo AI": "nee-mo A I"
+    }
+    assert parse("把Lumen读作卢门").edits.pronunciations == {"Lumen": "卢门"}
+
+
+def test_edits_do_not_resynthesize() -> None:
+    intent = parse("add the title again")
+    assert not intent.redo and not intent.voiceover
+    intent = parse("generate srt files")
+    assert intent.edits.sidecars and not intent.voiceover and not intent.redo
+    assert parse("do it again").redo and parse("redo the voiceover").redo
+    assert parse("generate").voiceover and parse("again, with a female voice").redo
