@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 _NUM = r"(\d+(?:\.\d+)?)"
+_ZNUM = r"(\d+(?:\.\d+)?|[零一二两三四五六七八九十]+)"  # also Chinese numerals, for "前二十秒"
 _CN_DIGITS = {
     "一": 1,
     "二": 2,
@@ -96,11 +97,15 @@ _MUSIC_LEVEL = re.compile(
     re.I,
 )
 _MUSIC_LOUDER = re.compile(
-    rf"louder\s+{_MUSIC_WORD}|{_MUSIC_WORD}\s+(?:a bit\s+)?louder|(?:raise|turn up|increase)\s+(?:the\s+)?{_MUSIC_WORD}|音乐大声|音乐大一点|调高音乐",
+    rf"louder\s+{_MUSIC_WORD}|{_MUSIC_WORD}\s+(?:a bit\s+)?louder|(?:raise|turn up|increase)\s+(?:the\s+)?{_MUSIC_WORD}|音乐大声|调高音乐"
+    r"|(?:音乐|配乐|BGM)(?:的)?(?:声音|音量)?(?:再|稍微)?(?:调|放|开)?(?:大|高|响)(?:一点|一些|点|些)"
+    r"|(?:调大|调高|提高|加大)(?:背景)?(?:音乐|配乐)",
     re.I,
 )
 _MUSIC_QUIETER = re.compile(
-    rf"(?:quieter|softer|lower)\s+{_MUSIC_WORD}|{_MUSIC_WORD}\s+(?:a bit\s+)?(?:quieter|softer|lower)|(?:lower|turn down|reduce|decrease)\s+(?:the\s+)?{_MUSIC_WORD}|音乐小声|音乐小一点|调低音乐",
+    rf"(?:quieter|softer|lower)\s+{_MUSIC_WORD}|{_MUSIC_WORD}\s+(?:a bit\s+)?(?:quieter|softer|lower)|(?:lower|turn down|reduce|decrease)\s+(?:the\s+)?{_MUSIC_WORD}|音乐小声|调低音乐"
+    r"|(?:音乐|配乐|BGM)(?:的)?(?:声音|音量)?(?:再|稍微)?(?:调|放|关)?(?:小|低|轻)(?:一点|一些|点|些)"
+    r"|(?:调小|调低|降低|减小)(?:背景)?(?:音乐|配乐)",
     re.I,
 )
 _MUSIC_REMOVE = re.compile(
@@ -116,26 +121,30 @@ _CAP_WORD = r"(?:captions?|subtitles?)"
 _CAP_POS = re.compile(
     rf"{_CAP_WORD}\s+(?:at|to|on|in)\s+(?:the\s+)?(?P<en>top|middle|center|centre|bottom)"
     rf"|(?:move|put)\s+(?:the\s+)?{_CAP_WORD}\s+(?P<dir>up|down|to the top|to the bottom|to the middle)"
-    r"|字幕(?:放在|移到|放到|在)(?P<zh>顶部|上方|上面|中间|底部|下方|下面)",
+    r"|字幕(?:放在|放到|移到|挪到|调到|放|移|挪|在)(?:最)?"
+    r"(?P<zh>顶部|顶端|上方|上面|上边|中间|中央|底部|底端|下方|下面|下边)",
     re.I,
 )
 _CAP_BIGGER = re.compile(
-    rf"(?:bigger|larger)\s+{_CAP_WORD}|{_CAP_WORD}\s+(?:bigger|larger)|字幕大一点|字幕大一些|放大字幕",
+    rf"(?:bigger|larger)\s+{_CAP_WORD}|{_CAP_WORD}\s+(?:bigger|larger)|放大字幕|调大字幕"
+    r"|字幕(?:的)?(?:字体|字号|文字)?(?:再|稍微)?(?:调|放|变|弄|改|加)?大(?!小)(?:一点|一些|点|些)?",
     re.I,
 )
 _CAP_SMALLER = re.compile(
-    rf"smaller\s+{_CAP_WORD}|{_CAP_WORD}\s+smaller|字幕小一点|字幕小一些|缩小字幕", re.I
+    rf"smaller\s+{_CAP_WORD}|{_CAP_WORD}\s+smaller|缩小字幕|调小字幕"
+    r"|字幕(?:的)?(?:字体|字号|文字)?(?:再|稍微)?(?:调|放|变|弄|改|缩)?小(?:一点|一些|点|些)?",
+    re.I,
 )
 _SIDECARS = re.compile(r"\bsrt\b|\bvtt\b|(?:subtitle|caption)\s+files?|字幕文件", re.I)
 
 _FIT_BLUR = re.compile(r"\bblur(?:red)?\b|模糊", re.I)
 _FIT_CROP = re.compile(r"\bcrop(?:ped)?\b|\bfill the (?:screen|frame)\b|裁剪|裁切", re.I)
 _FIT_PAD = re.compile(r"\bletterbox|\bblack bars\b|\bpad(?:ding)?\b|黑边", re.I)
-_RESOLUTION = re.compile(r"\b(720|1080)\s*p\b", re.I)
+_RESOLUTION = re.compile(r"(?<![\d.a-z])(720|1080)\s*p(?![a-z])", re.I)  # lookarounds: "1080P高清"
 
 _TRIM = re.compile(
     rf"only\s+(?:the\s+)?first\s+{_NUM}\s*(?:s\b|secs?\b|seconds?\b)|(?:trim|cut|shorten)\s+(?:it\s+|the video\s+)?(?:down\s+)?to\s+{_NUM}\s*(?:s\b|secs?\b|seconds?\b)"
-    rf"|只要前\s*{_NUM}\s*秒|(?:剪到|剪成|截取前)\s*{_NUM}\s*秒",
+    rf"|(?:只要|只保留|只留|保留|只取|截取)前\s*{_ZNUM}\s*秒|(?:剪到|剪成)\s*{_ZNUM}\s*秒",
     re.I,
 )
 _UNTRIM = re.compile(r"full length|don'?t trim|no trim|remove the trim|完整长度|不要剪", re.I)
@@ -335,7 +344,7 @@ def parse_edits(request: str) -> tuple[Edits, str]:
     if m := _RESOLUTION.search(remaining):
         e.resolution = int(m.group(1))
     if m := _TRIM.search(remaining):
-        e.trim_ms = _sec(_groups(m)[0])
+        e.trim_ms = max(0, _sec(_groups(m)[0]))
     elif _UNTRIM.search(remaining):
         e.trim_ms = 0
     e.undo = bool(_UNDO.search(remaining))

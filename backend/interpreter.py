@@ -48,12 +48,16 @@ _RATE = re.compile(
 )
 _DIMENSIONS = re.compile(r"(?<![\d.])(\d{3,4})\s*[x×*]\s*(\d{3,4})(?!\d)")
 _VERTICAL = re.compile(
-    r"\bvertical\b|\bportrait\b|9\s*:\s*16|\breels?\b|\btiktok\b|\bshorts\b|竖屏|竖版|竖", re.I
+    r"\bvertical\b|\bportrait\b|(?<![\d.])9\s*[:：比]\s*16(?!\d)|\breels?\b|\btiktok\b|\bshorts\b|竖屏|竖版|竖",
+    re.I,
 )
-_SQUARE = re.compile(r"\bsquare\b|1\s*:\s*1|方形|正方形", re.I)
-_HORIZONTAL = re.compile(r"\bhorizontal\b|\blandscape\b|\bwidescreen\b|16\s*:\s*9|横屏|横版", re.I)
+_SQUARE = re.compile(r"\bsquare\b|(?<![\d.])1\s*[:：比]\s*1(?![\d.])|方形|正方形", re.I)
+_HORIZONTAL = re.compile(
+    r"\bhorizontal\b|\blandscape\b|\bwidescreen\b|(?<![\d.])16\s*[:：比]\s*9(?!\d)|横屏|横版", re.I
+)
 _CAPTIONS_OFF = re.compile(
-    r"(no|without|remove|turn off|hide|disable)\s+(the\s+)?(captions|subtitles)|去掉字幕|关闭字幕|不要字幕",
+    r"(no|without|remove|turn off|hide|disable)\s+(the\s+)?(captions|subtitles)|去掉字幕|关闭字幕|不要字幕"
+    r"|(?:关掉|关上|隐藏|关|去除)字幕|字幕(?:关掉|关闭|关了|去掉|隐藏|不要了?)",
     re.I,
 )
 _CAPTIONS_ON = re.compile(

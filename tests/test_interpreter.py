@@ -207,3 +207,36 @@ def test_edits_do_not_resynthesize() -> None:
     assert intent.edits.sidecars and not intent.voiceover and not intent.redo
     assert parse("do it again").redo and parse("redo the voiceover").redo
     assert parse("generate").voiceover and parse("again, with a female voice").redo
+
+
+def _acts(text: str) -> tuple[object, ...]:
+    i = parse(text)
+    e = i.edits
+    return (i.aspect, i.captions, e.resolution, e.caption_position, e.caption_size)
+
+
+@pytest.mark.parametrize(
+    ("en", "zh"),
+    [
+        ("make it 720p", "改成720p"),
+        ("export in 1080p", "1080P高清"),
+        ("turn off the captions", "字幕关掉"),
+        ("hide the captions", "隐藏字幕"),
+        ("captions at the top", "字幕放上面"),
+        ("make the captions bigger", "把字幕调大一点"),
+        ("make it square", "做成1比1"),
+        ("make it vertical", "9比16"),
+    ],
+)
+def test_more_chinese_phrasings(en: str, zh: str) -> None:
+    assert _acts(en) == _acts(zh) and any(v is not None for v in _acts(zh))
+
+
+def test_chinese_music_titles_and_trim() -> None:
+    assert parse("音乐调小一点").edits.music_change == parse("music quieter").edits.music_change
+    assert parse("音乐调小一点").edits.music_change == pytest.approx(1 / 1.5)
+    assert parse("加个标题“新品上市”").edits.titles == [("新品上市", 0, 3000)]
+    assert parse("只保留前20秒").edits.trim_ms == 20_000
+    assert parse("只要前二十秒").edits.trim_ms == 20_000
+    assert parse("只要前十五秒").edits.trim_ms == 15_000
+    assert parse("添加标题“你好”前三秒").edits.titles == [("你好", 0, 3000)]
