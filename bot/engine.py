@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.bigfiles import BigFiles
+from bot.buttons import is_button_payload, next_steps, voice_buttons, voice_payload
 from bot.client import Auth, BackendClient, BackendError, BackendUnavailable, StreamCut
 from bot.export import Exporter, RenderFailed
 from bot.identity import Chat, Identities, Notice
 from bot.messages import (
-    Button,
-    Buttons,
     Inbound,
     Replier,
     ReplierFactory,
@@ -74,8 +73,11 @@ class Engine:
         """Handle one message; returns when it has been answered (or dropped by /cancel)."""
         key = inbound.chat_key
         slot = self._slot(key)
-        # Inconclusive text ("/credits", "👍") keeps the chat's stored language.
-        detected = inbound.language or detect_language(_words(inbound.text), None)
+        # Inconclusive text ("/credits", "👍") keeps the chat's stored language, and so does a
+        # button press: its payload is the engine's own English, not the person's words.
+        detected = inbound.language or (
+            None if is_button_payload(inbound.text) else detect_language(_words(inbound.text), None)
+        )
         lang = detected or slot.language
         rt = route(inbound.text, bool(inbound.attachments))
         if rt.intent is Intent.CANCEL:
@@ -185,7 +187,7 @@ class Engine:
             await self.show_state(chat, replier)
         elif intent is Intent.VOICE:
             if rt.text:
-                await self.converse(chat, f"use the {rt.text} voice", replier)
+                await self.converse(chat, voice_payload(rt.text), replier)
             else:
                 await self.show_voices(chat, replier)
         elif intent is Intent.EXPORT and rt.text:  # "export in 720p": the edit, then the export
@@ -228,8 +230,7 @@ class Engine:
         if not names:
             await replier.send(Text(t("voices_unknown", chat.language)))
             return
-        buttons = tuple(Button(n, f"use the {n} voice") for n in names)
-        await replier.send(Buttons(t("pick_voice", chat.language), buttons))
+        await replier.send(voice_buttons(names, chat.language))
 
     async def converse(
         self, chat: Chat, text: str, replier: Replier, *, then_export: bool = False
@@ -273,16 +274,7 @@ class Engine:
         if then_export or GuiAction.EXPORT in translated.actions:
             await self.exporter.export(chat, replier, self._notice(replier, chat))
         elif result.produced:
-            await replier.send(
-                Buttons(
-                    t("next_steps", lang),
-                    (
-                        Button(t("button_export", lang), "export"),
-                        Button(t("button_slower", lang), "slower"),
-                        Button(t("button_vertical", lang), "make it vertical"),
-                    ),
-                )
-            )
+            await replier.send(next_steps(lang))
 
     async def _after_cut(self, chat: Chat, replier: Replier) -> None:
         try:

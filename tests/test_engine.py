@@ -443,3 +443,27 @@ async def test_language_kept_per_chat_across_restart(standin: StandIn, tmp_path:
         await console2.push_message("/status", chat_id="other")
     assert texts(console2) == [t("credits", "zh", available=100, frozen=0, total=100)]
     assert texts(console2, "other") == [t("state_empty", "en")]
+
+
+async def test_button_press_keeps_the_chat_language(standin: StandIn, tmp_path: Path) -> None:
+    """Stand-in: a Chinese chat presses "slower" (the engine's own English payload) -> still Chinese."""
+    async with engine_harness(standin.base_url, tmp_path) as (_e, console):
+        await console.push_message("用自然的男声为我的脚本配音")
+        offered = [o for o in console.sent(Buttons) if isinstance(o, Buttons)]
+        assert offered and offered[-1].text == t("next_steps", "zh")
+        payloads = [b.command for b in offered[-1].buttons]
+        assert "slower" in payloads
+        before = len(console.outputs)
+        await console.push_message("slower")  # what pressing the "慢一点" button sends
+        await console.push_message("/credits")
+    after = console.outputs[before:]
+    buttons = [r.out for r in after if isinstance(r.out, Buttons)]
+    assert [b.text for b in buttons] == [t("next_steps", "zh")]
+    assert [b.label for b in buttons[0].buttons] == [
+        t("button_export", "zh"),
+        t("button_slower", "zh"),
+        t("button_vertical", "zh"),
+    ]
+    steps = [r.out.text for r in after if isinstance(r.out, Progress)]
+    assert steps and steps[-1].endswith(t("done", "zh")) and "正在生成配音" in steps[-1]
+    assert texts(console)[-1] == t("credits", "zh", available=100, frozen=0, total=100)
