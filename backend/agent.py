@@ -256,6 +256,8 @@ async def _execute(
             replies.append(t("speed_set", lang, speed=turn.speed))
     if "speed_out_of_range" in intent.notes:
         replies.append(t("speed_range", lang))
+    if "title_time_unsupported" in intent.notes:
+        replies.append(t("title_time_unsupported", lang))
     if intent.aspect:
         settings["aspect"] = intent.aspect
         w, h = ASPECTS[intent.aspect]
@@ -273,7 +275,7 @@ async def _execute(
         replies.append(await _synthesize(backend, turn, state, queue))
     elif intent.voiceover or intent.redo:
         replies.append(t("no_script", lang))
-    elif not intent.understood:
+    elif not intent.understood and not replies:  # a specific reply beats the general help
         replies.append(t("help", lang, voices=", ".join(v.name for v in backend.voices)))
 
     if intent.understood:

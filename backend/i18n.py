@@ -220,6 +220,11 @@ EDIT_MESSAGES: dict[str, dict[str, str]] = {
     "resolution_set": {"en": "Output resolution {res}p.", "zh": "输出分辨率 {res}p。"},
     "trim_set": {"en": "Only the first {sec:g} s will be kept.", "zh": "只保留前 {sec:g} 秒。"},
     "trim_removed": {"en": "Full length again.", "zh": "已恢复完整长度。"},
+    "title_time_unsupported": {
+        "en": "I can place a title from the start of the video, not from its end: say a time such "
+        'as "from 5 to 8 seconds".',
+        "zh": "标题的时间只能从视频开头算起，不能从结尾倒数：请说“第5到8秒”这样的时间。",
+    },
     "trim_too_short": {
         "en": "That is too short to export: keep at least {sec:g} s.",
         "zh": "太短了，无法导出：至少保留 {sec:g} 秒。",

@@ -323,3 +323,13 @@ def test_title_past_the_end_and_a_too_short_trim_are_refused(api: Api, tmp_path:
     assert state["draft"].get("trim") is None
     out, _ = render(api, tmp_path, "ok.mp4")
     assert abs(probe(out)["duration_s"] - length / 1000) < 0.3
+
+
+def test_title_timed_from_the_end_gets_a_specific_reply(api: Api) -> None:
+    voiced(api, "Titles count from the start. Not from the end.")
+    _, events = api.say("add title 'Bye' at the end and make it vertical")
+    assert "not from its end" in texts(events)
+    state = api.state()
+    assert state["draft"]["h"] == 1920 and "Bye" not in state["summary"]
+    _, events = api.say("add title 'Bye' for the last 3 seconds")
+    assert "not from its end" in texts(events) and "upload a TXT" not in texts(events)
