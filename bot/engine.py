@@ -30,6 +30,7 @@ from bot.models import SessionState
 from bot.progress import ProgressLine
 from bot.router import GuiAction, Intent, Route, is_only_upload_words, route, translate_gui
 from bot.settings import Settings
+from bot.summary import state_summary
 from bot.texts import detect_language, t
 from bot.turn import JobCeiling, TurnWatcher
 from bot.uploads import Uploader
@@ -212,13 +213,9 @@ class Engine:
         return await self.ids.call(chat, lambda a, sid: self.client.state(a, sid))
 
     async def show_state(self, chat: Chat, replier: Replier) -> None:
-        state = await self._state(chat)
-        text = (
-            t("state", chat.language, summary=state.summary)
-            if state.summary
-            else t("state_empty", chat.language)
-        )
-        await replier.send(Text(text))
+        summary = state_summary(await self._state(chat), chat.language)
+        text = t("state", chat.language, summary=summary) if summary else None
+        await replier.send(Text(text or t("state_empty", chat.language)))
 
     async def show_voices(self, chat: Chat, replier: Replier) -> None:
         """The installed voices as buttons; pressing one asks the agent to use it."""
@@ -264,9 +261,9 @@ class Engine:
             for piece in split_text(translated.text, replier.limits.max_message_chars):
                 await replier.send(Text(piece))
         elif not result.text:
-            state = await self._state(chat)
-            if state.summary:
-                await replier.send(Text(t("no_text_changed", lang, summary=state.summary)))
+            summary = state_summary(await self._state(chat), lang)
+            if summary:
+                await replier.send(Text(t("no_text_changed", lang, summary=summary)))
             else:
                 await replier.send(Text(t("no_text_nothing", lang)))
         if GuiAction.SHOW_STATE in translated.actions:
@@ -282,7 +279,7 @@ class Engine:
         except (BackendError, BackendUnavailable):
             await replier.send(Text(t("err_stream_cut_unknown", chat.language)))
             return
-        summary = state.summary or t("state_empty", chat.language)
+        summary = state_summary(state, chat.language) or t("state_empty", chat.language)
         await replier.send(Text(t("err_stream_cut", chat.language, summary=summary)))
 
     async def error_text(self, exc: BackendError, chat: Chat) -> str:

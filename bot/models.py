@@ -95,20 +95,23 @@ class SessionState:
     generated_media: list[Any]
     bind_id: str | None = None
     uploads: tuple[Mapping[str, Any], ...] = ()
+    has_draft: bool = False  # the reply carried a draft (an empty one included)
 
     @classmethod
     def parse(cls, env: Envelope) -> SessionState:
         state = env.get("state") or {}
         if not isinstance(state, Mapping):
             state = {}
-        draft = state.get("draft") or {}
+        raw_draft = state.get("draft")
+        draft = raw_draft if isinstance(raw_draft, Mapping) else {}
         return cls(
             summary=str(state.get("summary") or ""),
-            draft=draft if isinstance(draft, Mapping) else {},
+            draft=draft,
             video_infos=list(state.get("video_infos") or []),
             generated_media=list(state.get("generated_media") or []),
             bind_id=env.get("bind_id"),
             uploads=tuple(u for u in state.get("uploads") or [] if isinstance(u, Mapping)),
+            has_draft=isinstance(raw_draft, Mapping),
         )
 
     @property

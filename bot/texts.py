@@ -57,6 +57,27 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "📋 Your project is empty. Send a script or a video to start.",
         "zh": "📋 项目还是空的。发送脚本或视频开始吧。",
     },
+    # the timeline summary (bot/summary.py), as in DESIGN section 4
+    "tl_head": {"en": "Timeline ({n} tracks): ", "zh": "时间线（{n} 条轨道）："},
+    "tl_span": {"en": " ({start}-{end}s)", "zh": "（{start}-{end} 秒）"},
+    "tl_span_volume": {
+        "en": " ({start}-{end}s, {volume}%)",
+        "zh": "（{start}-{end} 秒，音量 {volume}%）",
+    },
+    "tl_sep": {"en": ", ", "zh": "，"},
+    "tl_video": {"en": "{i}. Video: {name}{span}", "zh": "{i}. 视频：{name}{span}"},
+    "tl_voiceover": {"en": "{i}. Voiceover: {voice}{span}", "zh": "{i}. 配音：{voice}{span}"},
+    "tl_bgm": {"en": "{i}. BGM: {name}{span}", "zh": "{i}. 背景音乐：{name}{span}"},
+    "tl_captions": {
+        "en": "{i}. Captions: {lines} lines, {style}{span}",
+        "zh": "{i}. 字幕：{lines} 行，{style}{span}",
+    },
+    "tl_title": {"en": '{i}. Title: "{text}"{span}', "zh": "{i}. 标题：“{text}”{span}"},
+    "tl_burned_in": {"en": "burned in", "zh": "烧录在画面中"},
+    "tl_soft_track": {"en": "subtitle track", "zh": "字幕轨"},
+    "tl_video_default": {"en": "video", "zh": "视频"},
+    "tl_voice_default": {"en": "voice", "zh": "配音"},
+    "tl_music_default": {"en": "music", "zh": "音乐"},
     "credits": {
         "en": "💳 Credits: {available} available, {frozen} reserved, {total} total.",
         "zh": "💳 积分：可用 {available}，冻结 {frozen}，共 {total}。",

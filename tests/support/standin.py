@@ -44,7 +44,44 @@ STATUS = {
 FAKE_MP4 = (
     b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"  # a header only: this is not a real video
 )
-SUMMARY = "Timeline (2 tracks): 1. Voiceover: Joe, en-US (0-22s) 2. Captions: 6 lines (0-22s)"
+# The draft of a session after a voiceover turn, and how the bot summarizes it (bot/summary.py).
+# Like the hosted service, the stand-in sends no summary of its own unless `send_summary` is set.
+DRAFT: dict[str, Any] = {
+    "w": 1920,
+    "h": 1080,
+    "t": [
+        {
+            "tt": 1,
+            "name": "Voiceover",
+            "sg": [
+                {
+                    "id": "vo-1",
+                    "name": "Voiceover: Joe",
+                    "s": 0,
+                    "d": 22000,
+                    "m": {"role": "voiceover", "voice_name": "Joe", "language": "en_US"},
+                }
+            ],
+        },
+        {
+            "tt": 7,
+            "name": "Captions",
+            "sg": [
+                {
+                    "id": f"cap-{i}",
+                    "text": f"line {i}",
+                    "s": i * 3600,
+                    "d": 3600 if i < 5 else 4000,
+                    "m": {"role": "caption", "burn_in": False},
+                }
+                for i in range(6)
+            ],
+        },
+    ],
+}
+SUMMARY = "Timeline (2 tracks): 1. Voiceover: Joe, en-US (0-22s) 2. Captions: 6 lines, subtitle track (0-22s)"
+SUMMARY_ZH = "时间线（2 条轨道）：1. 配音：Joe，en-US（0-22 秒） 2. 字幕：6 行，字幕轨（0-22 秒）"
+BACKEND_SUMMARY = "Timeline (1 track): the backend's own English summary"
 
 
 @dataclass
@@ -62,6 +99,8 @@ class Behaviour:
     output_size: int = 4096
     credits: int = 100
     strict_token_rate: bool = True  # like the real backend: one token per client id per window
+    send_draft: bool = True  # the state reply carries `draft`
+    send_summary: bool = False  # ... and the backend's own English `summary` (BACKEND_SUMMARY)
 
 
 @dataclass
@@ -235,18 +274,12 @@ class StandIn:
         sess = self._session(request, client)
         if isinstance(sess, JSONResponse):
             return sess
-        tracks = [{"tt": 1, "sg": []}, {"tt": 7, "sg": []}] if sess.summary else []
-        return _env(
-            {
-                "session_id": request.path_params["sid"],
-                "state": {
-                    "draft": {"t": tracks},
-                    "video_infos": [],
-                    "generated_media": [],
-                    "summary": sess.summary,
-                },
-            }
-        )
+        state: dict[str, Any] = {"video_infos": [], "generated_media": []}
+        if self.behaviour.send_draft:
+            state["draft"] = DRAFT if sess.summary else {"w": 1920, "h": 1080, "t": []}
+        if self.behaviour.send_summary:
+            state["summary"] = BACKEND_SUMMARY if sess.summary else "Timeline (0 tracks): empty"
+        return _env({"session_id": request.path_params["sid"], "state": state})
 
     async def upload(self, request: Request) -> Response:
         self._seen(request)
