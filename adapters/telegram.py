@@ -27,6 +27,7 @@ from telegram.constants import ChatType
 from telegram.ext import AIORateLimiter, Application, CallbackQueryHandler, ContextTypes, filters
 from telegram.ext import MessageHandler as _MessageHandler
 
+from adapters.telegram_files import file_limits, link_instead
 from adapters.telegram_reply import TelegramReplier, run_ffmpeg
 from adapters.telegram_webhook import start_webhook
 from bot.messages import Attachment, Inbound, Limits, Replier
@@ -39,10 +40,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NAME = "telegram"
-MB = 1024 * 1024
-HOSTED_DOWNLOAD_MB = 20
-HOSTED_UPLOAD_MB = 50
-LOCAL_SERVER_MB = 2000
 ACTION_EVERY_SECONDS = 4.0  # a chat action shows for about 5 s
 GROUP_ACTION_EVERY_SECONDS = 12.0  # groups allow about 20 bot messages a minute in total
 
@@ -69,14 +66,6 @@ MEDIA = (
 )
 
 App = Application[Any, Any, Any, Any, Any, Any]
-
-
-def file_limits(settings: Settings) -> tuple[int, int]:
-    """(download, upload) bytes: the hosted Bot API's 20/50 MB, or 2000 MB with a local server."""
-    local = settings.telegram_local_mode
-    down = settings.telegram_max_download_mb or (LOCAL_SERVER_MB if local else HOSTED_DOWNLOAD_MB)
-    up = settings.telegram_max_upload_mb or (LOCAL_SERVER_MB if local else HOSTED_UPLOAD_MB)
-    return int(down * MB), int(up * MB)
 
 
 def build_application(settings: Settings, *, max_retries: int = 3) -> App:
@@ -171,8 +160,14 @@ class TelegramAdapter:
         )
 
     def replier(
-        self, chat_id: int, thread_id: int | None = None, who: str | None = None
+        self, key: str, chat_id: int, thread_id: int | None = None, who: str | None = None
     ) -> TelegramReplier:
+        """Replies to the chat whose engine chat key is `key`."""
+
+        async def oversize(replier: Replier, size: int) -> bool:
+            self.upload_limit = min(self.upload_limit, size - 1)  # later results: links at once
+            return await link_instead(self.engine, key, replier, size)
+
         return TelegramReplier(
             self.app.bot,
             chat_id,
@@ -180,12 +175,13 @@ class TelegramAdapter:
             thread_id=thread_id,
             who=who,
             callbacks=self.callbacks,
+            oversize=oversize,
         )
 
     async def replier_for(self, key: str) -> Replier:
         """For renders resumed after a restart: the chat (and topic) behind a stored chat key."""
         chat_id, thread = chat_key_parts(key.split(":", 1)[1])
-        return self.replier(chat_id, thread)
+        return self.replier(key, chat_id, thread)
 
     # inbound
 
@@ -289,7 +285,8 @@ class TelegramAdapter:
             attachments=attachments,
             platform=NAME,
         )
-        replier = self.replier(message.chat.id, _thread(message), _mention(user) if group else None)
+        who = _mention(user) if group else None
+        replier = self.replier(inbound.chat_key, message.chat.id, _thread(message), who)
         await self._handle(inbound, replier)
 
     async def _on_callback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -311,7 +308,8 @@ class TelegramAdapter:
             text=command,
             platform=NAME,
         )
-        replier = self.replier(message.chat.id, _thread(message), _mention(user) if group else None)
+        who = _mention(user) if group else None
+        replier = self.replier(inbound.chat_key, message.chat.id, _thread(message), who)
         await self._handle(inbound, replier)
 
     async def _handle(self, inbound: Inbound, replier: TelegramReplier) -> None:

@@ -4,6 +4,7 @@ Everything the engine says goes out as HTML-escaped text (parse mode HTML), so M
 user text that the engine echoes arrives as the characters the user typed. Progress is one message
 edited in place; videos get duration, size and a JPEG thumbnail cut with ffmpeg. A 429 that outlives
 the library's rate limiter retries is retried here, after `retry_after`: a reply is never dropped.
+A video Telegram refuses as too large (HTTP 413) goes to the `oversize` fallback: the download link.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any, TypeVar
 import imageio_ffmpeg
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.constants import ChatAction, ParseMode
-from telegram.error import BadRequest, RetryAfter
+from telegram.error import BadRequest, RetryAfter, TelegramError
 
 from bot.messages import (
     Buttons,
@@ -29,6 +30,7 @@ from bot.messages import (
     Link,
     Outbound,
     Progress,
+    Replier,
     Text,
     VideoFile,
     split_text,
@@ -43,6 +45,16 @@ CAPTION_CHARS = 1024
 CALLBACK_DATA_BYTES = 64
 RETRIES = 6  # 429s retried here, on top of the rate limiter's own retries
 THUMB_BOX = 320  # Telegram: thumbnails at most 320x320, JPEG, under 200 kB
+
+# Called with the replier and the size Telegram refused; True if it delivered something instead.
+Oversize = Callable[[Replier, int], Awaitable[bool]]
+
+
+def too_large(exc: TelegramError) -> bool:
+    """Telegram refused an upload for its size: HTTP 413 "Request Entity Too Large" (a
+    `NetworkError` in python-telegram-bot) or a 400 "file is too big"."""
+    text = str(exc).lower()
+    return "413" in text or "too large" in text or "too big" in text
 
 
 def retry_seconds(exc: RetryAfter) -> float:
@@ -117,8 +129,10 @@ class TelegramReplier:
         thread_id: int | None = None,
         who: str | None = None,
         callbacks: MutableMapping[str, str] | None = None,
+        oversize: Oversize | None = None,
     ) -> None:
         self.bot = bot
+        self.oversize = oversize
         self.chat_id = chat_id
         self.thread_id = thread_id
         self.who = who  # HTML mention prefixed to replies in groups ("@ann: ...")
@@ -143,7 +157,16 @@ class TelegramReplier:
                 self._prefix(html.escape(out.label, quote=False)) + "\n" + link
             )
         if isinstance(out, VideoFile):
-            return await self._video(out)
+            try:
+                return await self._video(out)
+            except TelegramError as exc:
+                size = out.size or out.path.stat().st_size
+                if not too_large(exc) or self.oversize is None:
+                    raise
+                log.warning("Telegram refused a %d-byte video as too large: sending a link", size)
+                if not await self.oversize(self, size):
+                    raise
+                return 0
         if isinstance(out, FileDoc):
             return await self._document(out.path, out.caption)
         raise TypeError(f"unknown outbound {out!r}")
@@ -240,6 +263,8 @@ class TelegramReplier:
             )
             return msg.message_id
         except BadRequest as exc:  # Telegram would not take it as a video: send the file
+            if too_large(exc):
+                raise
             log.warning("sendVideo refused (%s); sending the MP4 as a document", exc)
             return await self._document(out.path, out.caption)
         finally:

@@ -324,7 +324,7 @@ async def test_a_message_mentioning_the_bot_is_answered_in_reply(
         "channel_id": str(d.CHANNEL_ID),
         "guild_id": str(d.GUILD_ID),
         "author": d.USER,
-        "content": f"<@{d.BOT_ID}> credits @everyone",
+        "content": f"<@{d.BOT_ID}> /credits @everyone",
         "timestamp": "2025-01-01T00:00:00+00:00",
         "edited_timestamp": None,
         "tts": False,

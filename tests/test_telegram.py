@@ -21,12 +21,12 @@ from adapters.telegram_reply import run_ffmpeg
 from bot.__main__ import DEMO_STEPS, EXAMPLE_SCRIPT
 from bot.redact import install_redaction
 from bot.settings import Settings
+from bot.texts import human_size
 from tests.support.backend import BackendProcess, free_port
 from tests.support.botapi import BOT_ID, BOT_USERNAME, TOKEN, BotApiStandIn, Call
 from tests.support.standin import StandIn, engine_harness
 
 RENDERER = importlib.util.find_spec("backend.render") is not None
-MB = 1024 * 1024
 
 ANN = {"id": 501, "is_bot": False, "first_name": "Ann", "username": "ann"}
 BOB = {"id": 502, "is_bot": False, "first_name": "Bob <Builder>"}  # no username
@@ -172,11 +172,13 @@ async def test_docx_document_becomes_the_script(
     assert botapi.downloads == ["documents/file-1"]
 
 
-async def test_30_mb_video_is_refused_before_download(
-    botapi: BotApiStandIn, backend: BackendProcess, tmp_path: Path
+# 30 MB, and 20.5 MB: above the Bot API's 20,000,000 bytes though below 20 MiB
+@pytest.mark.parametrize("size", [30_000_000, 20_500_000])
+async def test_video_over_20_mb_is_refused_before_download(
+    botapi: BotApiStandIn, backend: BackendProcess, tmp_path: Path, size: int
 ) -> None:
     async with telegram(botapi, backend.url, tmp_path):
-        file_id = botapi.add_file(b"\x00" * 1024, size=30 * MB)
+        file_id = botapi.add_file(b"\x00" * 1024, size=size)
         video = {
             "file_id": file_id,
             "file_unique_id": "u30",
@@ -185,12 +187,13 @@ async def test_30_mb_video_is_refused_before_download(
             "duration": 60,
             "file_name": "launch.mp4",
             "mime_type": "video/mp4",
-            "file_size": 30 * MB,
+            "file_size": size,
         }
         botapi.push_message(PRIVATE, ANN, caption="add a voiceover", video=video)
         await until(saw(botapi, "link"))
     replies = said(botapi)
-    assert any("30.0 MB" in s and "20.0 MB" in s for s in replies), replies
+    limit = human_size(20_000_000)  # the engine's wording of the size
+    assert any(human_size(size) in s and limit in s for s in replies), replies
     assert any("link" in s.lower() for s in replies)
     assert botapi.downloads == []
     assert not botapi.sent("getFile")
@@ -319,10 +322,31 @@ async def test_callback_buttons_and_html_escaping(
 
 
 async def test_limits_come_from_settings() -> None:
-    assert file_limits(Settings()) == (20 * MB, 50 * MB)
+    # the Bot API counts decimal megabytes (python-telegram-bot's FileSizeLimit)
+    assert file_limits(Settings()) == (20_000_000, 50_000_000)
     local = Settings(telegram_api_base_url="http://127.0.0.1:8081/bot", telegram_local_mode=True)
-    assert file_limits(local) == (2000 * MB, 2000 * MB)
-    assert file_limits(Settings(telegram_max_download_mb=5)) == (5 * MB, 50 * MB)
+    assert file_limits(local) == (2_000_000_000, 2_000_000_000)
+    assert file_limits(Settings(telegram_max_download_mb=5)) == (5_000_000, 50_000_000)
+
+
+async def test_result_refused_as_too_large_goes_out_as_the_link(
+    botapi: BotApiStandIn, standin: StandIn, tmp_path: Path
+) -> None:
+    """Telegram answers 413 to an upload the bot thought would fit: the user gets the engine's
+    download link, not an error, and later results over that size go out as links at once."""
+    standin.behaviour.output_size = 4096
+    botapi.upload_limit = 2048
+    async with telegram(botapi, standin.base_url, tmp_path, allow_loopback_links=True) as adapter:
+        botapi.push_message(PRIVATE, ANN, "/export")
+        await until(saw(botapi, "/files/"))
+        await until(lambda: not adapter._tasks)
+        assert adapter.upload_limit < 4096
+    assert len(botapi.sent("sendVideo", failed=True)) == 1
+    assert not botapi.sent("sendVideo") and not botapi.sent("sendDocument", failed=True)
+    link = next(s for s in said(botapi) if "/files/" in s)
+    assert "too big to send here" in link and "<a href=" in link
+    assert not any("went wrong" in s for s in said(botapi)), said(botapi)
+    assert sum("Your video is ready." in s for s in said(botapi)) == 1  # no second status line
 
 
 async def test_token_never_reaches_the_logs(

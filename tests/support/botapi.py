@@ -2,10 +2,11 @@
 
 The real python-telegram-bot `Application` talks to it through `base_url`/`base_file_url` on
 127.0.0.1. It serves just enough of the Bot API: `getMe`, `getUpdates` (long polling over scripted
-updates), `getFile` and file downloads (refusing files above the hosted 20 MB limit, as Telegram
-does), `setMyCommands`, `sendChatAction`, `deleteWebhook`, and it records every call, with uploaded
-files, for assertions: `sendMessage`, `editMessageText`, `sendVideo`, `sendDocument`,
-`answerCallbackQuery`... Faults (429 with `retry_after`) are scripted per method.
+updates), `getFile` and file downloads (refusing files above the hosted 20,000,000-byte limit, as
+Telegram does), `setMyCommands`, `sendChatAction`, `deleteWebhook`, and it records every call, with
+uploaded files, for assertions: `sendMessage`, `editMessageText`, `sendVideo`, `sendDocument`,
+`answerCallbackQuery`... Faults (429 with `retry_after`) are scripted per method; uploads above
+`upload_limit` bytes are answered 413 "Request Entity Too Large", as Telegram answers above 50 MB.
 Runs with uvicorn in a thread, like tests/support/standin.py.
 """
 
@@ -32,7 +33,8 @@ from tests.support.threaded import ThreadedServer
 TOKEN = "123456:TEST-stand-in-token-never-real"
 BOT_ID = 123456
 BOT_USERNAME = "voiceover_test_bot"
-HOSTED_DOWNLOAD_LIMIT = 20 * 1024 * 1024
+HOSTED_DOWNLOAD_LIMIT = 20_000_000  # the Bot API's MB are decimal
+TOO_LARGE = {"ok": False, "error_code": 413, "description": "Request Entity Too Large"}
 
 Json = dict[str, Any]
 
@@ -87,6 +89,7 @@ class BotApiStandIn:
         self.downloads: list[str] = []  # file paths the bot downloaded
         self.files: dict[str, StoredFile] = {}
         self.faults: dict[str, deque[Json]] = {}
+        self.upload_limit: int | None = None  # uploads above it (all files together) get a 413
         self._updates: list[Json] = []
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
@@ -276,6 +279,9 @@ class BotApiStandIn:
             with self._lock:
                 queue = self.faults.get(name)
                 fault = queue.popleft() if queue else None
+                uploaded = sum(len(data) for _name, data in files.values())
+                if fault is None and self.upload_limit is not None and uploaded > self.upload_limit:
+                    fault = TOO_LARGE
                 self.calls.append(Call(name, params, files, failed=fault is not None))
             if fault is not None:
                 return JSONResponse(fault, status_code=int(fault["error_code"]))
