@@ -62,6 +62,7 @@ class Engine:
         self.uploader = Uploader(client, self.ids, settings, self.bigfiles)
         self._slots: dict[str, _Slot] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._notices: set[asyncio.Task[object]] = set()
 
     def _slot(self, key: str) -> _Slot:
         return self._slots.setdefault(key, _Slot())
@@ -85,12 +86,26 @@ class Engine:
             await self._cancel(key, slot, replier, lang)
             return
         generation = slot.generation
+        notice = None
         if slot.lock.locked():
-            await replier.send(Text(t("queued", lang)))
+            # The place in line is taken first (`async with` below joins the lock's FIFO before
+            # it yields), the notice is sent meanwhile: a slow send must not let a later message
+            # overtake this one.
+            notice = self._spawn(replier.send(Text(t("queued", lang))))
         async with slot.lock:
+            if notice is not None:
+                await notice  # the notice goes out before this message's own replies
             if slot.generation != generation:
                 return  # cancelled while waiting in the queue
             await self._run(slot, self._process(inbound, rt, replier, detected))
+
+    def _spawn(self, coro: Coroutine[Any, Any, object]) -> asyncio.Task[object]:
+        """A task kept alive until done (the caller may be cancelled before it awaits it)."""
+        task = asyncio.create_task(coro)
+        self._notices.add(task)
+        task.add_done_callback(self._notices.discard)
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
+        return task
 
     async def _run(self, slot: _Slot, job: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(job)
@@ -376,7 +391,7 @@ class Engine:
 
     async def aclose(self) -> None:
         await self.bigfiles.aclose()
-        tasks = list(self._background)
+        tasks: list[asyncio.Task[Any]] = [*self._background, *self._notices]
         for slot in self._slots.values():
             if slot.current is not None:
                 tasks.append(slot.current)
