@@ -16,6 +16,7 @@ from typing import Any
 from bot.bigfiles import BigFiles
 from bot.buttons import is_button_payload, next_steps, voice_buttons, voice_payload
 from bot.client import Auth, BackendClient, BackendError, BackendUnavailable, StreamCut
+from bot.error_text import error_text
 from bot.export import Exporter, RenderFailed
 from bot.identity import Chat, Identities, Notice
 from bot.messages import (
@@ -298,36 +299,8 @@ class Engine:
         await replier.send(Text(t("err_stream_cut", chat.language, summary=summary)))
 
     async def error_text(self, exc: BackendError, chat: Chat) -> str:
-        """The person-facing message for a backend error code (DESIGN section 4)."""
-        lang = chat.language
-        code = exc.code
-        if code == 2001:
-            if self.ids.registered:
-                return t("err_topup", lang)
-            bind = exc.data.get("bind_id") or chat.record.bind_id
-            if not bind:
-                try:
-                    bind = (
-                        await self.ids.call(
-                            chat, lambda a, _s: self.client.credits(a), needs_session=False
-                        )
-                    ).bind_id
-                except (BackendError, BackendUnavailable):
-                    bind = None
-            url = self.settings.register_url + (f"?bind={bind}" if bind else "")
-            return t("err_register", lang, url=url)
-        simple = {
-            4001: "err_formats",
-            4002: "err_too_large",
-            402: "err_upgrade",
-            429: "err_rate_limited",
-            1001: "err_auth",
-        }
-        if code in simple:
-            return t(simple[code], lang)
-        if exc.message:
-            return t("err_generic", lang, message=exc.message)
-        return t("err_internal", lang)
+        """The person-facing message for a backend error code (bot/error_text.py)."""
+        return await error_text(exc, chat, self.ids, self.client, self.settings)
 
     # resuming renders after a restart
 

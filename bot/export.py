@@ -106,8 +106,9 @@ class Exporter:
                     return await self._deliver(chat, replier, status, progress)
                 if status.status == "failed":
                     await self.store.set_job_status(render_id, "failed")
-                    reason = (status.error_message or "unknown error").rstrip(" .。")
-                    await progress.finish(t("render_failed", lang, reason=reason))
+                    reason = status.error_message or "unknown error"
+                    log.warning("render %s failed: %r", render_id, reason)  # raw: for the log only
+                    await progress.finish(t("render_failed", lang))
                     raise RenderFailed(reason)
                 text = (
                     t("rendering_pct", lang, progress=status.progress)
@@ -128,8 +129,9 @@ class Exporter:
         out = status.output
         if out is None:
             await self.store.set_job_status(status.id, "failed")
-            await progress.finish(t("render_failed", lang, reason="no output"))
-            raise RenderFailed("no output")
+            log.warning("render %s completed without an output URL", status.id)
+            await progress.finish(t("render_failed", lang))
+            raise RenderFailed("completed without an output URL")
         limit = replier.limits.max_upload_bytes
         if out.size is not None and out.size > limit:
             await self._send_link(chat, replier, status, out.size, progress)

@@ -114,8 +114,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "🎉 视频已完成（{size}）。文件太大无法直接发送，请通过此链接下载（有效期至 {expires}）：",
     },
     "render_failed": {
-        "en": "❌ The render failed: {reason}. Say /export to try again.",
-        "zh": "❌ 渲染失败：{reason}。发送 /export 重试。",
+        "en": "❌ The render failed on the server. Say /export to try again.",
+        "zh": "❌ 服务器渲染失败。发送 /export 重试。",
     },
     "resumed": {
         "en": "🔄 I was restarted while rendering; picking your render back up.",
@@ -205,6 +205,14 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "⚠️ 处理时连接中断，且无法确认结果。请稍后发送 /status 查看。",
     },
     "err_generic": {"en": "❌ {message}", "zh": "❌ {message}"},
+    "err_service": {
+        "en": "⚠️ The voiceover service had a problem on its side. Please try again in a moment.",
+        "zh": "⚠️ 配音服务出现故障，请稍后重试。",
+    },
+    "err_request_failed": {
+        "en": "❌ The voiceover service couldn't do that. Please try again; /new starts a fresh project.",
+        "zh": "❌ 配音服务无法完成该操作。请重试；发送 /new 可开始新项目。",
+    },
     "err_internal": {
         "en": "❌ Something went wrong on my side. Please try again.",
         "zh": "❌ 出了点问题，请重试。",

@@ -96,6 +96,7 @@ class Behaviour:
     render_seconds: float = 0.0  # a slow render completes only after this long
     render_polls: int = 1  # polls answered "rendering" before completion
     render_fail: bool = False
+    render_no_output: bool = False  # "completed" without an output URL
     output_size: int = 4096
     credits: int = 100
     strict_token_rate: bool = True  # like the real backend: one token per client id per window
@@ -144,7 +145,8 @@ class StandIn:
 
     def fail(self, endpoint: str, code: int, times: int = 1) -> None:
         """The next `times` calls of `endpoint` answer `code` (endpoints: token, session, run_sse,
-        upload, credits, state, render_start, render_status)."""
+        upload, credits, state, render_start, render_status); 5xx codes answer as a proxy would,
+        with an HTML page instead of the JSON envelope."""
         self.faults.setdefault(endpoint, deque()).extend([code] * times)
 
     def expire_tokens(self) -> None:
@@ -175,10 +177,16 @@ class StandIn:
             )
         )
 
-    def _fault(self, endpoint: str) -> JSONResponse | None:
+    def _fault(self, endpoint: str) -> Response | None:
         queue = self.faults.get(endpoint)
         if queue:
             code = queue.popleft()
+            if 500 <= code < 600:  # like a proxy in front of the service: HTML, not an envelope
+                return Response(
+                    f"<html><body><h1>{code} Bad Gateway</h1></body></html>",
+                    status_code=code,
+                    media_type="text/html",
+                )
             data = {"bind_id": "bind-standin-1"} if code == 2001 else {}
             return _env(data, code, f"stand-in fault {code}")
         return None
@@ -435,6 +443,8 @@ class StandIn:
         elapsed = time.monotonic() - job["created"]
         if job["polls"] <= b.render_polls or elapsed < b.render_seconds:
             return _env({"id": rid, "status": "rendering", "progress": min(99, 10 * job["polls"])})
+        if b.render_no_output:
+            return _env({"id": rid, "status": "completed", "progress": 100})
         url = f"{self.base_url}/files/{rid}.mp4?sig=secret-signature&expires=9999999999"
         output = {
             "url": url,
