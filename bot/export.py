@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bot.bigfiles import is_loopback
 from bot.client import Auth, BackendClient, BackendError, BackendUnavailable
+from bot.error_text import is_transient
 from bot.identity import Chat, Identities, Notice
 from bot.messages import FileDoc, Link, Replier, Text, VideoFile
 from bot.models import RenderStatus
@@ -95,9 +96,16 @@ class Exporter:
             except BackendUnavailable:
                 log.warning("render %s: backend unreachable while polling; will retry", render_id)
                 status = None
-            except BackendError:
-                await self.store.set_job_status(render_id, "failed")
-                raise
+            except BackendError as exc:
+                # 429 and 5xx (a proxy's 502 included) say nothing about the render: keep polling,
+                # backing off, until the job ceiling. Anything else (1002, 4xxx) is definitive.
+                if not is_transient(exc.code):
+                    await self.store.set_job_status(render_id, "failed")
+                    raise
+                log.warning(
+                    "render %s: backend error %s while polling; will retry", render_id, exc.code
+                )
+                status = None
             if status is not None:
                 if status.status != last_status and status.status in ("queued", "rendering"):
                     await self.store.set_job_status(render_id, status.status)

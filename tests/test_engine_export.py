@@ -1,0 +1,70 @@
+"""Export against the STAND-IN backend (tests/support/standin.py): polling through transient
+errors, and the render request carrying the session's draft."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.messages import Progress, Text, VideoFile
+from bot.texts import t
+from tests.support.standin import StandIn, engine_harness
+
+
+@pytest.fixture
+def standin() -> Iterator[StandIn]:
+    server = StandIn().start()
+    yield server
+    server.stop()
+
+
+def _texts(console: object) -> list[str]:
+    return [o.text for o in console.sent(Text) if isinstance(o, Text)]  # type: ignore[attr-defined]
+
+
+def _progress(console: object) -> list[str]:
+    return [o.text for o in console.sent(Progress) if isinstance(o, Progress)]  # type: ignore[attr-defined]
+
+
+async def test_polling_rides_out_502_and_429(standin: StandIn, tmp_path: Path) -> None:
+    """Stand-in: a proxy's 502 twice, a 503 and a 429 twice while polling -> still delivered."""
+    standin.fail("render_status", 502, times=2)
+    standin.fail("render_status", 503)
+    standin.fail("render_status", 429, times=2)
+    async with engine_harness(standin.base_url, tmp_path) as (engine, console):
+        await console.push_message("export")
+        assert await engine.store.in_flight_jobs() == []
+        jobs = [r.path for r in standin.requests if r.path.startswith("/api/render/proxy/lambda/")]
+        job = await engine.store.get_job(jobs[0].rsplit("/", 1)[-1])
+    assert len(console.sent(VideoFile)) == 1
+    assert job is not None and job.status == "delivered"
+    assert len(jobs) >= 6  # every error was followed by another poll
+    assert _texts(console) == []  # no error reached the chat
+
+
+async def test_polling_stops_on_definitive_errors(standin: StandIn, tmp_path: Path) -> None:
+    """Stand-in: 1002 while polling -> the job is failed at once and the user told."""
+    standin.behaviour.render_polls = 50
+    standin.fail("render_status", 1002)
+    async with engine_harness(standin.base_url, tmp_path) as (engine, console):
+        await console.push_message("export")
+        assert await engine.store.in_flight_jobs() == []
+    assert standin.count("/api/render/proxy/lambda/") == 1
+    assert console.sent(VideoFile) == []
+    assert _texts(console) == [t("err_request_failed", "en")]
+
+
+async def test_polling_5xx_until_the_ceiling(standin: StandIn, tmp_path: Path) -> None:
+    """Stand-in: a backend answering 502 for good -> polled until the job ceiling, then that message."""
+    standin.fail("render_status", 502, times=10_000)
+    async with engine_harness(standin.base_url, tmp_path, job_ceiling_seconds=0.5) as (
+        engine,
+        console,
+    ):
+        await console.push_message("export")
+        assert await engine.store.in_flight_jobs() == []
+    assert standin.count("/api/render/proxy/lambda/") > 2
+    assert _texts(console) == [t("ceiling", "en", minutes=0)]
+    assert not any("Bad Gateway" in p for p in _progress(console))
