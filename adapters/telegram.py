@@ -4,7 +4,8 @@ through `TelegramReplier`. It decides nothing: the engine chooses every word.
 - Private chats: every message. Groups and forum topics: commands (for this bot), @mentions of the
   bot and replies to the bot only; one engine session per chat, and per topic in forum supergroups.
 - Files (documents, videos, video notes, audio, voice, photos) become lazy attachments: the engine
-  checks the size against the Bot API's limit before anything is downloaded (`getFile`).
+  checks the size against the Bot API's limit before anything is downloaded (`getFile`); the
+  download itself is streamed to disk, or copied in a thread from a local Bot API server.
 - Flood control: the library's `AIORateLimiter`, plus retries on 429 in the replier.
 - Long polling by default; webhook mode when `TELEGRAM_WEBHOOK_URL` is set.
 
@@ -27,7 +28,7 @@ from telegram.constants import ChatType
 from telegram.ext import AIORateLimiter, Application, CallbackQueryHandler, ContextTypes, filters
 from telegram.ext import MessageHandler as _MessageHandler
 
-from adapters.telegram_files import file_limits, link_instead
+from adapters.telegram_files import download, file_limits, link_instead
 from adapters.telegram_reply import TelegramReplier, run_ffmpeg
 from adapters.telegram_webhook import start_webhook
 from bot.messages import Attachment, Inbound, Limits, Replier
@@ -249,13 +250,12 @@ class TelegramAdapter:
         self, file_id: str, name: str, mime: str | None, size: int | None, *, ogg: bool = False
     ) -> Attachment:
         """A lazy attachment: `getFile` and the download happen only if the engine fetches it."""
-        bot = self.app.bot
+        bot, limit = self.app.bot, self.download_limit
 
         async def fetch(folder: Path) -> Path:
-            tg_file = await bot.get_file(file_id, read_timeout=60)
             if not ogg:
-                return await tg_file.download_to_drive(folder / name, read_timeout=300)
-            raw = await tg_file.download_to_drive(folder / "voice.ogg", read_timeout=300)
+                return await download(bot, file_id, folder / name, limit)
+            raw = await download(bot, file_id, folder / "voice.ogg", limit)
             out = folder / name
             if not await run_ffmpeg("-i", str(raw), "-vn", "-c:a", "aac", "-b:a", "96k", str(out)):
                 raise ValueError("could not convert the voice message")

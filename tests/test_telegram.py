@@ -9,6 +9,8 @@ import asyncio
 import importlib.util
 import io
 import logging
+import shutil
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -380,6 +382,49 @@ async def test_voice_message_is_converted_and_uploaded(
         botapi.push_message(PRIVATE, ANN, voice=voice)
         await until(saw(botapi, "Got voice.m4a"))
     assert botapi.downloads == [f"documents/{file_id}"]
+
+
+async def test_hosted_download_is_streamed_to_disk(
+    botapi: BotApiStandIn, standin: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """python-telegram-bot's `File.download_to_drive` reads the whole file into memory (its
+    `BaseRequest.retrieve`) before writing it: the adapter streams it to disk instead."""
+    from telegram.request import BaseRequest
+
+    async def whole_body(*args: Any, **kwargs: Any) -> bytes:
+        raise AssertionError("the whole file was read into memory")
+
+    monkeypatch.setattr(BaseRequest, "retrieve", whole_body)
+    async with telegram(botapi, standin.base_url, tmp_path):
+        botapi.push_document(PRIVATE, ANN, "lumen.txt", b"Meet Lumen, the desk lamp.", "text/plain")
+        await until(saw(botapi, "Got your script lumen.txt"))
+    assert botapi.downloads == ["documents/file-1"]
+    assert not any("went wrong" in s for s in said(botapi)), said(botapi)
+
+
+async def test_local_bot_api_file_is_copied_off_the_event_loop(
+    standin: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a local Bot API server the file is a path on this machine (up to 2 GB): the copy runs
+    in a worker thread, not on the event loop."""
+    copied_on: list[str] = []
+    real_copy = shutil.copyfile
+
+    def copy(src: Any, dst: Any, **kw: Any) -> Any:
+        copied_on.append(threading.current_thread().name)
+        return real_copy(src, dst, **kw)
+
+    monkeypatch.setattr(shutil, "copyfile", copy)
+    server = BotApiStandIn(local_dir=tmp_path / "bot-api-server").start()
+    try:
+        async with telegram(server, standin.base_url, tmp_path, telegram_local_mode=True):
+            data = b"Meet Lumen, the desk lamp."
+            server.push_document(PRIVATE, ANN, "lumen.txt", data, "text/plain")
+            await until(saw(server, "Got your script lumen.txt"))
+    finally:
+        server.stop()
+    assert server.downloads == []  # no HTTP download: the file was on disk
+    assert copied_on and threading.main_thread().name not in copied_on
 
 
 async def test_webhook_mode(botapi: BotApiStandIn, standin: StandIn, tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -84,7 +85,10 @@ def entities_for(text: str) -> list[Json]:
 class BotApiStandIn:
     """The stand-in Bot API: `start()`, then `push_*` updates and read `calls`."""
 
-    def __init__(self) -> None:
+    def __init__(self, local_dir: Path | None = None) -> None:
+        # With `local_dir`, a local Bot API server (`--local`): getFile answers an absolute path
+        # of a file on this machine, without the hosted download limit.
+        self.local_dir = local_dir
         self.calls: list[Call] = []
         self.downloads: list[str] = []  # file paths the bot downloaded
         self.files: dict[str, StoredFile] = {}
@@ -322,7 +326,13 @@ class BotApiStandIn:
                 {"ok": False, "error_code": 400, "description": "Bad Request: invalid file_id"},
                 status_code=400,
             )
-        if stored.size > HOSTED_DOWNLOAD_LIMIT:
+        path = f"documents/{stored.file_id}"
+        if self.local_dir is not None:
+            local = self.local_dir / path
+            local.parent.mkdir(parents=True, exist_ok=True)
+            local.write_bytes(stored.data)
+            path = str(local.resolve())
+        elif stored.size > HOSTED_DOWNLOAD_LIMIT:
             return JSONResponse(
                 {"ok": False, "error_code": 400, "description": "Bad Request: file is too big"},
                 status_code=400,
@@ -332,7 +342,7 @@ class BotApiStandIn:
                 "file_id": stored.file_id,
                 "file_unique_id": f"u{stored.file_id}",
                 "file_size": stored.size,
-                "file_path": f"documents/{stored.file_id}",
+                "file_path": path,
             }
         )
 
