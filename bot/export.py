@@ -64,7 +64,11 @@ class Exporter:
         started: list[str] = []
 
         async def start(auth: Auth, sid: str) -> RenderStatus:
-            status = await self.client.start_render(auth, sid, render_id)
+            # The seed's export body carries the draft (the hosted service needs it); the
+            # self-hosted backend validates the one it gets like its own.
+            state = await self.client.state(auth, sid)
+            draft = dict(state.draft) if state.has_draft else None
+            status = await self.client.start_render(auth, sid, render_id, draft)
             started.append(sid)
             return status
 

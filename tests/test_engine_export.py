@@ -10,7 +10,7 @@ import pytest
 
 from bot.messages import Progress, Text, VideoFile
 from bot.texts import t
-from tests.support.standin import StandIn, engine_harness
+from tests.support.standin import DRAFT, StandIn, engine_harness
 
 
 @pytest.fixture
@@ -68,3 +68,15 @@ async def test_polling_5xx_until_the_ceiling(standin: StandIn, tmp_path: Path) -
     assert standin.count("/api/render/proxy/lambda/") > 2
     assert _texts(console) == [t("ceiling", "en", minutes=0)]
     assert not any("Bad Gateway" in p for p in _progress(console))
+
+
+async def test_render_request_carries_the_draft(standin: StandIn, tmp_path: Path) -> None:
+    """Stand-in: the export body is the seed's, with the session's current draft in it."""
+    async with engine_harness(standin.base_url, tmp_path) as (_engine, console):
+        await console.push_message("generate a natural male voiceover in English for my script")
+        await console.push_message("export")
+    assert len(console.sent(VideoFile)) == 1
+    [body] = standin.render_bodies
+    assert body["draft"] == DRAFT
+    assert body["output"] == {"format": "mp4", "quality": "high"}
+    assert body["id"].startswith("render_") and body["sessionId"].startswith("sess_")

@@ -135,6 +135,7 @@ class StandIn:
         self.issued: dict[str, float] = {}  # client id -> last issue time
         self.sessions: dict[str, _Session] = {}
         self.renders: dict[str, dict[str, Any]] = {}
+        self.render_bodies: list[dict[str, Any]] = []  # the JSON of each render request
         self.faults: dict[str, deque[int]] = {}
         self.sse_started = 0
         self._ids = itertools.count(1)
@@ -412,6 +413,7 @@ class StandIn:
         if (fault := self._fault("render_start")) is not None:
             return fault
         body = await request.json()
+        self.render_bodies.append(body)
         if body.get("sessionId") not in self.sessions:
             return _env(None, 1002, "session not found")
         rid = str(body.get("id"))
