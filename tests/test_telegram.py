@@ -9,6 +9,7 @@ import asyncio
 import importlib.util
 import io
 import logging
+import re
 import shutil
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -427,35 +428,61 @@ async def test_local_bot_api_file_is_copied_off_the_event_loop(
     assert copied_on and threading.main_thread().name not in copied_on
 
 
-async def test_webhook_mode(botapi: BotApiStandIn, standin: StandIn, tmp_path: Path) -> None:
+async def post_until_up(url: str, update: dict[str, Any], **kw: Any) -> int:
+    """POST an update to the webhook (its server starts in the background); the status code."""
     import httpx
 
+    async with httpx.AsyncClient() as http, asyncio.timeout(10):
+        while True:
+            try:
+                return (await http.post(url, json=update, **kw)).status_code
+            except httpx.ConnectError:
+                await asyncio.sleep(0.05)
+
+
+def webhook_settings(secret: str | None) -> dict[str, Any]:
     url = f"http://127.0.0.1:{free_port()}/tg-hook"
-    async with telegram(
-        botapi,
-        standin.base_url,
-        tmp_path,
-        telegram_webhook_url=url,
-        telegram_webhook_listen="127.0.0.1",
-        telegram_webhook_port=float(url.rsplit(":", 1)[1].split("/")[0]),
-        telegram_webhook_secret="hook-secret-123",
-    ):
+    return {
+        "telegram_webhook_url": url,
+        "telegram_webhook_listen": "127.0.0.1",
+        "telegram_webhook_port": float(url.rsplit(":", 1)[1].split("/")[0]),
+        "telegram_webhook_secret": secret,
+    }
+
+
+async def test_webhook_mode(botapi: BotApiStandIn, standin: StandIn, tmp_path: Path) -> None:
+    hook_settings = webhook_settings("hook-secret-123")
+    url = hook_settings["telegram_webhook_url"]
+    async with telegram(botapi, standin.base_url, tmp_path, **hook_settings):
         hook = botapi.sent("setWebhook")[0].params
         assert hook["url"] == url and hook["secret_token"] == "hook-secret-123"
         update = {"update_id": 1, "message": botapi.message(PRIVATE, ANN, "/start")}
-        async with httpx.AsyncClient() as http:
-            async with asyncio.timeout(10):
-                while True:  # the webhook server starts in the background
-                    try:
-                        denied = await http.post(url, json=update)
-                        break
-                    except httpx.ConnectError:
-                        await asyncio.sleep(0.05)
-            assert denied.status_code == 403
-            ok = await http.post(
-                url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "hook-secret-123"}
-            )
-            assert ok.status_code == 200
-            await until(saw(botapi, "Ready when you are"))
+        assert await post_until_up(url, update) == 403
+        header = {"X-Telegram-Bot-Api-Secret-Token": "hook-secret-123"}
+        assert await post_until_up(url, update, headers=header) == 200
+        await until(saw(botapi, "Ready when you are"))
     assert len(botapi.sent("sendMessage")) == 1
     assert not botapi.sent("getUpdates")
+
+
+async def test_webhook_without_a_configured_secret_gets_a_random_one(
+    botapi: BotApiStandIn, standin: StandIn, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No TELEGRAM_WEBHOOK_SECRET: the webhook still refuses POSTs without the secret header, with a
+    random secret generated for this run and given to Telegram; the log says so, without it."""
+    caplog.set_level(logging.INFO)
+    hook_settings = webhook_settings(None)
+    url = hook_settings["telegram_webhook_url"]
+    async with telegram(botapi, standin.base_url, tmp_path, **hook_settings):
+        secret = str(botapi.sent("setWebhook")[0].params.get("secret_token") or "")
+        assert re.fullmatch(r"[A-Za-z0-9_-]{32,256}", secret), secret
+        update = {"update_id": 1, "message": botapi.message(PRIVATE, ANN, "/start")}
+        assert await post_until_up(url, update) == 403
+        wrong = {"X-Telegram-Bot-Api-Secret-Token": "guessed"}
+        assert await post_until_up(url, update, headers=wrong) == 403
+        right = {"X-Telegram-Bot-Api-Secret-Token": secret}
+        assert await post_until_up(url, update, headers=right) == 200
+        await until(saw(botapi, "Ready when you are"))
+    assert "generated a random webhook secret" in caplog.text
+    assert secret not in caplog.text
+    assert len(botapi.sent("sendMessage")) == 1
