@@ -213,6 +213,8 @@ class Engine:
             await self.exporter.export(chat, replier, self._notice(replier, chat))
         elif intent is Intent.BIG_UPLOAD:
             await self.bigfiles.offer(chat, replier)
+        elif intent is Intent.UPLOAD and rt.urls:
+            await self.uploader.upload_urls(chat, rt.urls, replier)
         elif intent is Intent.UPLOAD:
             if not inbound.attachments:
                 await replier.send(Text(t("upload_hint", lang)))

@@ -9,6 +9,8 @@ import enum
 import re
 from dataclasses import dataclass
 
+from bot.pasted import pasted_urls
+
 
 class Intent(enum.Enum):
     START = "start"
@@ -97,6 +99,7 @@ _FILLER: dict[Intent, re.Pattern[str]] = {
 class Route:
     intent: Intent
     text: str  # what remains for the agent (commands stripped); for EXPORT, an edit to apply first
+    urls: tuple[str, ...] = ()  # for UPLOAD: pasted links the backend fetches
 
 
 def _is_short(text: str) -> bool:
@@ -112,9 +115,13 @@ def route(text: str, has_attachments: bool = False) -> Route:
         head, _, rest = stripped[1:].partition(" ")
         name = head.split("@", 1)[0].lower()  # Telegram's /cmd@botname
         if name in COMMANDS:
+            if COMMANDS[name] is Intent.UPLOAD and (urls := pasted_urls(rest)):
+                return Route(Intent.UPLOAD, "", urls)
             return Route(COMMANDS[name], rest.strip())
     if has_attachments:
         return Route(Intent.UPLOAD, stripped)
+    if urls := pasted_urls(stripped):  # a pasted link (or several) is an upload by URL
+        return Route(Intent.UPLOAD, "", urls)
     if stripped and _is_short(stripped):
         low = stripped.lower()
         for intent, pattern in _KEYWORDS:

@@ -88,6 +88,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "ℹ️ 之前的项目已过期，已为你新建项目。如有需要请重新发送文件。",
     },
     "uploading": {"en": "📤 Uploading {name}...", "zh": "📤 正在上传 {name}..."},
+    "fetching_urls": {"en": "🔗 Fetching {name}...", "zh": "🔗 正在获取 {name}..."},
     "uploaded_script": {
         "en": "📄 Got your script {name} ({words} words). Now tell me what to do with it, "
         'e.g. "generate a natural male voiceover in English".',

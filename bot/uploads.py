@@ -11,6 +11,7 @@ from bot.client import BackendClient
 from bot.identity import Chat, Identities, Notice
 from bot.messages import Attachment, Replier, Text
 from bot.models import UploadResult
+from bot.pasted import url_name
 from bot.progress import ProgressLine
 from bot.settings import Settings
 from bot.texts import t
@@ -66,6 +67,32 @@ class Uploader:
             await progress.finish(_uploaded_text(result, att.name, lang))
             done += 1
         return done
+
+    async def upload_urls(self, chat: Chat, urls: tuple[str, ...], replier: Replier) -> int:
+        """Have the backend fetch pasted links into the session; returns how many files arrived.
+
+        Errors (4001 type, 4002 size, 4005 private address or unreachable link) propagate to the
+        engine, which has the message for each."""
+        lang = chat.language
+        fetching = t("fetching_urls", lang, name=", ".join(url_name(u) for u in urls))
+        progress = ProgressLine(replier, "upload")
+        await progress.show(fetching)
+        try:
+            result = await self.ids.call(
+                chat,
+                lambda a, sid: self.client.upload_urls(a, sid, urls),
+                notice=_notice(replier, chat),
+            )
+        except BaseException:
+            await progress.finish(fetching.rstrip(".") + " ✗")
+            raise
+        names = [url_name(u) for u in urls]
+        lines = [
+            _uploaded_text(UploadResult((f,)), names[i] if i < len(names) else f.name, lang)
+            for i, f in enumerate(result.files)
+        ]
+        await progress.finish("\n".join(lines) or _uploaded_text(result, names[0], lang))
+        return len(result.files)
 
     async def _upload_one(self, chat: Chat, att: Attachment, replier: Replier) -> UploadResult:
         notice = _notice(replier, chat)

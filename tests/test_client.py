@@ -341,6 +341,29 @@ def test_credits_and_status_keywords_leave_edits_to_the_agent(text: str, intent:
     assert rt.text == (text if intent is Intent.CHAT else "")
 
 
+@pytest.mark.parametrize(
+    ("text", "urls"),
+    [
+        ("https://example.test/clip.mp4", ("https://example.test/clip.mp4",)),
+        ("here's my script: https://x.test/lumen.docx.", ("https://x.test/lumen.docx",)),
+        (
+            "https://a.test/1.mp4\nhttps://a.test/2.mp4 https://a.test/1.mp4",
+            ("https://a.test/1.mp4", "https://a.test/2.mp4"),
+        ),
+        ("请用这个视频 <http://x.test/v.mp4?sig=1&hm=2>", ("http://x.test/v.mp4?sig=1&hm=2",)),
+        ("/upload https://x.test/a.mov", ("https://x.test/a.mov",)),
+        ("add music like the one at https://x.test/a.mp3", ()),
+        ("ftp://x.test/a.mp4", ()),
+    ],
+)
+def test_pasted_links_route_to_url_upload(text: str, urls: tuple[str, ...]) -> None:
+    rt = route(text)
+    if urls:
+        assert rt == Route(Intent.UPLOAD, "", urls)
+    else:
+        assert rt.intent is Intent.CHAT and rt.urls == ()
+
+
 def test_attachment_routes_to_upload_and_language_detection() -> None:
     assert route("make a voiceover", has_attachments=True).intent is Intent.UPLOAD
     assert detect_language("导出") == "zh"

@@ -5,12 +5,16 @@ on 127.0.0.1, started by the `backend` fixture of conftest.py). No stand-in here
 from __future__ import annotations
 
 import importlib.util
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from bot.__main__ import DEMO_STEPS, EXAMPLE_SCRIPT
 from bot.messages import Buttons, Progress, Text, VideoFile
+from bot.texts import t
 from tests.support.backend import BackendProcess
 from tests.support.standin import engine_harness
 
@@ -97,3 +101,62 @@ async def test_export_with_an_edit_applies_the_edit_first(
             ctx = container.streams.video[0].codec_context
             sizes.append((ctx.width, ctx.height))
     assert sizes == [(1080, 1920), (720, 1280)], sizes
+
+
+@pytest.fixture
+def file_server(tmp_path: Path) -> Iterator[str]:
+    """A local web server for pasted links (the test backend allows private URLs)."""
+    files = tmp_path / "served"
+    files.mkdir()
+    (files / "promo.txt").write_text(
+        "The spring sale starts today. Everything is twenty percent off."
+    )
+    (files / "brief.pdf").write_bytes(b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/loop":
+                self.send_response(302)
+                self.send_header("Location", "/loop")
+                self.end_headers()
+                return
+            target = files / self.path.lstrip("/").split("?", 1)[0]
+            if not target.is_file():
+                self.send_response(404)
+                self.end_headers()
+                return
+            data = target.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+async def test_pasted_link_uploads_by_url_real_backend(
+    backend: BackendProcess, tmp_path: Path, file_server: str
+) -> None:
+    """A pasted link goes to the backend's URL upload (not to the agent) and the chat is told what
+    arrived; a PDF link gets the formats message, a redirect loop the backend's own (4005) words."""
+    async with engine_harness(backend.url, tmp_path) as (_engine, console):
+        await console.push_message(f"{file_server}/promo.txt?sig=abc&hm=def", chat_id="u")
+        await console.push_message("make a voiceover for my script", chat_id="u")
+        await console.push_message(f"here is the file: {file_server}/brief.pdf", chat_id="u")
+        await console.push_message(f"{file_server}/loop", chat_id="u")
+        await console.push_message(f"上传 {file_server}/promo.txt", chat_id="zh")
+    progress = [o.text for o in console.sent(Progress, "u") if isinstance(o, Progress)]
+    assert progress[0] == t("fetching_urls", "en", name="promo.txt")
+    assert t("uploaded_script", "en", name="promo.txt", words=10) in progress
+    said = [o.text for o in console.sent(Text, "u") if isinstance(o, Text)]
+    assert any("voiceover" in s.lower() for s in said[:-2]), said  # the script was in the session
+    assert said[-2] == t("err_formats", "en")
+    assert said[-1].startswith("❌") and "redirect" in said[-1], said[-1]
+    zh = [o.text for o in console.sent(Progress, "zh") if isinstance(o, Progress)]
+    assert zh[-1] == t("uploaded_script", "zh", name="promo.txt", words=10)
