@@ -58,7 +58,8 @@ async def authenticate(request: Request) -> Identity:
 
 
 async def load_session(request: Request, sid: str, ident: Identity) -> tuple[str, dict[str, Any]]:
-    """(language, state) of a session the identity owns; 1002 if unknown, 4003 if someone else's."""
+    """(language, state) of a session the identity owns; 1002 if unknown, 4003 if someone else's.
+    The language is the request's Accept-Language when it has one, else the session's."""
     found = await backend_of(request).store.session(sid)
     lang = request_lang(request)
     if found is None:
@@ -66,4 +67,5 @@ async def load_session(request: Request, sid: str, ident: Identity) -> tuple[str
     owner, session_lang, state = found
     if owner != ident.id:
         raise api_error(FORBIDDEN, "forbidden_session", lang)
-    return session_lang, state
+    # The chat's language now (a client that sends it) beats the one the session was created in.
+    return (lang if request.headers.get("accept-language") else session_lang), state

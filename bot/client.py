@@ -74,9 +74,10 @@ class Auth:
 
     token: str
     platform: str = "console"
+    language: str | None = None  # the chat's language now, for the backend's messages
 
     def __repr__(self) -> str:
-        return f"Auth(token=***, platform={self.platform!r})"
+        return f"Auth(token=***, platform={self.platform!r}, language={self.language!r})"
 
 
 def _code_of(value: Any, default: int) -> int:
@@ -148,6 +149,8 @@ class BackendClient:
         }
         if auth is not None:
             headers["Authorization"] = f"Bearer {auth.token}"
+            if auth.language:
+                headers["Accept-Language"] = auth.language
         return headers
 
     async def _request(

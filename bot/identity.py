@@ -74,7 +74,7 @@ class Identities:
     async def auth(self, chat: Chat, *, force_new: bool = False, new_client: bool = False) -> Auth:
         """A valid token for the chat: NEMO_TOKEN, or the chat's anonymous token (issued on need)."""
         if self.settings.nemo_token:
-            return Auth(self.settings.nemo_token, chat.platform)
+            return Auth(self.settings.nemo_token, chat.platform, chat.language)
         async with self._lock(chat.key):
             rec = chat.record
             fresh = rec.token and (
@@ -82,7 +82,7 @@ class Identities:
             )
             if fresh and not force_new and not new_client:
                 register_secret(rec.token)
-                return Auth(rec.token or "", chat.platform)
+                return Auth(rec.token or "", chat.platform, chat.language)
             if new_client or not rec.client_id:
                 rec.client_id = str(uuid.uuid4())
             try:
@@ -99,7 +99,7 @@ class Identities:
             rec.bind_id = info.bind_id or rec.bind_id
             await self.store.save_chat(rec)
             log.info("chat %s: new anonymous token", chat.key)
-            return Auth(info.token, chat.platform)
+            return Auth(info.token, chat.platform, chat.language)
 
     async def session(self, chat: Chat, auth: Auth, *, force_new: bool = False) -> str:
         """The chat's backend session, created on first need with the chat's language."""

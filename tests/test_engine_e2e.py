@@ -160,3 +160,19 @@ async def test_pasted_link_uploads_by_url_real_backend(
     assert said[-1].startswith("❌") and "redirect" in said[-1], said[-1]
     zh = [o.text for o in console.sent(Progress, "zh") if isinstance(o, Progress)]
     assert zh[-1] == t("uploaded_script", "zh", name="promo.txt", words=10)
+
+
+async def test_backend_messages_follow_the_chats_language_now(
+    backend: BackendProcess, tmp_path: Path
+) -> None:
+    """A chat that began in English (so its session was created in English) and then writes
+    Chinese gets the backend's own messages in Chinese: the bot sends the chat's language with each
+    request. Here: a Chinese script, which no installed voice reads (4005, written by the backend)."""
+    script = tmp_path / "稿子.txt"
+    script.write_text("你好，欢迎来到春季促销。所有商品八折，快来看看吧！")
+    async with engine_harness(backend.url, tmp_path) as (_e, console):
+        await console.push_message("status", chat_id="lang")
+        await console.push_message("", [script], chat_id="lang")
+        await console.push_message("给我的文稿生成配音", chat_id="lang")
+    said = [s for s in _texts(console) if "配音" in s]
+    assert any("中文" in s and "没有扣除积分" in s for s in said), _texts(console)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,7 +86,13 @@ def test_chinese_summary_and_empty_drafts() -> None:
         "3. 背景音乐：Lo-fi（0-10 秒，音量 35%） 4. 字幕：2 行，烧录在画面中（0-10 秒） "
         "5. 标题：“Urban Dreams”（0-3 秒）"
     )
-    for empty in ({}, {"t": []}, {"t": [{"tt": 0, "sg": []}]}, {"t": "garbled"}):
+    empties: tuple[dict[str, Any], ...] = (
+        {},
+        {"t": []},
+        {"t": [{"tt": 0, "sg": []}]},
+        {"t": "garbled"},
+    )
+    for empty in empties:
         assert timeline_summary(empty, "zh") == ""
 
 
