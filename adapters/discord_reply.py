@@ -1,7 +1,9 @@
 """Rendering the engine's replies on Discord: interaction replies, channel replies, components.
 
 Every message goes out with restricted allowed mentions: nothing pings except, where intended, the
-requester. Buttons carry the engine's command in their custom_id (`vo:cmd:<command>`) and are
+requester. Text is Markdown-escaped: the engine's own texts use no Markdown, and what they carry
+from users (echoed words, titles, file names) must show as typed, never as formatting or a masked
+link ("[click](http://...)"); URLs stay clickable. Buttons carry the engine's command in their custom_id (`vo:cmd:<command>`) and are
 registered as dynamic items at start-up, so they keep working after a restart.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -34,6 +37,7 @@ log = logging.getLogger(__name__)
 DEFAULT_FILE_LIMIT = 10 * 1024 * 1024  # Discord's upload limit without boosts
 MAX_INPUT_BYTES = 500 * 1024 * 1024  # the backend's cap; the engine refuses larger files first
 MAX_CHARS = 2000
+ESCAPE_ROOM = 200  # the engine splits text shorter, so escaping rarely has to clip it
 # An interaction token lives 15 minutes; stop using it a minute early so no reply is lost.
 INTERACTION_WINDOW = dt.timedelta(minutes=14)
 EDIT_INTERVAL_SECONDS = 1.0
@@ -53,7 +57,7 @@ def limits_for(file_limit: int | None) -> Limits:
     return Limits(
         max_upload_bytes=file_limit or DEFAULT_FILE_LIMIT,
         max_download_bytes=MAX_INPUT_BYTES,
-        max_message_chars=MAX_CHARS,
+        max_message_chars=MAX_CHARS - ESCAPE_ROOM,
         min_edit_interval_seconds=EDIT_INTERVAL_SECONDS,
     )
 
@@ -143,16 +147,29 @@ def clip(text: str) -> str:
     return text if len(text) <= MAX_CHARS else text[: MAX_CHARS - 1] + "…"
 
 
+# After discord.py's escaping: a URL (kept as is), or a "[" it left unescaped (it escapes only the
+# first of several masked links on a line).
+_URL_OR_BRACKET = re.compile(r"(?P<url><?https?://[^\s<>]+>?)|(?P<pairs>(?<!\\)(?:\\\\)*)\[")
+
+
+def escape(text: str) -> str:
+    """`text` shown as typed: Discord Markdown (bold, italics, strikethrough, spoilers, code,
+    quotes, headings, lists, masked links) and backslashes escaped; URLs left clickable."""
+    escaped = discord.utils.escape_markdown(text)
+    return _URL_OR_BRACKET.sub(lambda m: m["url"] or m["pairs"] + "\\[", escaped)
+
+
 def render(out: Outbound, as_menu: bool = False) -> Rendered:
     """Plain Discord message parts for one outbound reply."""
     if isinstance(out, Text | Progress):
-        return Rendered(clip(out.text))
+        return Rendered(clip(escape(out.text)))
     if isinstance(out, VideoFile | FileDoc):
-        return Rendered(clip(out.caption), discord.File(out.path, filename=out.path.name))
+        file = discord.File(out.path, filename=out.path.name)
+        return Rendered(clip(escape(out.caption)), file)
     if isinstance(out, Link):
-        return Rendered(clip(f"{out.label}\n{out.url}"))
+        return Rendered(clip(f"{escape(out.label)}\n{out.url}"))
     if isinstance(out, Buttons):
-        return Rendered(clip(out.text), view=view_for(out, as_menu))
+        return Rendered(clip(escape(out.text)), view=view_for(out, as_menu))
     raise TypeError(f"unknown outbound {out!r}")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -77,6 +78,11 @@ def since(api: d.DiscordStandIn, start: int) -> list[d.Call]:
     return api.calls[start:]
 
 
+def shown(content: str) -> str:
+    """What Discord shows for message content: Markdown escapes removed."""
+    return re.sub(r"\\(.)", r"\1", content)
+
+
 async def test_commands_synced_to_the_guild(
     api: d.DiscordStandIn, standin: Any, tmp_path: Path
 ) -> None:
@@ -135,6 +141,32 @@ async def test_mentions_never_ping_everyone_or_roles(
         assert call.allowed_mentions == {"parse": []}, call
 
 
+async def test_user_text_is_markdown_escaped(
+    api: d.DiscordStandIn, standin: Any, tmp_path: Path
+) -> None:
+    """Titles, file names and echoed words show as typed: no bold, no masked links."""
+    title = "**Big** [click](http://evil.example) and [more](http://evil.example/2)"
+    standin.behaviour.sse_text = f'Added the title "{title}".'
+    async with engine_harness(standin.base_url, tmp_path) as (engine, _console):
+        bot = await start_bot(engine)
+        start = len(api.calls)
+        att = script_attachment(api, b"Meet Lumen, the desk lamp.", "__x__[y](http://e.x).txt")
+        await dispatch(bot, d.slash_payload("voiceover", {"prompt": "use it"}, {"script": att}))
+        await dispatch(bot, d.slash_payload("voiceover", {"prompt": f"add the title {title}"}))
+        await bot.close()
+    contents = [c.content for c in since(api, start) if c.content]
+    echo = next(c for c in contents if "Added the title" in c)
+    assert (
+        r"\*\*Big\*\* \[click](http://evil.example) and \[more](http://evil.example/2)" in echo
+    ), echo
+    assert title in shown(echo)  # what the user reads: the characters they typed
+    name = next(c for c in contents if "Uploading" in c)
+    assert r"\_\_x\_\_\[y](http://e.x).txt" in name, name
+    assert not any("**Big**" in c or "[click]" in c.replace(r"\[", "") for c in contents)
+    # the engine's own texts read as before
+    assert any(c.startswith("📤 Uploading") for c in contents), contents
+
+
 async def test_video_attached_or_linked_over_the_limit(
     api: d.DiscordStandIn, standin: Any, tmp_path: Path
 ) -> None:
@@ -171,7 +203,7 @@ async def test_no_loopback_link_without_a_public_url(
         said = since(api, start)
         await bot.close()
     assert not any("http://127.0.0.1" in c.content for c in said)
-    assert any("PUBLIC_BASE_URL" in c.content for c in said)
+    assert any("PUBLIC_BASE_URL" in shown(c.content) for c in said)
 
 
 async def test_oversized_attachment_refused_before_download(
