@@ -30,6 +30,7 @@ from adapters.discord_reply import (
     CommandButton,
     CommandSelect,
     InteractionReplier,
+    OnRender,
     Sendable,
 )
 from bot.engine import Engine
@@ -40,6 +41,8 @@ from bot.settings import Settings
 log = logging.getLogger(__name__)
 
 NAME = "discord"
+# Per-chat setting: the id of the user whose render is in flight, to mention after a restart.
+REQUESTER = "discord_render_requester"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -140,11 +143,24 @@ class VoiceoverBot(discord.Client):
         return self.get_partial_messageable(channel_id)
 
     async def replier_for(self, key: str) -> Replier:
-        """A channel replier for a stored chat key (renders resumed after a restart)."""
+        """A channel replier for a stored chat key (renders resumed after a restart), mentioning
+        whoever asked for the render when that was stored."""
         channel_id = int(key.split(":", 1)[1])
         channel = self.channel_of(channel_id)
         guild = getattr(channel, "guild", None)
-        return ChannelReplier(channel, file_limit=guild.filesize_limit if guild else None)
+        user_id = await self.engine.store.get_setting(key, REQUESTER)
+        requester = discord.Object(id=int(user_id)) if user_id and user_id.isdigit() else None
+        return ChannelReplier(
+            channel, file_limit=guild.filesize_limit if guild else None, requester=requester
+        )
+
+    def remember_requester(self, channel_id: int, user: discord.abc.User) -> OnRender:
+        """What a replier runs when a render starts: store who asked, for `replier_for`."""
+
+        async def remember() -> None:
+            await self.engine.store.set_setting(f"{NAME}:{channel_id}", REQUESTER, str(user.id))
+
+        return remember
 
     # interactions
 
@@ -160,7 +176,12 @@ class VoiceoverBot(discord.Client):
         self._track()
         await interaction.response.defer(thinking=True)
         channel_id = interaction.channel_id or interaction.user.id
-        replier = InteractionReplier(interaction, self.channel_of(channel_id), as_menu=as_menu)
+        replier = InteractionReplier(
+            interaction,
+            self.channel_of(channel_id),
+            as_menu=as_menu,
+            on_render=self.remember_requester(channel_id, interaction.user),
+        )
         inbound = self.inbound(channel_id, interaction.user, text, attachments)
         try:
             await self.engine.handle(inbound, replier)
@@ -186,7 +207,11 @@ class VoiceoverBot(discord.Client):
             return
         file_limit = message.guild.filesize_limit if message.guild else None
         replier = ChannelReplier(
-            message.channel, file_limit=file_limit, requester=message.author, reference=message
+            message.channel,
+            file_limit=file_limit,
+            requester=message.author,
+            reference=message,
+            on_render=self.remember_requester(message.channel.id, message.author),
         )
         inbound = self.inbound(message.channel.id, message.author, text, message.attachments)
         self._track()

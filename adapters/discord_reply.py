@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -174,6 +175,19 @@ def render(out: Outbound, as_menu: bool = False) -> Rendered:
 
 
 Sendable = discord.abc.Messageable | discord.PartialMessageable
+# Called once when a render starts on a replier's behalf: the adapter remembers who asked.
+OnRender = Callable[[], Awaitable[None]]
+
+
+async def render_started(out: Outbound, on_render: OnRender | None) -> OnRender | None:
+    """Run `on_render` on the first render progress line; returns what is left to run."""
+    if on_render is not None and isinstance(out, Progress) and out.key.startswith("render"):
+        try:
+            await on_render()
+        except Exception:  # remembering the requester must never cost the reply
+            log.warning("could not remember who asked for a render", exc_info=True)
+        return None
+    return on_render
 
 
 @dataclass
@@ -192,20 +206,23 @@ class ChannelReplier:
         channel: Sendable,
         *,
         file_limit: int | None = None,
-        requester: discord.abc.User | None = None,
+        requester: discord.abc.Snowflake | None = None,
         reference: discord.Message | None = None,
+        on_render: OnRender | None = None,
     ) -> None:
         self.channel = channel
-        self.requester = requester
+        self.requester = requester  # a user, or just an id (a render resumed after a restart)
         self.reference = reference
+        self.on_render = on_render
         self.limits = limits_for(file_limit)
 
     def _mentions(self, out: Outbound) -> tuple[str, discord.AllowedMentions]:
         if self.requester is not None and self.reference is None and not isinstance(out, Progress):
-            return f"{self.requester.mention} ", only_user(self.requester)
+            return f"<@{self.requester.id}> ", only_user(self.requester)
         return "", NO_MENTIONS
 
     async def send(self, out: Outbound) -> object:
+        self.on_render = await render_started(out, self.on_render)
         r = render(out)
         prefix, mentions = self._mentions(out)
         kwargs: dict[str, Any] = {"content": clip(prefix + r.content), "allowed_mentions": mentions}
@@ -237,9 +254,11 @@ class InteractionReplier:
         *,
         as_menu: bool = False,
         window: dt.timedelta = INTERACTION_WINDOW,
+        on_render: OnRender | None = None,
     ) -> None:
         self.interaction = interaction
         self.as_menu = as_menu
+        self.on_render = on_render
         self.deadline = interaction.created_at + window
         file_limit = interaction.filesize_limit or (
             interaction.guild.filesize_limit if interaction.guild else None
@@ -252,6 +271,7 @@ class InteractionReplier:
         return discord.utils.utcnow() >= self.deadline
 
     async def send(self, out: Outbound) -> object:
+        self.on_render = await render_started(out, self.on_render)
         if self.expired():
             return await self.late.send(out)
         r = render(out, self.as_menu)

@@ -259,6 +259,40 @@ async def test_buttons_survive_a_restart(
     assert standin.count("/api/render/proxy/lambda", "POST") == 1
 
 
+async def test_render_resumed_after_a_restart_mentions_the_requester(
+    api: d.DiscordStandIn, standin: Any, tmp_path: Path
+) -> None:
+    """A render in flight when the bot stops is finished by the next process, in the channel: its
+    messages mention whoever asked for it (and may ping only them)."""
+    standin.behaviour.render_polls = 10_000  # the render runs until the "restart"
+    async with engine_harness(standin.base_url, tmp_path) as (engine, _console):
+        first = await start_bot(engine)
+        export = d.slash_payload("export", token="gone")
+        first._connection.parse_interaction_create(export)  # type: ignore[arg-type]
+        async with asyncio.timeout(10):
+            while not await engine.store.in_flight_jobs():  # noqa: ASYNC110 - stored by the bot
+                await asyncio.sleep(0.02)
+        for task in list(first._active):  # the process dies mid-render
+            task.cancel()
+        await asyncio.gather(*first._active, return_exceptions=True)
+        await first.close()
+        standin.behaviour.render_polls = 0
+        start = len(api.calls)
+        second = await start_bot(engine)  # resumes the stored render
+        async with asyncio.timeout(30):
+            await engine.wait_background()
+        await second.close()
+    channel = [
+        c for c in since(api, start) if c.path.endswith(f"/channels/{d.CHANNEL_ID}/messages")
+    ]
+    resumed = next(c for c in channel if "restarted" in c.content)
+    [video] = [c for c in channel if c.files]
+    for call in (resumed, video):
+        assert call.content.startswith(f"<@{d.USER_ID}> "), call.content
+        assert call.allowed_mentions == {"parse": [], "users": [d.USER_ID]}
+    assert not [c for c in since(api, start) if "/webhooks/" in c.path]
+
+
 async def test_voice_menu_is_a_select_real_backend(
     api: d.DiscordStandIn, backend: BackendProcess, tmp_path: Path
 ) -> None:
