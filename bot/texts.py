@@ -243,11 +243,16 @@ def detect_language(text: str, fallback: str | None = "en") -> str | None:
 
 
 def human_size(size: int | None) -> str:
+    """Decimal units, as phones show file sizes and as Telegram states its limits (20 MB =
+    20,000,000 bytes): "20 MB", "1.5 GB", "812 KB"."""
     if size is None:
         return "?"
     value = float(size)
     for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
+        if value < 1000 or unit == "GB":
+            if unit == "B":
+                return f"{value:.0f} B"
+            text = f"{value:.1f}".removesuffix(".0")
+            return f"{text} {unit}"
+        value /= 1000
     return f"{value:.1f} GB"

@@ -237,7 +237,7 @@ async def test_large_result_goes_out_as_link(standin: StandIn, tmp_path: Path) -
         await console.push_message("export", chat_id="small")
     links = [o for o in console.sent(Link) if isinstance(o, Link)]
     assert len(links) == 1 and links[0].size == 50_000 and links[0].expires_at is not None
-    assert "48.8 KB" in links[0].label
+    assert "50 KB" in links[0].label
     assert console.sent(VideoFile) == []
     assert standin.count("/files/") == 0
 

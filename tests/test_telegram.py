@@ -196,6 +196,7 @@ async def test_video_over_20_mb_is_refused_before_download(
         await until(saw(botapi, "link"))
     replies = said(botapi)
     limit = human_size(20_000_000)  # the engine's wording of the size
+    assert limit == "20 MB"
     assert any(human_size(size) in s and limit in s for s in replies), replies
     assert any("link" in s.lower() for s in replies)
     assert botapi.downloads == []
