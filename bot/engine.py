@@ -88,17 +88,35 @@ class Engine:
             return
         generation = slot.generation
         notice = None
+        started = False
         if slot.lock.locked():
             # The place in line is taken first (`async with` below joins the lock's FIFO before
             # it yields), the notice is sent meanwhile: a slow send must not let a later message
             # overtake this one.
             notice = self._spawn(replier.send(Text(t("queued", lang))))
-        async with slot.lock:
-            if notice is not None:
-                await notice  # the notice goes out before this message's own replies
-            if slot.generation != generation:
-                return  # cancelled while waiting in the queue
-            await self._run(slot, self._process(inbound, rt, replier, detected))
+        try:
+            async with slot.lock:
+                if notice is not None:
+                    await notice  # the notice goes out before this message's own replies
+                if slot.generation != generation:
+                    return  # cancelled while waiting in the queue
+                started = True
+                await self._run(slot, self._process(inbound, rt, replier, detected))
+        except asyncio.CancelledError:
+            # The bot is stopping (the adapter cancels its handlers); a platform does not send
+            # a message twice, so say what happens to it rather than drop it silently.
+            await self._restart_notice(replier, lang, inbound.text, started)
+            raise
+
+    async def _restart_notice(self, replier: Replier, lang: str, text: str, started: bool) -> None:
+        snippet = " ".join(text.split())
+        snippet = snippet if len(snippet) <= 60 else snippet[:57] + "..."
+        key = "restart_working" if started else "restart_queued"
+        try:
+            async with asyncio.timeout(5):
+                await replier.send(Text(t(key, lang, text=snippet or "📎")))
+        except Exception:  # shutting down: a notice that cannot go out is only logged
+            log.info("could not send the restart notice", exc_info=True)
 
     def _spawn(self, coro: Coroutine[Any, Any, object]) -> asyncio.Task[object]:
         """A task kept alive until done (the caller may be cancelled before it awaits it)."""

@@ -118,6 +118,16 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "❌ The render failed on the server. Say /export to try again.",
         "zh": "❌ 服务器渲染失败。发送 /export 重试。",
     },
+    "restart_queued": {
+        "en": "🔄 The bot is restarting and did not get to your message “{text}”. Please send it "
+        "again in a minute.",
+        "zh": "🔄 机器人正在重启，还没来得及处理你的消息“{text}”。请稍后重新发送。",
+    },
+    "restart_working": {
+        "en": "🔄 The bot is restarting in the middle of “{text}”. A video being rendered is still "
+        "delivered when it is back; for anything else, say “status” in a minute to see where it stands.",
+        "zh": "🔄 机器人在处理“{text}”时重启了。正在渲染的视频恢复后仍会发给你；其他请求请稍后发送“状态”查看进度。",
+    },
     "resumed": {
         "en": "🔄 I was restarted while rendering; picking your render back up.",
         "zh": "🔄 渲染过程中机器人重启了，正在继续你的渲染。",

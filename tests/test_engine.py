@@ -468,3 +468,22 @@ async def test_button_press_keeps_the_chat_language(standin: StandIn, tmp_path: 
     steps = [r.out.text for r in after if isinstance(r.out, Progress)]
     assert steps and steps[-1].endswith(t("done", "zh")) and "正在生成配音" in steps[-1]
     assert texts(console)[-1] == t("credits", "zh", available=100, frozen=0, total=100)
+
+
+async def test_a_restart_tells_queued_and_running_messages(
+    standin: StandIn, tmp_path: Path
+) -> None:
+    """Stand-in: the adapter cancels its handlers on shutdown. The message being worked on and the
+    one waiting in line each get a notice (a platform never sends them again), not silence."""
+    standin.behaviour.heartbeat_seconds = 5.0
+    async with engine_harness(standin.base_url, tmp_path) as (_engine, console):
+        running = console.push_nowait(ASK)
+        await until(lambda: standin.sse_started == 1)
+        waiting = console.push_nowait("make it vertical please")
+        await until(lambda: t("queued", "en") in texts(console))
+        waiting.cancel()
+        running.cancel()
+        await console.wait_idle()
+    said = texts(console)
+    assert t("restart_queued", "en", text="make it vertical please") in said
+    assert any(s.startswith("🔄 The bot is restarting in the middle of") for s in said)
