@@ -9,10 +9,11 @@ registered as dynamic items at start-up, so they keep working after a restart.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -27,6 +28,7 @@ from bot.messages import (
     Outbound,
     Progress,
     Text,
+    TooLargeForChat,
     VideoFile,
 )
 
@@ -174,6 +176,24 @@ def render(out: Outbound, as_menu: bool = False) -> Rendered:
     raise TypeError(f"unknown outbound {out!r}")
 
 
+def refused_as_too_large(exc: discord.HTTPException, out: Outbound) -> TooLargeForChat | None:
+    """Discord's 413 for a file: the engine sends the download link instead."""
+    if exc.status == 413 and isinstance(out, VideoFile | FileDoc):
+        return TooLargeForChat(out.size or out.path.stat().st_size)
+    return None
+
+
+@contextlib.asynccontextmanager
+async def file_refusal(out: Outbound) -> AsyncIterator[None]:
+    try:
+        yield
+    except discord.HTTPException as exc:
+        refused = refused_as_too_large(exc, out)
+        if refused is None:
+            raise
+        raise refused from exc
+
+
 Sendable = discord.abc.Messageable | discord.PartialMessageable
 # Called once when a render starts on a replier's behalf: the adapter remembers who asked.
 OnRender = Callable[[], Awaitable[None]]
@@ -234,7 +254,8 @@ class ChannelReplier:
             kwargs["reference"] = self.reference
             kwargs["mention_author"] = False
             self.reference = None  # only the first reply hangs off the user's message
-        message = await self.channel.send(**kwargs)
+        async with file_refusal(out):
+            message = await self.channel.send(**kwargs)
         return Sent(message, via_interaction=False)
 
     async def edit(self, handle: object, out: Outbound) -> None:
@@ -276,20 +297,22 @@ class InteractionReplier:
             return await self.late.send(out)
         r = render(out, self.as_menu)
         if not self.original_used:
+            async with file_refusal(out):
+                await self.interaction.edit_original_response(
+                    content=r.content,
+                    attachments=[r.file] if r.file is not None else discord.utils.MISSING,
+                    view=r.view,
+                    allowed_mentions=NO_MENTIONS,
+                )
             self.original_used = True
-            await self.interaction.edit_original_response(
-                content=r.content,
-                attachments=[r.file] if r.file is not None else discord.utils.MISSING,
-                view=r.view,
-                allowed_mentions=NO_MENTIONS,
-            )
             return Sent(None, via_interaction=True)
         kwargs: dict[str, Any] = {"content": r.content, "allowed_mentions": NO_MENTIONS}
         if r.file is not None:
             kwargs["file"] = r.file
         if r.view is not None:
             kwargs["view"] = r.view
-        message = await self.interaction.followup.send(wait=True, **kwargs)
+        async with file_refusal(out):
+            message = await self.interaction.followup.send(wait=True, **kwargs)
         return Sent(message, via_interaction=True)
 
     async def edit(self, handle: object, out: Outbound) -> None:

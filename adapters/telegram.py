@@ -28,7 +28,7 @@ from telegram.constants import ChatType
 from telegram.ext import AIORateLimiter, Application, CallbackQueryHandler, ContextTypes, filters
 from telegram.ext import MessageHandler as _MessageHandler
 
-from adapters.telegram_files import download, file_limits, link_instead
+from adapters.telegram_files import download, file_limits
 from adapters.telegram_reply import TelegramReplier, run_ffmpeg
 from adapters.telegram_webhook import start_webhook
 from bot.messages import Attachment, Inbound, Limits, Replier
@@ -165,9 +165,8 @@ class TelegramAdapter:
     ) -> TelegramReplier:
         """Replies to the chat whose engine chat key is `key`."""
 
-        async def oversize(replier: Replier, size: int) -> bool:
+        def refused(size: int) -> None:
             self.upload_limit = min(self.upload_limit, size - 1)  # later results: links at once
-            return await link_instead(self.engine, key, replier, size)
 
         return TelegramReplier(
             self.app.bot,
@@ -176,7 +175,7 @@ class TelegramAdapter:
             thread_id=thread_id,
             who=who,
             callbacks=self.callbacks,
-            oversize=oversize,
+            on_refused=refused,
         )
 
     async def replier_for(self, key: str) -> Replier:

@@ -1,5 +1,4 @@
-"""Telegram files: the Bot API's size limits, fetching what users send, and the download-link
-fallback when Telegram refuses a result as too large.
+"""Telegram files: the Bot API's size limits and fetching what users send.
 
 - Limits are python-telegram-bot's `FileSizeLimit`: the Bot API counts decimal megabytes (hosted:
   20,000,000 bytes down, 50,000,000 up; a local server: 2,000,000,000). The MB settings that
@@ -7,8 +6,6 @@ fallback when Telegram refuses a result as too large.
 - Downloads never block the event loop nor hold a whole file in memory: a local Bot API server's
   file (a path on this machine) is copied in a worker thread; a hosted one is streamed to disk
   (python-telegram-bot's `download_to_drive` reads the whole body into memory, then writes it).
-- A result Telegram still refuses (HTTP 413) is delivered again by the engine through a replier
-  whose upload limit is below that file's size, so the engine sends its own download link.
 """
 
 from __future__ import annotations
@@ -16,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -25,12 +21,10 @@ import httpx
 from telegram import Bot
 from telegram.constants import FileSizeLimit
 
-from bot.identity import Chat
-from bot.messages import Outbound, Progress, Replier
 from bot.settings import Settings
 
 if TYPE_CHECKING:
-    from bot.engine import Engine
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -87,34 +81,3 @@ async def _stream(url: str, dest: Path, limit: int) -> None:
                     if got > limit:
                         raise ValueError(f"the file is larger than the {limit}-byte limit")
                     f.write(chunk)
-
-
-class LinkOnly:
-    """A replier for delivering a result again as a link: an upload limit below the size Telegram
-    refused, and no second progress line (the first one already says the video is ready)."""
-
-    def __init__(self, inner: Replier, max_upload_bytes: int) -> None:
-        self.inner = inner
-        self.limits = replace(inner.limits, max_upload_bytes=max(0, max_upload_bytes))
-
-    async def send(self, out: Outbound) -> object:
-        if isinstance(out, Progress):
-            return None
-        return await self.inner.send(out)
-
-    async def edit(self, handle: object, out: Outbound) -> None:
-        if not isinstance(out, Progress):
-            await self.inner.send(out)
-
-
-async def link_instead(engine: Engine, key: str, replier: Replier, size: int) -> bool:
-    """After Telegram refused a `size`-byte result of chat `key`: the engine delivers the chat's
-    render again, through a replier that cannot upload that much, so it sends its download link.
-    False when no render of the chat is being delivered (nothing to link to)."""
-    jobs = [job for job in await engine.store.in_flight_jobs() if job.chat_key == key]
-    if not jobs:
-        return False
-    record = await engine.store.chat(key)
-    chat = Chat(key, record.language or "en", record)
-    await engine.exporter.follow(chat, LinkOnly(replier, size - 1), jobs[-1].render_id)
-    return True

@@ -4,7 +4,8 @@ Everything the engine says goes out as HTML-escaped text (parse mode HTML), so M
 user text that the engine echoes arrives as the characters the user typed. Progress is one message
 edited in place; videos get duration, size and a JPEG thumbnail cut with ffmpeg. A 429 that outlives
 the library's rate limiter retries is retried here, after `retry_after`: a reply is never dropped.
-A video Telegram refuses as too large (HTTP 413) goes to the `oversize` fallback: the download link.
+A video Telegram refuses as too large (HTTP 413) raises `TooLargeForChat`: the engine sends its
+download link instead, and `on_refused` lets the adapter lower its limit for later results.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ from bot.messages import (
     Link,
     Outbound,
     Progress,
-    Replier,
     Text,
+    TooLargeForChat,
     VideoFile,
     split_text,
 )
@@ -46,8 +47,8 @@ CALLBACK_DATA_BYTES = 64
 RETRIES = 6  # 429s retried here, on top of the rate limiter's own retries
 THUMB_BOX = 320  # Telegram: thumbnails at most 320x320, JPEG, under 200 kB
 
-# Called with the replier and the size Telegram refused; True if it delivered something instead.
-Oversize = Callable[[Replier, int], Awaitable[bool]]
+# Told the size Telegram refused, so later results of that size go out as links at once.
+Refused = Callable[[int], None]
 
 
 def too_large(exc: TelegramError) -> bool:
@@ -129,10 +130,10 @@ class TelegramReplier:
         thread_id: int | None = None,
         who: str | None = None,
         callbacks: MutableMapping[str, str] | None = None,
-        oversize: Oversize | None = None,
+        on_refused: Refused | None = None,
     ) -> None:
         self.bot = bot
-        self.oversize = oversize
+        self.on_refused = on_refused
         self.chat_id = chat_id
         self.thread_id = thread_id
         self.who = who  # HTML mention prefixed to replies in groups ("@ann: ...")
@@ -160,13 +161,12 @@ class TelegramReplier:
             try:
                 return await self._video(out)
             except TelegramError as exc:
+                if not too_large(exc):
+                    raise
                 size = out.size or out.path.stat().st_size
-                if not too_large(exc) or self.oversize is None:
-                    raise
-                log.warning("Telegram refused a %d-byte video as too large: sending a link", size)
-                if not await self.oversize(self, size):
-                    raise
-                return 0
+                if self.on_refused is not None:
+                    self.on_refused(size)
+                raise TooLargeForChat(size) from exc
         if isinstance(out, FileDoc):
             return await self._document(out.path, out.caption)
         raise TypeError(f"unknown outbound {out!r}")

@@ -16,7 +16,7 @@ from bot.bigfiles import is_loopback
 from bot.client import Auth, BackendClient, BackendError, BackendUnavailable
 from bot.error_text import is_transient
 from bot.identity import Chat, Identities, Notice
-from bot.messages import FileDoc, Link, Replier, Text, VideoFile
+from bot.messages import FileDoc, Link, Replier, Text, TooLargeForChat, VideoFile
 from bot.models import RenderStatus
 from bot.progress import ProgressLine
 from bot.settings import Settings
@@ -156,16 +156,20 @@ class Exporter:
             await self._send_link(chat, replier, status, size, progress)
             return dest
         await progress.finish(t("video_ready", lang))
-        await replier.send(
-            VideoFile(
-                path=dest,
-                caption=t("video_ready", lang),
-                duration_ms=out.duration_ms,
-                size=size,
-                width=out.width,
-                height=out.height,
-            )
+        video = VideoFile(
+            path=dest,
+            caption=t("video_ready", lang),
+            duration_ms=out.duration_ms,
+            size=size,
+            width=out.width,
+            height=out.height,
         )
+        try:
+            await replier.send(video)
+        except TooLargeForChat:  # the platform's real limit was below the one it told us
+            log.warning("render %s: the chat refused %d bytes, sending the link", status.id, size)
+            await self._send_link(chat, replier, status, size, progress)
+            return dest
         await self._send_captions(chat, replier, status, auth)
         await self.store.set_job_status(status.id, "delivered")
         log.info("render %s delivered to %s (%d bytes)", status.id, chat.key, size)

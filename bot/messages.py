@@ -137,6 +137,15 @@ class Replier(Protocol):
         ...
 
 
+class TooLargeForChat(Exception):
+    """Raised by a Replier's `send` when the platform refused a file for its size (Telegram's
+    413): the engine then sends the download link instead. `size` is the refused file's size."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"the platform refused a {size}-byte file as too large")
+        self.size = size
+
+
 # Adapters give the engine a Replier for a chat key without an inbound message (resumed renders).
 ReplierFactory = Callable[[str], Awaitable[Replier]]
 

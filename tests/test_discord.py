@@ -414,3 +414,25 @@ async def test_a_message_mentioning_the_bot_is_answered_in_reply(
     assert reply.content.startswith("💳")
     assert reply.json["message_reference"]["message_id"] == message_id
     assert reply.allowed_mentions == {"parse": [], "replied_user": False}
+
+
+async def test_a_file_discord_refuses_goes_out_as_the_link(
+    api: d.DiscordStandIn, standin: Any, tmp_path: Path
+) -> None:
+    """Discord answers 413 to a video under the limit it announced: the requester gets the
+    engine's download link in the original response, not an error."""
+    standin.behaviour.output_size = 4096
+    api.upload_limit = 2048
+    async with engine_harness(standin.base_url, tmp_path, allow_loopback_links=True) as (
+        engine,
+        _c,
+    ):
+        bot = await start_bot(engine)
+        start = len(api.calls)
+        await dispatch(bot, d.slash_payload("export", token="refused"))
+        calls = since(api, start)
+        await bot.close()
+    assert [c for c in calls if c.files]  # it tried to attach the video
+    link = [c for c in calls if "/files/" in c.content and not c.files]
+    assert link, [c.content for c in calls]
+    assert not any("went wrong" in c.content for c in calls)

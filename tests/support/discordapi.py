@@ -78,6 +78,8 @@ class DiscordStandIn:
         self.calls: list[Call] = []
         self.cdn: dict[str, bytes] = {}
         self.commands: list[dict[str, Any]] = []
+        # Files above this many bytes get Discord's 413 (its limit can be below the guild's figure).
+        self.upload_limit: int | None = None
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.port = 0
@@ -188,6 +190,10 @@ class DiscordStandIn:
         self.calls.append(Call(request.method, path, dict(request.query), payload, files))
         tail = path.removeprefix("/api/v10")
         m = request.method
+        if self.upload_limit is not None and any(
+            len(b) > self.upload_limit for b in files.values()
+        ):
+            return _json({"message": "Request entity too large", "code": 40005}, status=413)
         if m == "GET" and tail == "/users/@me":
             return _json(BOT_USER)
         if m == "GET" and tail == "/oauth2/applications/@me":
