@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.backend import Api, BackendProcess
+from tests.support.standin import StandIn
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +29,11 @@ def api(backend: BackendProcess) -> Iterator[Api]:
 @pytest.fixture(scope="session")
 def lumen_script() -> str:
     return (Path(__file__).parent.parent / "bot" / "examples" / "lumen_script.txt").read_text()
+
+
+@pytest.fixture
+def standin() -> Iterator[StandIn]:
+    """A stand-in backend (tests/support/standin.py): scripted replies and faults for engine tests."""
+    server = StandIn().start()
+    yield server
+    server.stop()

@@ -9,11 +9,9 @@ import io
 import socket
 import sqlite3
 import subprocess
-import threading
 import uuid
 import zipfile
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ from backend.errors import ApiError
 from backend.safe_http import url_client
 from backend.uploads import check_url, fetch_url
 from tests.support.backend import Api, BackendProcess
+from tests.support.fileserver import serve_folder
 
 SCRIPT = "Lumen is a lamp. It is bright and kind to your eyes."
 
@@ -227,36 +226,8 @@ def test_600mb_stream_without_length_is_cut_at_500mb(backend: BackendProcess, ap
 def file_server(tmp_path: Path) -> Iterator[str]:
     (tmp_path / "script.txt").write_text(SCRIPT)
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path == "/redirect":
-                self.send_response(302)
-                self.send_header("Location", "/script.txt")
-                self.end_headers()
-                return
-            if self.path == "/loop":
-                self.send_response(302)
-                self.send_header("Location", "/loop")
-                self.end_headers()
-                return
-            target = tmp_path / self.path.lstrip("/")
-            if not target.is_file():
-                self.send_response(404)
-                self.end_headers()
-                return
-            data = target.read_bytes()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serve_folder(tmp_path) as url:
+        yield url
 
 
 def test_url_upload_follows_bounded_redirects(api: Api, file_server: str) -> None:

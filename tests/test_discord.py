@@ -25,7 +25,7 @@ from bot.__main__ import EXAMPLE_SCRIPT
 from bot.engine import Engine
 from tests.support import discordapi as d
 from tests.support.backend import BackendProcess
-from tests.support.standin import StandIn, engine_harness
+from tests.support.standin import engine_harness
 
 RENDERER = importlib.util.find_spec("backend.render") is not None
 PROMPT = "generate a natural male voiceover in English for my script"
@@ -37,13 +37,6 @@ async def api(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[d.DiscordStandIn
     monkeypatch.setattr(discord.http.Route, "BASE", server.api_base)
     yield server
     await server.stop()
-
-
-@pytest.fixture
-def standin() -> Any:
-    server = StandIn().start()
-    yield server
-    server.stop()
 
 
 async def start_bot(engine: Engine, **kw: Any) -> VoiceoverBot:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,13 +21,6 @@ from tests.support.standin import FAKE_MP4, SUMMARY, StandIn, engine_harness
 
 SCRIPT = "Meet Lumen, the smart desk lamp that works the way you do. Better light, better work."
 ASK = "generate a natural male voiceover in English for my script"
-
-
-@pytest.fixture
-def standin() -> Iterator[StandIn]:
-    server = StandIn().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -5,9 +5,7 @@ on 127.0.0.1, started by the `backend` fixture of conftest.py). No stand-in here
 from __future__ import annotations
 
 import importlib.util
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -16,13 +14,10 @@ from bot.__main__ import DEMO_STEPS, EXAMPLE_SCRIPT
 from bot.messages import Buttons, Progress, Text, VideoFile
 from bot.texts import t
 from tests.support.backend import BackendProcess
-from tests.support.standin import engine_harness
+from tests.support.fileserver import serve_folder
+from tests.support.standin import engine_harness, texts
 
 RENDERER = importlib.util.find_spec("backend.render") is not None
-
-
-def _texts(console: object) -> list[str]:
-    return [o.text for o in console.sent(Text) if isinstance(o, Text)]  # type: ignore[attr-defined]
 
 
 async def test_voiceover_turn_real_backend(backend: BackendProcess, tmp_path: Path) -> None:
@@ -33,7 +28,7 @@ async def test_voiceover_turn_real_backend(backend: BackendProcess, tmp_path: Pa
     progress = [o.text for o in console.sent(Progress) if isinstance(o, Progress)]
     assert any("Got your script lumen_script.txt" in p for p in progress)
     assert any("Recording the voiceover" in p for p in progress)
-    said = _texts(console)
+    said = texts(console)
     assert any("voiceover" in s.lower() for s in said[:-1]), said
     assert not any("functionCall" in s or "synthesize_speech" in s for s in said + progress)
     assert console.sent(Buttons)
@@ -48,7 +43,7 @@ async def test_chinese_credits_and_bad_file_real_backend(
     async with engine_harness(backend.url, tmp_path) as (_engine, console):
         await console.push_message("余额")
         await console.push_message("", [pdf])
-    said = _texts(console)
+    said = texts(console)
     assert said[0].startswith("💳 积分：可用 100")
     assert said[1].startswith("🚫"), said
 
@@ -68,7 +63,7 @@ async def test_demo_conversation_real_backend(backend: BackendProcess, tmp_path:
             await console.push_message(text, chat_id="demo")
         assert await engine.store.in_flight_jobs() == []
     videos = [o for o in console.sent(VideoFile) if isinstance(o, VideoFile)]
-    assert len(videos) == 1, _texts(console)
+    assert len(videos) == 1, texts(console)
     path = videos[0].path
     assert path.parent == tmp_path / "output" and path.stat().st_size == videos[0].size
     with av.open(str(path)) as container:
@@ -94,7 +89,7 @@ async def test_export_with_an_edit_applies_the_edit_first(
         await console.push_message("导出竖屏", chat_id="x")
         await console.push_message("export in 720p", chat_id="x")
     videos = [o for o in console.sent(VideoFile, "x") if isinstance(o, VideoFile)]
-    assert len(videos) == 2, _texts(console)
+    assert len(videos) == 2, texts(console)
     sizes = []
     for video in videos:
         with av.open(str(video.path)) as container:
@@ -113,31 +108,8 @@ def file_server(tmp_path: Path) -> Iterator[str]:
     )
     (files / "brief.pdf").write_bytes(b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path == "/loop":
-                self.send_response(302)
-                self.send_header("Location", "/loop")
-                self.end_headers()
-                return
-            target = files / self.path.lstrip("/").split("?", 1)[0]
-            if not target.is_file():
-                self.send_response(404)
-                self.end_headers()
-                return
-            data = target.read_bytes()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serve_folder(files) as url:
+        yield url
 
 
 async def test_pasted_link_uploads_by_url_real_backend(
@@ -174,5 +146,5 @@ async def test_backend_messages_follow_the_chats_language_now(
         await console.push_message("status", chat_id="lang")
         await console.push_message("", [script], chat_id="lang")
         await console.push_message("给我的文稿生成配音", chat_id="lang")
-    said = [s for s in _texts(console) if "配音" in s]
-    assert any("中文" in s and "没有扣除积分" in s for s in said), _texts(console)
+    said = [s for s in texts(console) if "配音" in s]
+    assert any("中文" in s and "没有扣除积分" in s for s in said), texts(console)

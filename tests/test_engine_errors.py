@@ -4,32 +4,15 @@ tests/support/standin.py); the raw backend text goes to the log."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from bot.messages import Progress, Text
 from bot.texts import t
-from tests.support.standin import StandIn, engine_harness
+from tests.support.standin import StandIn, engine_harness, progress, texts
 
 ASK = "generate a natural male voiceover in English for my script"
 ASK_ZH = "用自然的男声为我的脚本配音"
-
-
-@pytest.fixture
-def standin() -> Iterator[StandIn]:
-    server = StandIn().start()
-    yield server
-    server.stop()
-
-
-def _texts(console: object) -> list[str]:
-    return [o.text for o in console.sent(Text) if isinstance(o, Text)]  # type: ignore[attr-defined]
-
-
-def _progress(console: object) -> list[str]:
-    return [o.text for o in console.sent(Progress) if isinstance(o, Progress)]  # type: ignore[attr-defined]
 
 
 async def test_proxy_502_and_unknown_codes_get_the_bots_words(
@@ -47,7 +30,7 @@ async def test_proxy_502_and_unknown_codes_get_the_bots_words(
             await console.push_message("/credits", chat_id="en")  # the stand-in is healthy again
             standin.fail("run_sse", 500)
             await console.push_message(ASK, chat_id="en")
-    said = _texts(console)
+    said = texts(console)
     assert said[1:3] == [t("err_service", "zh"), t("err_request_failed", "zh")]
     assert said[-1] == t("err_service", "en")
     assert not any("Bad Gateway" in s or "stand-in fault" in s for s in said)
@@ -59,7 +42,7 @@ async def test_bad_input_keeps_the_backends_message(standin: StandIn, tmp_path: 
     standin.fail("run_sse", 4005)
     async with engine_harness(standin.base_url, tmp_path) as (_e, console):
         await console.push_message(ASK)
-    assert _texts(console) == [t("err_generic", "en", message="stand-in fault 4005")]
+    assert texts(console) == [t("err_generic", "en", message="stand-in fault 4005")]
 
 
 async def test_render_failure_in_chinese_chat(
@@ -75,7 +58,7 @@ async def test_render_failure_in_chinese_chat(
         standin.behaviour.render_no_output = True
         await console.push_message("导出")
         assert await engine.store.in_flight_jobs() == []
-    finished = [p for p in _progress(console) if p.startswith("❌")]
+    finished = [p for p in progress(console) if p.startswith("❌")]
     assert finished == [t("render_failed", "zh")] * 2
-    assert not any("encoder crashed" in p or "no output" in p for p in _progress(console))
+    assert not any("encoder crashed" in p or "no output" in p for p in progress(console))
     assert "encoder crashed" in caplog.text

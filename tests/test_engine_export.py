@@ -3,29 +3,11 @@ errors, and the render request carrying the session's draft."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from bot.messages import Progress, Text, VideoFile
+from bot.messages import VideoFile
 from bot.texts import t
-from tests.support.standin import DRAFT, StandIn, engine_harness
-
-
-@pytest.fixture
-def standin() -> Iterator[StandIn]:
-    server = StandIn().start()
-    yield server
-    server.stop()
-
-
-def _texts(console: object) -> list[str]:
-    return [o.text for o in console.sent(Text) if isinstance(o, Text)]  # type: ignore[attr-defined]
-
-
-def _progress(console: object) -> list[str]:
-    return [o.text for o in console.sent(Progress) if isinstance(o, Progress)]  # type: ignore[attr-defined]
+from tests.support.standin import DRAFT, StandIn, engine_harness, progress, texts
 
 
 async def test_polling_rides_out_502_and_429(standin: StandIn, tmp_path: Path) -> None:
@@ -41,7 +23,7 @@ async def test_polling_rides_out_502_and_429(standin: StandIn, tmp_path: Path) -
     assert len(console.sent(VideoFile)) == 1
     assert job is not None and job.status == "delivered"
     assert len(jobs) >= 6  # every error was followed by another poll
-    assert _texts(console) == []  # no error reached the chat
+    assert texts(console) == []  # no error reached the chat
 
 
 async def test_polling_stops_on_definitive_errors(standin: StandIn, tmp_path: Path) -> None:
@@ -53,7 +35,7 @@ async def test_polling_stops_on_definitive_errors(standin: StandIn, tmp_path: Pa
         assert await engine.store.in_flight_jobs() == []
     assert standin.count("/api/render/proxy/lambda/") == 1
     assert console.sent(VideoFile) == []
-    assert _texts(console) == [t("err_request_failed", "en")]
+    assert texts(console) == [t("err_request_failed", "en")]
 
 
 async def test_polling_5xx_until_the_ceiling(standin: StandIn, tmp_path: Path) -> None:
@@ -66,8 +48,8 @@ async def test_polling_5xx_until_the_ceiling(standin: StandIn, tmp_path: Path) -
         await console.push_message("export")
         assert await engine.store.in_flight_jobs() == []
     assert standin.count("/api/render/proxy/lambda/") > 2
-    assert _texts(console) == [t("ceiling", "en", minutes=0)]
-    assert not any("Bad Gateway" in p for p in _progress(console))
+    assert texts(console) == [t("ceiling", "en", minutes=0)]
+    assert not any("Bad Gateway" in p for p in progress(console))
 
 
 async def test_render_request_carries_the_draft(standin: StandIn, tmp_path: Path) -> None:

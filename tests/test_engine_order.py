@@ -4,23 +4,13 @@ tests/support/standin.py)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from bot.messages import Outbound, Replier, Text
 from bot.texts import t
 from tests.support.standin import SUMMARY, StandIn, engine_harness
 
 ASK = "generate a natural male voiceover in English for my script"
-
-
-@pytest.fixture
-def standin() -> Iterator[StandIn]:
-    server = StandIn().start()
-    yield server
-    server.stop()
 
 
 class SlowNotice:

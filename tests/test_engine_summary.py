@@ -3,14 +3,12 @@ backend, tests/support/standin.py, which like the hosted service sends no summar
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from backend.timeline import summary as backend_summary
-from bot.messages import Text
 from bot.summary import timeline_summary
 from bot.texts import t
 from tests.support.standin import (
@@ -20,6 +18,7 @@ from tests.support.standin import (
     SUMMARY_ZH,
     StandIn,
     engine_harness,
+    texts,
 )
 
 ASK_ZH = "用自然的男声为我的脚本配音"
@@ -63,17 +62,6 @@ FULL_DRAFT = {
 }
 
 
-@pytest.fixture
-def standin() -> Iterator[StandIn]:
-    server = StandIn().start()
-    yield server
-    server.stop()
-
-
-def _texts(console: object, chat: str = "local") -> list[str]:
-    return [o.text for o in console.sent(Text, chat) if isinstance(o, Text)]  # type: ignore[attr-defined]
-
-
 @pytest.mark.parametrize("draft", [FULL_DRAFT, DRAFT])
 def test_english_summary_matches_the_design_format(draft: dict[str, object]) -> None:
     """Same wording as DESIGN section 4 / the self-hosted backend's summary."""
@@ -103,7 +91,7 @@ async def test_status_and_no_text_reply_in_chinese(standin: StandIn, tmp_path: P
         await console.push_message("状态")
         await console.push_message(ASK_ZH)
         await console.push_message("/status")
-    assert _texts(console) == [
+    assert texts(console) == [
         t("state_empty", "zh"),
         t("no_text_changed", "zh", summary=SUMMARY_ZH),
         t("state", "zh", summary=SUMMARY_ZH),
@@ -115,7 +103,7 @@ async def test_summary_without_backend_summary(standin: StandIn, tmp_path: Path)
     async with engine_harness(standin.base_url, tmp_path) as (_e, console):
         await console.push_message("generate a natural male voiceover in English for my script")
         await console.push_message("status")
-    assert _texts(console)[-1] == t("state", "en", summary=SUMMARY)
+    assert texts(console)[-1] == t("state", "en", summary=SUMMARY)
 
 
 async def test_backend_summary_only_without_a_draft(standin: StandIn, tmp_path: Path) -> None:
@@ -127,7 +115,7 @@ async def test_backend_summary_only_without_a_draft(standin: StandIn, tmp_path: 
         await console.push_message("status")
         standin.behaviour.send_draft = False
         await console.push_message("status")
-    said = _texts(console)
+    said = texts(console)
     assert said[0] == t("state_empty", "en")
     assert said[-2] == t("state", "en", summary=SUMMARY)
     assert said[-1] == t("state", "en", summary=BACKEND_SUMMARY)

@@ -48,13 +48,6 @@ def botapi() -> Iterator[BotApiStandIn]:
     server.stop()
 
 
-@pytest.fixture
-def standin() -> Iterator[StandIn]:
-    server = StandIn().start()
-    yield server
-    server.stop()
-
-
 @asynccontextmanager
 async def telegram(
     botapi: BotApiStandIn,

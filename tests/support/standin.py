@@ -529,3 +529,17 @@ async def engine_harness(base_url: str, tmp_path: Path, **settings: Any) -> Asyn
         await engine.aclose()
         await store.close()
         await client.aclose()
+
+
+def texts(console: Any, chat: str | None = None) -> list[str]:
+    """The Text replies the console recorded, for one chat or (None) all of them."""
+    from bot.messages import Text
+
+    return [o.text for o in console.sent(Text, chat) if isinstance(o, Text)]
+
+
+def progress(console: Any, chat: str | None = None) -> list[str]:
+    """The progress lines (each send and edit) the console recorded."""
+    from bot.messages import Progress
+
+    return [o.text for o in console.sent(Progress, chat) if isinstance(o, Progress)]
