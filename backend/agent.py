@@ -24,7 +24,7 @@ from starlette.responses import Response
 
 from backend.context import Backend, authenticate, backend_of, load_session
 from backend.db import Identity, MediaItem
-from backend.editing import apply_edits, forget_if_unchanged, remember, undo
+from backend.editing import apply_edits, forget_if_unchanged, label, remember, undo
 from backend.errors import BAD_INPUT, BAD_REQUEST, INTERNAL, NO_CREDITS, ApiError, api_error
 from backend.i18n import LANG_WORDS, t
 from backend.ingest import check_script
@@ -221,10 +221,15 @@ async def _execute(
         await queue.put(event(turn, [result(cid, name, response)]))
 
     if intent.edits.undo:
-        done = undo(state)
+        undone = undo(state)
         await refresh_draft(store, turn.sid, state)
         await store.save_state(turn.sid, state)
-        reply = t("undone", lang, summary=_summary(state)) if done else t("nothing_to_undo", lang)
+        if undone is None:
+            reply = t("nothing_to_undo", lang)
+        elif undone:
+            reply = t("undone", lang, what=undone, summary=_summary(state))
+        else:
+            reply = t("undone_plain", lang, summary=_summary(state))
         await queue.put(event(turn, [{"text": reply}], done=True))
         return
     if intent.understood:
@@ -279,8 +284,12 @@ async def _execute(
         replies.append(t("help", lang, voices=", ".join(v.name for v in backend.voices)))
 
     if intent.understood:
+        label(state, " ".join(replies))
         forget_if_unchanged(state)
         await refresh_draft(store, turn.sid, state)
+        if turn.synthesize and _soft_captions(state) and not settings.get("soft_hint_given"):
+            settings["soft_hint_given"] = True
+            replies.append(t("captions_soft_hint", lang))
         await step("place_on_timeline", {}, {"summary": _summary(state)})
         await store.save_state(turn.sid, state)
     if (
@@ -290,6 +299,15 @@ async def _execute(
     ):
         replies.append(t("applies_next", lang))
     await queue.put(event(turn, [{"text": " ".join(replies)}] if replies else [], done=True))
+
+
+def _soft_captions(state: dict[str, Any]) -> bool:
+    """The draft's captions are a subtitle track (an uploaded video kept as it is)."""
+    return any(
+        seg.get("m", {}).get("role") == "caption" and not seg.get("m", {}).get("burn_in")
+        for track in (state.get("draft") or {}).get("t", [])
+        for seg in track.get("sg", [])
+    )
 
 
 def _summary(state: dict[str, Any]) -> str:
@@ -416,5 +434,7 @@ async def _synthesize(
         voice=voice.name,
         desc=describe(voice, lang),
         sentences=len(speech.sentences),
+        plural="" if len(speech.sentences) == 1 else "s",
+        pace=t("pace", lang, speed=turn.speed) if abs(turn.speed - 1.0) > 0.005 else "",
     )
     return " ".join([done, *timing_notes(speech, lang, video_ms)])

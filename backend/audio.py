@@ -66,7 +66,7 @@ def friendly(stderr: str) -> str:
 # A healthy ffmpeg advances its output time every fraction of a second. Rarely (a few runs in a
 # hundred, under CPU load) the static ffmpeg deadlocks while libass starts up; such a run is killed
 # after STALL_SECONDS without progress and started again, so a job never hangs.
-STALL_SECONDS = 30.0
+STALL_SECONDS = 20.0
 ATTEMPTS = 3
 
 

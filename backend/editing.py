@@ -7,6 +7,7 @@ the state afterwards, so ``state`` and the next export always agree.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,6 +32,14 @@ def remember(state: dict[str, Any]) -> None:
     del history[:-MAX_HISTORY]
 
 
+def label(state: dict[str, Any], what: str) -> None:
+    """Name the newest undo point by what its turn told the user, so ``undo`` can say what it undid."""
+    history = state.get("history") or []
+    if history:
+        first = re.match(r"(.+?[.!?。！？])(?:\s|$)", what)
+        history[-1]["label"] = (first.group(1) if first else what)[:200]
+
+
 def forget_if_unchanged(state: dict[str, Any]) -> None:
     """Drop the undo point of a turn that changed nothing ("add music" with no music uploaded), so
     the next ``undo`` undoes the last real edit."""
@@ -39,14 +48,16 @@ def forget_if_unchanged(state: dict[str, Any]) -> None:
         history.pop()
 
 
-def undo(state: dict[str, Any]) -> bool:
+def undo(state: dict[str, Any]) -> str | None:
+    """Restore the state before the last edit; returns what that edit was ("" if unknown), or
+    None when there is nothing to undo."""
     history = state.get("history") or []
     if not history:
-        return False
+        return None
     snapshot = history.pop()
     for key in UNDO_KEYS:
         state[key] = snapshot.get(key)
-    return True
+    return str(snapshot.get("label") or "")
 
 
 async def apply_edits(
@@ -56,8 +67,11 @@ async def apply_edits(
     settings = state.setdefault("settings", {})
     replies: list[str] = []
     if edits.remove_titles:
-        state["titles"] = []
-        replies.append(t("titles_removed", lang))
+        if state.get("titles"):
+            state["titles"] = []
+            replies.append(t("titles_removed", lang))
+        elif not edits.titles:  # "change the title to X" with none yet simply adds X
+            replies.append(t("titles_none", lang))
     length = int((state.get("draft") or {}).get("d") or 0)
     for text, start, end in edits.titles:
         if length and start >= length:  # it would never be seen (or stretch the video to show it)
@@ -120,9 +134,10 @@ async def _music(
 ) -> list[str]:
     settings = state.setdefault("settings", {})
     if edits.remove_music:
-        if state.get("music_id"):
-            state["music_id"] = None
-            await step("remove_music", {}, {"ok": True})
+        if not state.get("music_id"):
+            return [t("music_none", lang)]
+        state["music_id"] = None
+        await step("remove_music", {}, {"ok": True})
         return [t("music_removed", lang)]
     wants = edits.use_music or edits.music_volume is not None or edits.music_change is not None
     if not wants:

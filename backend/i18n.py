@@ -130,8 +130,8 @@ def pick_lang(value: str | None) -> str:
 
 AGENT_MESSAGES: dict[str, dict[str, str]] = {
     "voiceover_done": {
-        "en": 'Your voiceover is ready: {seconds:.0f} s of speech in {voice}\'s voice ({desc}), {sentences} sentences. Say "export" to get the MP4, or ask for changes like "slower" or "make it vertical".',
-        "zh": "配音已生成：{seconds:.0f} 秒，{voice} 的声音（{desc}），共 {sentences} 句。说“导出”即可获取 MP4，也可以说“慢一点”或“竖屏”进行调整。",
+        "en": 'Your voiceover is ready: {seconds:.0f} s of speech in {voice}\'s voice ({desc}){pace}, {sentences} sentence{plural}. Say "export" to get the MP4, or ask for changes like "slower" or "make it vertical".',
+        "zh": "配音已生成：{seconds:.0f} 秒，{voice} 的声音（{desc}）{pace}，共 {sentences} 句。说“导出”即可获取 MP4，也可以说“慢一点”或“竖屏”进行调整。",
     },
     "voice_fallback": {
         "en": "There is no {want} voice installed, so I used {voice} ({desc}) instead.",
@@ -234,7 +234,17 @@ EDIT_MESSAGES: dict[str, dict[str, str]] = {
         "be seen. Say a time within the video.",
         "zh": "视频只有 {length:g} 秒，{start:g} 秒处的标题“{text}”不会出现。请说一个视频内的时间。",
     },
-    "undone": {"en": "Undone. {summary}", "zh": "已撤销。{summary}"},
+    "undone": {"en": "Undone: {what} {summary}", "zh": "已撤销：{what} 发送“状态”可查看时间线。"},
+    "undone_plain": {"en": "Undone. {summary}", "zh": "已撤销。发送“状态”可查看时间线。"},
+    "pace": {"en": ", at {speed:g}x", "zh": "，语速 {speed:g}x"},
+    "music_none": {"en": "There is no music to remove.", "zh": "当前没有背景音乐。"},
+    "titles_none": {"en": "There is no title to remove.", "zh": "当前没有标题。"},
+    "captions_soft_hint": {
+        "en": "Captions go in as a subtitle track, so your video is not re-encoded; some phone "
+        'players hide subtitle tracks. Say "burn in the captions" to draw them into the picture '
+        "(the export then takes a little longer).",
+        "zh": "字幕以字幕轨形式加入，视频无需重新编码；部分手机播放器不显示字幕轨。说“把字幕烧录到画面”即可把字幕画进视频（导出会稍慢）。",
+    },
     "nothing_to_undo": {"en": "There is nothing to undo.", "zh": "没有可撤销的操作。"},
     "video_selected": {"en": "Now working on {name}.", "zh": "现在处理 {name}。"},
     "video_missing": {

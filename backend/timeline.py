@@ -218,10 +218,26 @@ def summary(draft: Mapping[str, Any]) -> str:
             )
         elif m.get("role") == "caption":
             kind = "burned in" if m.get("burn_in") else "subtitle track"
-            parts.append(f"{i}. Captions: {len(sg)} lines, {kind} {span}")
+            parts.append(f"{i}. Captions: {len(sg)} line{_s(len(sg))}, {kind} {span}")
         else:
             parts.append(f'{i}. Title: "{sg[0].get("text", "")}" {span}')
-    return f"Timeline ({len(tracks)} tracks): " + " ".join(parts)
+    head = f"Timeline ({len(tracks)} track{_s(len(tracks))}): "
+    return head + " ".join(parts) + _output(draft)
+
+
+def _s(n: int) -> str:
+    return "" if n == 1 else "s"
+
+
+def _output(draft: Mapping[str, Any]) -> str:
+    """`` Output: 1080x1920, first 5 s, caption files SRT and VTT.``: what the export will be."""
+    text = f" Output: {draft.get('w', 1920)}x{draft.get('h', 1080)}"
+    trim = draft.get("trim")
+    if isinstance(trim, int | float) and trim > 0:
+        text += f", first {trim / 1000:g} s"
+    if draft.get("sidecars"):
+        text += ", caption files SRT and VTT"
+    return text + "."
 
 
 def _int(value: Any, low: int, high: int, what: str) -> int:

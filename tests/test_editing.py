@@ -193,8 +193,9 @@ def test_undo_second_video_and_help(api: Api, tmp_path: Path) -> None:
     assert api.state()["draft"]["h"] == 1920
     _, events = api.say("add music at 30%")  # no music uploaded: changes nothing
     assert "music" in texts(events).lower() and api.state()["draft"]["h"] == 1920
-    _, events = api.say("undo")  # undoes the last edit that changed something
-    assert api.state()["draft"]["h"] == 240 and "Undone" in texts(events)
+    _, events = api.say("undo")  # undoes the last edit that changed something, and says which
+    assert api.state()["draft"]["h"] == 240
+    assert texts(events).startswith("Undone: Format set to 9:16 (1080x1920).")
     _, events = api.say("what is the weather in Paris")
     assert "I can" in texts(events) and function_names(events) == []
 
@@ -264,8 +265,11 @@ def test_caption_position_on_an_uploaded_video_is_burned_in(api: Api, tmp_path: 
     captions: then they are burned in where asked, so "captions at the top" is true in the file."""
     clip = make_test_video(tmp_path / "clip.mp4", seconds=4, width=640, height=360)
     api.upload(("clip.mp4", clip), ("s.txt", b"Captions go where you say. They stay readable."))
-    api.say("generate a voiceover")
+    _, events = api.say("generate a voiceover")
     assert [c["m"]["burn_in"] for c in captions(api.state())][:1] == [False]
+    assert "burn in the captions" in texts(events)  # told how to make them visible everywhere
+    _, events = api.say("redo the voiceover")
+    assert "burn in the captions" not in texts(events)  # once is enough
     _, events = api.say("captions at the top")
     assert "top" in texts(events).lower()
     cap = captions(api.state())
@@ -333,3 +337,21 @@ def test_title_timed_from_the_end_gets_a_specific_reply(api: Api) -> None:
     assert state["draft"]["h"] == 1920 and "Bye" not in state["summary"]
     _, events = api.say("add title 'Bye' for the last 3 seconds")
     assert "not from its end" in texts(events) and "upload a TXT" not in texts(events)
+
+
+def test_replies_say_when_nothing_was_there(api: Api) -> None:
+    """Removing music or titles that are not there says so, instead of claiming it removed them;
+    "change the title" with no title yet just adds one."""
+    voiced(api, "Nothing to remove here. Only speech.")
+    _, events = api.say("remove the music")
+    assert texts(events) == "There is no music to remove."
+    _, events = api.say("remove the title")
+    assert texts(events) == "There is no title to remove."
+    zh = api.say("去掉背景音乐")[1]  # the Chinese phrasing reaches the same check
+    assert texts(zh) == "There is no music to remove."
+
+
+def test_slower_voiceover_reply_names_the_pace(api: Api) -> None:
+    voiced(api, "Pace is part of the reply. It says how fast.")
+    _, events = api.say("slower")
+    assert "at 0.87x" in texts(events) and "2 sentences" in texts(events)
