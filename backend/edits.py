@@ -1,8 +1,9 @@
 """Editing phrases (English and Chinese): music, titles, caption look, format, trim, undo, which video.
 
 Split from ``backend.interpreter`` to keep each module about one thing; ``parse_edits`` fills the
-editing fields of an ``Intent`` and returns the request with any quoted title text removed, so the
-title is not mistaken for an inline script.
+editing fields of an ``Intent`` and returns the request with any title text (and any voice-volume
+phrase) removed, so neither is mistaken for an inline script or a voiceover request. Titles are
+read in ``backend.edits_titles``.
 """
 
 from __future__ import annotations
@@ -10,22 +11,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from backend.edits_titles import CN_DIGITS, find_titles, groups, sec_ms, unquote
+
 _NUM = r"(\d+(?:\.\d+)?)"
 _ZNUM = r"(\d+(?:\.\d+)?|[零一二两三四五六七八九十]+)"  # also Chinese numerals, for "前二十秒"
-_CN_DIGITS = {
-    "一": 1,
-    "二": 2,
-    "两": 2,
-    "三": 3,
-    "四": 4,
-    "五": 5,
-    "六": 6,
-    "七": 7,
-    "八": 8,
-    "九": 9,
-    "十": 10,
-    "零": 0,
-}
 _ORDINALS = {
     "first": 0,
     "1st": 0,
@@ -38,58 +27,10 @@ _ORDINALS = {
     "fifth": 4,
 }
 
-
-def _quoted(name: str) -> str:
-    """A quoted text; a single quote only closes before a non-letter, so "'Don't stop'" is whole."""
-    return (
-        rf"(?P<{name}>[\"“][^\"“”\n]{{1,120}}[\"”]|['‘][^\n]{{1,120}}?['’](?!\w)"
-        rf"|「[^」\n]{{1,120}}」|『[^』\n]{{1,120}}』)"
-    )
-
-
-_TITLE_WORD = r"(?:title|heading|headline|text overlay|text|overlay|caption|subtitle|label|banner)"
-_TITLE = re.compile(
-    r"\b(?:add|put|show|insert|place|display|and|plus|also)\s+(?:(?:a|an|the|another|new|big|small)\s+)*"
-    rf"{_TITLE_WORD}(?:\s+(?:saying|that says|which says|reading|of))?\s*[:：]?\s*{_quoted('add')}"
-    r"|\bwith\s+(?:(?:a|an|the|big|small)\s+)*(?:title|heading|headline|overlay|banner)\s*[:：]?\s*"
-    rf"{_quoted('with')}"
-    rf"|\b(?:put|show|display|place|write)\s+{_quoted('screen')}\s+on\s+(?:the\s+)?(?:screen|video)"
-    r"|\b(?:change|set|update|rename|replace|make)\s+(?:the\s+)?(?:title|heading|text)\s+"
-    rf"(?:to|as|into|with)\s*[:：]?\s*{_quoted('change')}"
-    rf"|(?:添加|加上|加|显示|放)(?:一个|个)?(?:标题|文字|字幕条)\s*[:：]?\s*{_quoted('zh')}"
-    rf"|标题(?:改成|改为|换成)\s*{_quoted('zhchange')}",
-    re.I,
-)
 _REMOVE_TITLES = re.compile(
     r"(remove|delete|drop|clear|no)\s+(the\s+|all\s+)?(titles?|text overlays?|overlays?)|去掉标题|删除标题|删除文字",
     re.I,
 )
-# When a title shows: time phrases right after its text, e.g. "at 0:05 for 2 seconds", "前3秒".
-_T = r"(\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?|\d+(?:\.\d+)?|[零一二两三四五六七八九十]+)"
-_UNIT = r"(?:\s*(?:s|secs?|seconds?)\b|\s*秒)"
-_SPAN_LEAD = r"[\s,，]*(?:and\s+|并且?\s*)?"
-_SPAN_PARTS: list[tuple[str, re.Pattern[str]]] = [
-    (kind, re.compile(_SPAN_LEAD + rf"(?:{pattern})", re.I))
-    for kind, pattern in (
-        (
-            "range",
-            rf"(?:from|between)\s+(?:second\s+)?{_T}{_UNIT}?\s*(?:to|and|-|–|until|till)\s*{_T}{_UNIT}?"
-            rf"|从\s*第?\s*{_T}\s*秒?\s*(?:到|至)\s*第?\s*{_T}\s*秒",
-        ),
-        ("first", rf"(?:(?:for|in|during|over)\s+)?(?:the\s+)?first\s+{_T}{_UNIT}|前\s*{_T}\s*秒"),
-        (
-            "end",
-            rf"(?:(?:for|in|during|over)\s+)?(?:the\s+)?(?:last|final)\s+{_T}{_UNIT}|最后\s*{_T}\s*秒"
-            r"|(?:at|until|till|to|near|by)\s+the\s+(?:very\s+)?end\b|在?(?:结尾|末尾|片尾)",
-        ),
-        (
-            "at",
-            rf"(?:at|from|starting at|start at|starting from)\s+(?:second\s+)?{_T}{_UNIT}?"
-            rf"|(?:在|从)\s*第?\s*{_T}\s*秒(?:开始)?",
-        ),
-        ("for", rf"for\s+{_T}{_UNIT}|持续\s*{_T}\s*秒"),
-    )
-]
 _MUSIC_WORD = r"(?:music|bgm|soundtrack|background track)"
 _MUSIC_LEVEL = re.compile(
     rf"{_MUSIC_WORD}[^0-9%]{{0,25}}?{_NUM}\s*(?:%|percent)|{_NUM}\s*(?:%|percent)\s+{_MUSIC_WORD}"
@@ -97,13 +38,13 @@ _MUSIC_LEVEL = re.compile(
     re.I,
 )
 _MUSIC_LOUDER = re.compile(
-    rf"louder\s+{_MUSIC_WORD}|{_MUSIC_WORD}\s+(?:a bit\s+)?louder|(?:raise|turn up|increase)\s+(?:the\s+)?{_MUSIC_WORD}|音乐大声|调高音乐"
+    rf"louder\s+{_MUSIC_WORD}|{_MUSIC_WORD}\s+(?:a (?:bit|little|tad)\s+)?(?:louder|up\b)|(?:raise|turn up|increase)\s+(?:the\s+)?{_MUSIC_WORD}|音乐大声|调高音乐"
     r"|(?:音乐|配乐|BGM)(?:的)?(?:声音|音量)?(?:再|稍微)?(?:调|放|开)?(?:大|高|响)(?:一点|一些|点|些)"
     r"|(?:调大|调高|提高|加大)(?:背景)?(?:音乐|配乐)",
     re.I,
 )
 _MUSIC_QUIETER = re.compile(
-    rf"(?:quieter|softer|lower)\s+{_MUSIC_WORD}|{_MUSIC_WORD}\s+(?:a bit\s+)?(?:quieter|softer|lower)|(?:lower|turn down|reduce|decrease)\s+(?:the\s+)?{_MUSIC_WORD}|音乐小声|调低音乐"
+    rf"(?:quieter|softer|lower)\s+{_MUSIC_WORD}|{_MUSIC_WORD}\s+(?:a (?:bit|little|tad)\s+)?(?:quieter|softer|lower|down\b)|(?:lower|turn down|reduce|decrease)\s+(?:the\s+)?{_MUSIC_WORD}|音乐小声|调低音乐"
     r"|(?:音乐|配乐|BGM)(?:的)?(?:声音|音量)?(?:再|稍微)?(?:调|放|关)?(?:小|低|轻)(?:一点|一些|点|些)"
     r"|(?:调小|调低|降低|减小)(?:背景)?(?:音乐|配乐)",
     re.I,
@@ -135,12 +76,34 @@ _CAP_SMALLER = re.compile(
     r"|字幕(?:的)?(?:字体|字号|文字)?(?:再|稍微)?(?:调|放|变|弄|改|缩)?小(?:一点|一些|点|些)?",
     re.I,
 )
-_SIDECARS = re.compile(r"\bsrt\b|\bvtt\b|(?:subtitle|caption)\s+files?|字幕文件", re.I)
+# Lookarounds, not \b: "要srt字幕" has no word boundary between Chinese and Latin letters.
+_SIDECARS = re.compile(
+    r"(?<![a-z0-9])(?:srt|vtt)(?![a-z0-9])|(?:subtitle|caption)\s+files?|字幕文件", re.I
+)
 
 _FIT_BLUR = re.compile(r"\bblur(?:red)?\b|模糊", re.I)
 _FIT_CROP = re.compile(r"\bcrop(?:ped)?\b|\bfill the (?:screen|frame)\b|裁剪|裁切", re.I)
 _FIT_PAD = re.compile(r"\bletterbox|\bblack bars\b|\bpad(?:ding)?\b|黑边", re.I)
 _RESOLUTION = re.compile(r"(?<![\d.a-z])(720|1080)\s*p(?![a-z])", re.I)  # lookarounds: "1080P高清"
+# Sizes the renderer cannot make (it does 720p and 1080p): a note, not a silent ignore.
+_RESOLUTION_OTHER = re.compile(
+    r"(?<![\d.a-z])(?:[248]\s*k|(?:2160|1440|4320|480|360|240)\s*p|uhd|ultra\s*hd)(?![a-z0-9])|超高清",
+    re.I,
+)
+# The voice's loudness is fixed (normalized to the mix target): a note, and the phrase is cut out
+# so "make the voiceover louder" does not read as a voiceover request.
+_VOICE_WORD = r"\b(?:(?:male|female)\s+)?(?:voice\s*-?\s*over|voice|narration|narrator|vocals?)\b"
+_VOICE_VOLUME = re.compile(
+    rf"(?:louder|quieter|softer)\s+(?:the\s+)?{_VOICE_WORD}"
+    rf"|{_VOICE_WORD}\s+(?:a (?:bit|little|tad)\s+|much\s+)?(?:louder|quieter|softer)\b"
+    rf"|{_VOICE_WORD}\s+(?:is\s+)?(?:way\s+|a bit\s+)?too\s+(?:quiet|loud|soft|low)\b"
+    rf"|\b(?:raise|lower|boost|increase|decrease|reduce|turn\s+up|turn\s+down)\s+(?:the\s+)?{_VOICE_WORD}"
+    rf"|\bturn\s+(?:the\s+)?{_VOICE_WORD}\s+(?:a bit\s+)?(?:up|down)\b|{_VOICE_WORD}\s+(?:volume|level)\b"
+    r"|(?:人声|配音|旁白|解说|说话声|(?<!音乐)(?<!音乐的)(?<!配乐)(?<!配乐的)(?<!BGM)(?<!背景)声音)"
+    r"(?:的)?(?:声音|音量)?(?:再|稍微)?(?:调|放|开)?(?:大|小|高|低|响|轻)(?:一点|一些|点|些)"
+    r"|(?:调大|调高|提高|加大|调小|调低|降低|减小)(?:人声|配音|旁白|解说)(?:的)?(?:音量)?",
+    re.I,
+)
 
 _TRIM = re.compile(
     rf"only\s+(?:the\s+)?first\s+{_NUM}\s*(?:s\b|secs?\b|seconds?\b)|(?:trim|cut|shorten)\s+(?:it\s+|the video\s+)?(?:down\s+)?to\s+{_NUM}\s*(?:s\b|secs?\b|seconds?\b)"
@@ -209,66 +172,6 @@ class Edits:
         )
 
 
-def _cn_number(text: str) -> int | None:
-    """Chinese numerals up to 99: "二十" 20, "十五" 15, "二十五" 25, "两" 2."""
-    tens, ten, ones = text.partition("十")
-    if not ten:
-        return _CN_DIGITS.get(text) if len(text) == 1 else None
-    if len(tens) > 1 or len(ones) > 1:
-        return None
-    high = _CN_DIGITS.get(tens, -99) if tens else 1
-    low = _CN_DIGITS.get(ones, -99) if ones else 0
-    value = high * 10 + low
-    return value if value >= 0 else None
-
-
-def _sec(value: str) -> int:
-    """Milliseconds from "5", "2.5", "0:05", "1:02:03" or a Chinese numeral."""
-    if ":" in value:
-        total = 0.0
-        for part in value.split(":"):
-            total = total * 60 + float(part)
-        return int(total * 1000)
-    if value[:1].isdigit():
-        return int(float(value) * 1000)
-    n = _cn_number(value)
-    return n * 1000 if n is not None else -1
-
-
-def _groups(m: re.Match[str]) -> list[str]:
-    return [g for g in m.groups() if g is not None]
-
-
-def _title_span(tail: str) -> tuple[tuple[int, int] | None, int]:
-    """(start_ms, end_ms) from the time phrases right after a title, and their length. The span is
-    ``None`` for a time counted from the end, which a title cannot express."""
-    found: dict[str, list[int]] = {}
-    pos = 0
-    while True:
-        for kind, pattern in _SPAN_PARTS:
-            if kind not in found and (m := pattern.match(tail, pos)):
-                found[kind] = [_sec(g) for g in _groups(m)]
-                pos = m.end()
-                break
-        else:
-            break
-    if "end" in found:
-        return None, pos
-    if "range" in found:
-        start, end = found["range"][:2]
-    elif "first" in found:
-        start, end = 0, found["first"][0]
-    else:
-        start = found["at"][0] if "at" in found else 0
-        end = start + (found["for"][0] if "for" in found else 3000)
-    return (start, end), pos
-
-
-def _unquote(text: str) -> str:
-    text = text.strip()
-    return text[1:-1].strip() if len(text) > 1 and text[0] in "\"“‘'" else text
-
-
 def _pronunciations(text: str, found: dict[str, str]) -> str:
     """Collect "pronounce X as Y (and Z as W)" / "把X读作Y" into ``found``; return the text without
     them, so the spoken form ("LOO-men") is not read as a voice request ("men")."""
@@ -281,7 +184,7 @@ def _pronunciations(text: str, found: dict[str, str]) -> str:
         m: re.Match[str] | None = first
         end = first.end()
         while m:
-            found[_unquote(m.group("w"))] = _unquote(m.group("s"))
+            found[unquote(m.group("w"))] = unquote(m.group("s"))
             end = m.end()
             m = _PRONOUNCE_MORE.match(text, end)
         if tail := _PRONOUNCE_END.match(text, end):
@@ -294,24 +197,18 @@ def _pronunciations(text: str, found: dict[str, str]) -> str:
 def parse_edits(request: str) -> tuple[Edits, str]:
     """The editing fields of one message, and the message with title texts cut out."""
     e = Edits()
-    kept: list[str] = []
-    pos = 0
-    for tm in _TITLE.finditer(request):
-        quoted = next(q for q in tm.groupdict().values() if q is not None)
-        text = quoted[1:-1].strip()
-        span, used = _title_span(request[tm.end() :])
-        if span is None:
-            e.notes.append("title_time_unsupported")
-        elif text and 0 <= span[0] < span[1]:
-            e.titles.append((text, *span))
-            e.remove_titles |= bool(tm.group("change") or tm.group("zhchange"))
-        kept.append(request[pos : tm.start()])
-        pos = tm.end() + used
-    remaining = " ".join([*kept, request[pos:]])
+    found = find_titles(request)
+    e.titles, e.remove_titles = found.titles, found.replace
+    if found.end_relative:
+        e.notes.append("title_time_unsupported")
+    remaining = found.rest
+    if _VOICE_VOLUME.search(remaining):
+        e.notes.append("voice_volume_unsupported")
+        remaining = _VOICE_VOLUME.sub(" ", remaining)
     remaining = _pronunciations(remaining, e.pronunciations)
     e.remove_titles |= bool(_REMOVE_TITLES.search(remaining))
     if m := _MUSIC_LEVEL.search(remaining):
-        value = float(_groups(m)[0])
+        value = float(groups(m)[0])
         if 0 <= value <= 100:
             e.music_volume = value / 100
     elif _MUSIC_LOUDER.search(remaining):
@@ -343,8 +240,10 @@ def parse_edits(request: str) -> tuple[Edits, str]:
     )
     if m := _RESOLUTION.search(remaining):
         e.resolution = int(m.group(1))
+    elif _RESOLUTION_OTHER.search(remaining):
+        e.notes.append("resolution_unsupported")
     if m := _TRIM.search(remaining):
-        e.trim_ms = max(0, _sec(_groups(m)[0]))
+        e.trim_ms = max(0, sec_ms(groups(m)[0]))
     elif _UNTRIM.search(remaining):
         e.trim_ms = 0
     e.undo = bool(_UNDO.search(remaining))
@@ -358,7 +257,7 @@ def parse_edits(request: str) -> tuple[Edits, str]:
             e.video_index = int(m.group("num")) - 1
         elif m.group("zh"):
             z = m.group("zh")
-            e.video_index = (int(z) if z.isdigit() else _CN_DIGITS[z]) - 1
+            e.video_index = (int(z) if z.isdigit() else CN_DIGITS[z]) - 1
         else:
             e.video_index = -1 if m.group("zhlast") == "最后一个" else -2
     return e, remaining

@@ -21,7 +21,10 @@ _REDO = re.compile(r"\bredo\b|重新(?:配音|朗读|录|念|读)", re.I)
 # "add the title again").
 _GENERATE = re.compile(r"\bgenerate\b|生成", re.I)
 _AGAIN = re.compile(r"\bagain\b|\bregenerate\b|\bonce more\b|重新|再来", re.I)
-_MADE_OBJECT = r"\b(?:titles?|headings?|srt|vtt|files?|music|overlays?)\b|标题|字幕文件|音乐"
+_MADE_OBJECT = (
+    r"\b(?:titles?|headings?|files?|music|overlays?)\b|(?<![a-z0-9])(?:srt|vtt)(?![a-z0-9])"
+    r"|标题|字幕文件|音乐"
+)
 _MADE = re.compile(_MADE_OBJECT, re.I)  # "generate captions" still means a voiceover with captions
 _EDITED = re.compile(_MADE_OBJECT + r"|\b(?:captions?|subtitles?|text)\b|字幕|文字", re.I)
 _MALE = re.compile(r"\bmale\b|\bman\b|\bmen\b|\bguy\b|\bmasculine\b|男", re.I)
@@ -37,13 +40,21 @@ _ACCENTS = {
     "en_GB": re.compile(r"\bbritish\b|\buk\b|英式", re.I),
     "en_US": re.compile(r"\bamerican\b|(?-i:\bUS\b)|\bus (?:english|accent|voice)|美式", re.I),
 }
-_FASTER = re.compile(r"\bfaster\b|\bspeed (it )?up\b|\bquicker\b|快一点|快点|更快|加快", re.I)
-_SLOWER = re.compile(r"\bslower\b|\bslow (it )?down\b|慢一点|慢点|更慢|放慢", re.I)
+_IT = r"(?:it|the (?:voice|voiceover|narration|reading|speech))"
+_FASTER = re.compile(rf"\bfaster\b|\bspeed (?:{_IT} )?up\b|\bquicker\b|快一点|快点|更快|加快", re.I)
+_SLOWER = re.compile(rf"\bslower\b|\bslow (?:{_IT} )?down\b|慢一点|慢点|更慢|放慢", re.I)
 # "1.2x", "1.2倍": not a size ("1080x1920") nor how much louder or bigger ("2x louder", "放大2倍").
 _RATE = re.compile(
     r"(?<![\d.大小高低响])(\d+(?:\.\d+)?)\s*(?:[x×](?![\w×])|倍)"
     r"(?!\s*(?:louder|bigger|larger|smaller|quieter|softer|longer|shorter|higher|lower|more|less"
     r"|as\b|[大小高低响]))",
+    re.I,
+)
+# "speed 1.1", "速度1.2", "语速 0.9", "speed 120%" (the "1.1x" forms are _RATE's).
+_SPEED_SET = re.compile(
+    r"(?:\bspeed|\bpace|语速|速度|倍速)\s*(?:(?:to|of|at|is|=)\s*|[:：]\s*"
+    r"|(?:设为|设置为|设成|调到|调成|调为|改成|改为|为|是)\s*)?(\d+(?:\.\d+)?)\s*(%?)(?![\d.])"
+    r"(?!\s*(?:p\b|k\b|s\b|secs?\b|seconds?\b|秒|fps\b|wpm\b|words?\b))",
     re.I,
 )
 _DIMENSIONS = re.compile(r"(?<![\d.])(\d{3,4})\s*[x×*]\s*(\d{3,4})(?!\d)")
@@ -55,13 +66,20 @@ _SQUARE = re.compile(r"\bsquare\b|(?<![\d.])1\s*[:：比]\s*1(?![\d.])|方形|�
 _HORIZONTAL = re.compile(
     r"\bhorizontal\b|\blandscape\b|\bwidescreen\b|(?<![\d.])16\s*[:：比]\s*9(?!\d)|横屏|横版", re.I
 )
+_CAP_NOUN = r"(?:captions?|subtitles?|subs)\b(?!\s*files?\b)"
 _CAPTIONS_OFF = re.compile(
-    r"(no|without|remove|turn off|hide|disable)\s+(the\s+)?(captions|subtitles)|去掉字幕|关闭字幕|不要字幕"
+    r"\b(?:no|without|remove|turn off|switch off|hide|disable|drop)\s+(?:the\s+|all\s+)?"
+    rf"{_CAP_NOUN}|\b{_CAP_NOUN}\s+off\b|\b(?:turn|switch)\s+(?:the\s+)?{_CAP_NOUN}\s+off\b"
+    r"|去掉字幕|关闭字幕|不要字幕"
     r"|(?:关掉|关上|隐藏|关|去除)字幕|字幕(?:关掉|关闭|关了|去掉|隐藏|不要了?)",
     re.I,
 )
 _CAPTIONS_ON = re.compile(
-    r"(add|with|turn on|show|enable)\s+(the\s+)?(captions|subtitles)|加字幕|添加字幕|打开字幕", re.I
+    r"(add|with|turn on|show|enable)\s+(the\s+)?(captions|subtitles)|\b(?:turn|switch)\s+on\s+"
+    rf"(?:the\s+)?{_CAP_NOUN}|\b(?:turn|switch)\s+(?:the\s+)?{_CAP_NOUN}\s+(?:back\s+)?on\b"
+    rf"|\b{_CAP_NOUN}\s+(?:back\s+)?on(?=\s*(?:$|[,，.!！;。]|(?:please|pls|again|now|too|and)\b))"
+    r"|加字幕|添加字幕|打开字幕|字幕打开|显示字幕",
+    re.I,
 )
 _BURN = re.compile(r"burn(ed)?[- ]?in|hard[- ]?(coded|sub)|烧录|硬字幕", re.I)
 _SCRIPT_MARK = re.compile(r"(?:^|\n)\s*(?:script|text|脚本|文案|台词)\s*[:：]\s*", re.I)
@@ -180,12 +198,16 @@ def _parse_size(width: int, height: int, intent: Intent) -> None:
             intent.aspect = aspect
     if min(width, height) in (720, 1080) and intent.edits.resolution is None:
         intent.edits.resolution = min(width, height)
+    elif min(width, height) > 1080 and "resolution_unsupported" not in intent.notes:
+        intent.notes.append("resolution_unsupported")
 
 
 def _parse_speed(request: str, intent: Intent) -> None:
-    rate = _RATE.search(request)
+    rate = _RATE.search(request) or _SPEED_SET.search(request)
     if rate:
         value = float(rate.group(1))
+        if rate.re is _SPEED_SET and rate.group(2):  # "speed 120%"
+            value /= 100
         if 0.5 <= value <= 2.0:
             intent.speed = value
         else:

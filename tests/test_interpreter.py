@@ -8,6 +8,11 @@ from backend.interpreter import parse, split_script
 from backend.script_text import parse_script
 
 
+def _no_speech(text: str) -> None:
+    intent = parse(text)
+    assert not intent.voiceover and not intent.redo and intent.script is None
+
+
 def test_core_request() -> None:
     intent = parse("generate a natural male voiceover in English for my script")
     assert intent.voiceover and intent.gender == "male" and intent.language == "en"
@@ -176,10 +181,15 @@ def test_dimensions_are_a_format() -> None:
         ("read it at 1.1x", 1.1),
         ("语速1.2倍", 1.2),
         ("1.2倍速", 1.2),
+        ("speed 1.1", 1.1),
+        ("速度1.2", 1.2),
+        ("语速 0.9", 0.9),
+        ("set the speed to 1.3", 1.3),
+        ("speed 120%", 1.2),
     ],
 )
 def test_speed_rates(text: str, speed: float) -> None:
-    assert parse(text).speed == speed
+    assert parse(text).speed == pytest.approx(speed)
 
 
 def test_pronunciations() -> None:
@@ -240,3 +250,149 @@ def test_chinese_music_titles_and_trim() -> None:
     assert parse("只要前二十秒").edits.trim_ms == 20_000
     assert parse("只要前十五秒").edits.trim_ms == 15_000
     assert parse("添加标题“你好”前三秒").edits.titles == [("你好", 0, 3000)]
+
+
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [
+        ("put 'Spring Sale' as the title", ("Spring Sale", 0, 3000)),
+        ("title: Spring Sale", ("Spring Sale", 0, 3000)),
+        ("Title: Spring Sale for the first 5 seconds", ("Spring Sale", 0, 5000)),
+        ("add title: Big Day", ("Big Day", 0, 3000)),
+        ("标题“春季促销”前3秒", ("春季促销", 0, 3000)),
+        ("标题“春季促销”，前5秒", ("春季促销", 0, 5000)),
+        ("标题：春季促销前5秒", ("春季促销", 0, 5000)),
+    ],
+)
+def test_more_title_forms(text: str, title: tuple[str, int, int]) -> None:
+    intent = parse(text)
+    assert intent.edits.titles == [title] and not intent.edits.remove_titles
+    _no_speech(text)
+
+
+def test_a_title_with_more_after_it() -> None:
+    intent = parse("title: Spring Sale, make it vertical")
+    assert intent.edits.titles == [("Spring Sale", 0, 3000)] and intent.aspect == "9:16"
+    assert parse("subtitle: hi").edits.titles == []
+    intent = parse("captions on the top")  # a position, not "captions on"
+    assert intent.captions is None and intent.edits.caption_position == "top"
+
+
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [
+        ("标题改成“夏季新品”", "夏季新品"),
+        ("标题改成夏季新品", "夏季新品"),
+        ("change the title to Summer Sale", "Summer Sale"),
+    ],
+)
+def test_changed_title_replaces(text: str, title: str) -> None:
+    edits = parse(text).edits
+    assert edits.titles == [(title, 0, 3000)] and edits.remove_titles
+
+
+@pytest.mark.parametrize("text", ["remove the title", "delete titles", "去掉标题"])
+def test_remove_titles(text: str) -> None:
+    edits = parse(text).edits
+    assert edits.remove_titles and not edits.titles
+    _no_speech(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "on"),
+    [
+        ("subtitles off", False),
+        ("turn off subtitles", False),
+        ("hide the captions", False),
+        ("no subs", False),
+        ("captions off please", False),
+        ("subtitles on", True),
+        ("turn subtitles on", True),
+        ("subs on", True),
+    ],
+)
+def test_captions_on_and_off(text: str, on: bool) -> None:
+    intent = parse(text)
+    assert intent.captions is on and intent.edits.caption_position is None
+    _no_speech(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "change"),
+    [
+        ("turn the music down", 1 / 1.5),
+        ("music down", 1 / 1.5),
+        ("lower the music", 1 / 1.5),
+        ("music quieter", 1 / 1.5),
+        ("quieter music", 1 / 1.5),
+        ("turn the music up", 1.5),
+        ("music a bit louder", 1.5),
+    ],
+)
+def test_music_up_and_down(text: str, change: float) -> None:
+    assert parse(text).edits.music_change == pytest.approx(change)
+    _no_speech(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "louder voice",
+        "make the voice louder",
+        "voice quieter",
+        "人声大一点",
+        "make the voiceover louder",
+        "配音大一点",
+        "the narration is too quiet",
+        "make the female voice louder",
+    ],
+)
+def test_voice_volume_is_a_note_not_a_voiceover(text: str) -> None:
+    intent = parse(text)
+    assert "voice_volume_unsupported" in intent.notes
+    assert intent.gender is None and not intent.edits.music_change
+    _no_speech(text)
+
+
+def test_voice_volume_with_music() -> None:
+    intent = parse("voice louder and the music quieter")
+    assert "voice_volume_unsupported" in intent.notes
+    assert intent.edits.music_change == pytest.approx(1 / 1.5)
+    assert parse("音乐声音大一点").notes == []
+
+
+def test_speed_numbers_are_bounded() -> None:
+    intent = parse("speed 3")
+    assert intent.speed is None and "speed_out_of_range" in intent.notes
+    assert parse("frame rate 30").speed is None
+    _no_speech("speed 1.1")
+    _no_speech("语速 0.9")
+    assert parse("slow the voice down").speed_change == pytest.approx(1 / 1.15)
+
+
+@pytest.mark.parametrize("text", ["export in 4k", "4k", "2160p", "要4K", "make it 3840x2160"])
+def test_unsupported_resolution_is_a_note(text: str) -> None:
+    intent = parse(text)
+    assert "resolution_unsupported" in intent.notes and intent.edits.resolution is None
+    _no_speech(text)
+
+
+def test_supported_resolution_has_no_note() -> None:
+    intent = parse("export in 1080p")
+    assert intent.edits.resolution == 1080 and intent.notes == []
+
+
+@pytest.mark.parametrize(
+    "text", ["要srt字幕", "给我srt", "srt and vtt please", "caption files", "生成srt字幕"]
+)
+def test_caption_files(text: str) -> None:
+    intent = parse(text)
+    assert intent.edits.sidecars and intent.captions is None
+    _no_speech(text)
+
+
+def test_a_voiceover_request_still_counts() -> None:
+    intent = parse("generate a voiceover and turn the music down")
+    assert intent.voiceover and intent.edits.music_change == pytest.approx(1 / 1.5)
+    intent = parse("voiceover please, subtitles off, speed 1.1")
+    assert intent.voiceover and intent.captions is False and intent.speed == 1.1
