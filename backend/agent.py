@@ -261,8 +261,9 @@ async def _execute(
             replies.append(t("speed_set", lang, speed=turn.speed))
     if "speed_out_of_range" in intent.notes:
         replies.append(t("speed_range", lang))
-    if "title_time_unsupported" in intent.notes:
-        replies.append(t("title_time_unsupported", lang))
+    for note in ("title_time_unsupported", "voice_volume_unsupported", "resolution_unsupported"):
+        if note in intent.notes:
+            replies.append(t(note, lang))
     if intent.aspect:
         settings["aspect"] = intent.aspect
         w, h = ASPECTS[intent.aspect]

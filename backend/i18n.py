@@ -225,6 +225,15 @@ EDIT_MESSAGES: dict[str, dict[str, str]] = {
         'as "from 5 to 8 seconds".',
         "zh": "标题的时间只能从视频开头算起，不能从结尾倒数：请说“第5到8秒”这样的时间。",
     },
+    "voice_volume_unsupported": {
+        "en": "The voice is always mixed at broadcast loudness (-16 LUFS), so it cannot be made "
+        'louder or quieter; you can change the music instead ("music at 20%").',
+        "zh": "人声始终按广播标准响度（-16 LUFS）混音，无法单独调大或调小；可以调整背景音乐（例如“背景音乐20%”）。",
+    },
+    "resolution_unsupported": {
+        "en": 'Exports are 720p or 1080p (1080p is the default); say "720p" or "1080p".',
+        "zh": "导出支持 720p 或 1080p（默认 1080p）；请说“720p”或“1080p”。",
+    },
     "trim_too_short": {
         "en": "That is too short to export: keep at least {sec:g} s.",
         "zh": "太短了，无法导出：至少保留 {sec:g} 秒。",

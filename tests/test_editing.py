@@ -355,3 +355,11 @@ def test_slower_voiceover_reply_names_the_pace(api: Api) -> None:
     voiced(api, "Pace is part of the reply. It says how fast.")
     _, events = api.say("slower")
     assert "at 0.87x" in texts(events) and "2 sentences" in texts(events)
+
+
+def test_unsupported_asks_get_a_specific_reply(api: Api) -> None:
+    voiced(api, "Some asks cannot be done. The reply says why.")
+    _, events = api.say("make the voice louder")
+    assert "-16 LUFS" in texts(events) and "synthesize_speech" not in function_names(events)
+    _, events = api.say("export in 4k")
+    assert "720p or 1080p" in texts(events) and api.state()["draft"]["h"] == 1080
