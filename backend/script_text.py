@@ -109,7 +109,43 @@ def split_sentences(text: str) -> list[str]:
         i += 1
     sentences.append(joined[start:])
     out = [re.sub(r"\s+", " ", s).strip() for s in sentences]
-    return [s for s in out if re.search(r"\w", s)]
+    return [piece for s in out if re.search(r"\w", s) for piece in bound_sentence(s)]
+
+
+# Piper's memory grows with the length of what it speaks at once (about 9 MB a word): a script
+# with no full stops would be one huge sentence. Sentences are cut to about 9 s of speech.
+MAX_SENTENCE_S = 9.0
+_BREAKS = ",;:，、；：—–"
+
+
+def _speech_s(text: str) -> float:
+    cjk = len(_CJK_RE.findall(text))
+    words = len(re.findall(r"\w+", _CJK_RE.sub(" ", text)))
+    return words / _WORDS_PER_S + cjk / _CJK_CHARS_PER_S
+
+
+def bound_sentence(sentence: str) -> list[str]:
+    """`sentence` in pieces of at most MAX_SENTENCE_S of speech: cut after the last comma (or
+    semicolon, colon, dash) that keeps the first piece under the bound, else between words."""
+    if _speech_s(sentence) <= MAX_SENTENCE_S:
+        return [sentence]
+    # the longest prefix within the bound, in characters
+    lo, hi = 1, len(sentence)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if _speech_s(sentence[:mid]) <= MAX_SENTENCE_S:
+            lo = mid
+        else:
+            hi = mid - 1
+    limit = max(lo, 1)
+    cut = max((sentence.rfind(c, 0, limit) for c in _BREAKS), default=-1) + 1
+    if cut < limit // 3:  # no break late enough: between words (or CJK characters)
+        space = sentence.rfind(" ", 0, limit)
+        cut = space if space > limit // 3 else limit
+    head, tail = sentence[:cut].strip(), sentence[cut:].strip()
+    if not tail:
+        return [head]
+    return [head, *bound_sentence(tail)] if head else bound_sentence(tail)
 
 
 def parse_script(text: str) -> list[ScriptItem]:

@@ -321,3 +321,22 @@ def test_a_voice_that_reads_the_script_is_picked(joe: Voice) -> None:
     assert for_script(voices, Choice(joe), None, None) == Choice(joe)
     assert for_script([joe], Choice(joe), "zh", None) is None
     assert spoken_languages(voices, "en") == "English, Chinese"
+
+
+def test_a_script_without_full_stops_is_spoken_in_bounded_pieces(
+    engine: TTSEngine, joe: Voice, tmp_path: Path
+) -> None:
+    """Piper's memory grows with what it speaks at once (about 9 MB a word), so a script with no
+    full stop is cut into pieces of at most ~9 s, after commas where it can be: the whole text is
+    still spoken, in order."""
+    words = [f"lamp{i}," if i % 10 == 9 else f"lamp{i}" for i in range(90)]
+    text = " ".join(words)
+    pieces = split_sentences(text)
+    assert len(pieces) >= 3
+    assert all(len(p.split()) <= 27 for p in pieces), [len(p.split()) for p in pieces]
+    assert all(p.endswith(",") for p in pieces[:-1])  # cut after commas
+    assert " ".join(pieces) == text
+    zh = split_sentences("我们" * 300)  # no punctuation, no spaces
+    assert "".join(zh) == "我们" * 300 and max(len(p) for p in zh) <= 41
+    speech = engine.synthesize("Lumen lights your desk " * 12, joe, out_path=tmp_path / "l.wav")
+    assert len(speech.sentences) >= 2  # 48 words, no full stop: more than one synthesis
