@@ -11,6 +11,16 @@ import uvicorn
 from backend.app import create_app
 from backend.settings import BackendSettings
 
+QUIET_LOGGERS = (
+    "piper",
+    "aiosqlite",
+    "sse_starlette",
+    "python_multipart",
+    "multipart",
+    "httpcore",
+    "httpx",
+)
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__)
@@ -34,6 +44,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Libraries that log what passes through them at DEBUG (SQL parameters with signed links and
+    # scripts, request bodies) stay at INFO even when our own code is debugged.
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
     # uvicorn's access log prints query strings, which would leak signed URLs: keep it off.
     uvicorn.run(
         create_app(settings),

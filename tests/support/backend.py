@@ -41,6 +41,7 @@ class BackendProcess:
     relative: bool = (
         False  # pass --data-dir as a relative path (run from its parent), as a user would
     )
+    log_level: str = "info"
 
     @property
     def url(self) -> str:
@@ -62,7 +63,7 @@ class BackendProcess:
                 "--data-dir",
                 self.data_dir.name if self.relative else str(self.data_dir),
                 "--log-level",
-                "info",
+                self.log_level,
             ],
             env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
             cwd=self.data_dir.parent if self.relative else None,
