@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -26,6 +28,18 @@ from backend.tts import TTSEngine, discover_voices
 log = logging.getLogger(__name__)
 
 
+def sweep_leftovers(data_dir: Path) -> int:
+    """Remove what a killed process leaves behind: uploads cut off (``*.part``) and half-written
+    files (``.*.tmp``: TTS cache entries, voiceovers). Nothing of the kind is in use at start."""
+    removed = 0
+    for pattern in ("*.part", ".*.tmp"):
+        for path in data_dir.rglob(pattern):
+            if path.is_file():
+                path.unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
 def create_app(settings: BackendSettings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -37,6 +51,14 @@ def create_app(settings: BackendSettings) -> Starlette:
                 "no CJK font found: Chinese/Japanese/Korean captions need one (VOBACKEND_FONT_DIRS)"
             )
         store = await Store.open(settings.data_dir / "backend.sqlite3")
+        released = await store.release_all_frozen()  # no turn survives a restart
+        swept = sweep_leftovers(settings.data_dir)
+        if released or swept:
+            log.info(
+                "start: released %d stranded credit freeze(s), removed %d partial file(s)",
+                released,
+                swept,
+            )
         render_pool = ThreadPoolExecutor(
             max_workers=settings.render_workers, thread_name_prefix="render"
         )
@@ -65,8 +87,11 @@ def create_app(settings: BackendSettings) -> Starlette:
                 yield
             finally:
                 await runner.shutdown()
-                for task in list(app.state.turns):
+                turns = list(app.state.turns)
+                for task in turns:
                     task.cancel()
+                # Cancelled turns release their credit freeze and remove their partial audio.
+                await asyncio.gather(*turns, return_exceptions=True)
                 render_pool.shutdown(wait=False, cancel_futures=True)
                 tts_pool.shutdown(wait=False, cancel_futures=True)
                 await store.close()

@@ -203,6 +203,12 @@ class Store:
         await self.db.commit()
         return cur.rowcount == 1
 
+    async def release_all_frozen(self) -> int:
+        """At start no turn is running, so every freeze is stranded (a crash mid-synthesis)."""
+        cur = await self.db.execute("UPDATE identities SET frozen = 0 WHERE frozen != 0")
+        await self.db.commit()
+        return cur.rowcount
+
     async def settle(self, identity_id: str, frozen: int, charge: int) -> None:
         """Release a freeze and charge what the work really cost (0 on failure)."""
         await self.db.execute(
