@@ -22,6 +22,7 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import Response
 
+from backend.api import _json as read_json
 from backend.context import Backend, authenticate, backend_of, load_session
 from backend.db import Identity, MediaItem
 from backend.editing import apply_edits, forget_if_unchanged, label, remember, undo
@@ -103,35 +104,33 @@ def speech_charge(speech: SpeechResult, seconds_per_credit: int) -> int:
 async def run_sse(request: Request) -> Response:
     ident = await authenticate(request)
     backend = backend_of(request)
-    body = await request.json() if await request.body() else {}
-    if not isinstance(body, dict):
-        raise api_error(BAD_REQUEST, "bad_request", reason="the body must be a JSON object")
+    body = await read_json(request)
     sid = str(body.get("session_id", ""))
-    lang, state = await load_session(request, sid, ident)
-    parts = (body.get("new_message") or {}).get("parts") or []
+    lang, _state = await load_session(request, sid, ident)
+    message = body.get("new_message")
+    parts = message.get("parts") if isinstance(message, dict) else None
+    if not isinstance(parts, list):
+        raise api_error(
+            BAD_REQUEST, "bad_request", lang, reason="'new_message' must hold a list of 'parts'"
+        )
     text = "\n".join(str(p.get("text", "")) for p in parts if isinstance(p, dict)).strip()
     if not text:
         raise api_error(BAD_REQUEST, "bad_request", lang, reason="the message has no text")
-    turn = plan(backend, sid, lang, ident, state, parse(text, [v.name for v in backend.voices]))
-    if turn.synthesize and turn.unreadable:
-        raise api_error(
-            BAD_INPUT,
-            "no_voice_for_script",
-            lang,
-            language=LANG_WORDS.get(lang, LANG_WORDS["en"]).get(turn.unreadable, turn.unreadable),
-            voices=spoken_languages(backend.voices, lang),
-        )
-    if turn.synthesize and ident.available < turn.cost:
-        raise api_error(
-            NO_CREDITS,
-            "no_credits",
-            lang,
-            {"bind_id": ident.id, "need": turn.cost, "available": ident.available},
-            need=turn.cost,
-            available=ident.available,
-        )
+    # The turn is planned on the state as it is under the session's lock, and the lock is held
+    # until the turn is done: two messages at once run one after the other, each on the state
+    # the other left (the second one waits here).
+    lock = backend.lock(sid)
+    await lock.acquire()
+    try:
+        lang, state = await load_session(request, sid, ident)
+        ident = await backend.store.identity(ident.id) or ident  # credits as they are now
+        turn = plan(backend, sid, lang, ident, state, parse(text, [v.name for v in backend.voices]))
+        check_turn(backend, turn, ident)
+    except BaseException:
+        lock.release()
+        raise
     queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-    task = asyncio.create_task(execute(backend, turn, queue), name=f"turn-{turn.invocation}")
+    task = asyncio.create_task(execute(backend, turn, queue, lock), name=f"turn-{turn.invocation}")
     backend_tasks = request.app.state.turns
     backend_tasks.add(task)
     task.add_done_callback(backend_tasks.discard)
@@ -178,13 +177,37 @@ def plan(
     return Turn(sid, lang, ident, intent, choice, speed, synthesize, cost, unreadable)
 
 
+def check_turn(backend: Backend, turn: Turn, ident: Identity) -> None:
+    """Refuse before any work: a script no installed voice reads (4005), too few credits (2001)."""
+    lang = turn.lang
+    if turn.synthesize and turn.unreadable:
+        raise api_error(
+            BAD_INPUT,
+            "no_voice_for_script",
+            lang,
+            language=LANG_WORDS.get(lang, LANG_WORDS["en"]).get(turn.unreadable, turn.unreadable),
+            voices=spoken_languages(backend.voices, lang),
+        )
+    if turn.synthesize and ident.available < turn.cost:
+        raise api_error(
+            NO_CREDITS,
+            "no_credits",
+            lang,
+            {"bind_id": ident.id, "need": turn.cost, "available": ident.available},
+            need=turn.cost,
+            available=ident.available,
+        )
+
+
 async def execute(
-    backend: Backend, turn: Turn, queue: asyncio.Queue[dict[str, Any] | None]
+    backend: Backend,
+    turn: Turn,
+    queue: asyncio.Queue[dict[str, Any] | None],
+    lock: asyncio.Lock,
 ) -> None:
-    """Run the turn under the session lock; always ends the stream, whatever happens."""
+    """Run the turn, then release the session lock `run_sse` took; always ends the stream."""
     try:
-        async with backend.lock(turn.sid):
-            await _execute(backend, turn, queue)
+        await _execute(backend, turn, queue)
     except ApiError as exc:
         await queue.put(
             event(
@@ -202,6 +225,7 @@ async def execute(
             event(turn, [{"text": msg}], done=True, errorCode=str(INTERNAL), errorMessage=msg)
         )
     finally:
+        lock.release()
         await queue.put(None)
 
 

@@ -9,6 +9,7 @@ import io
 import socket
 import sqlite3
 import subprocess
+import time
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -359,3 +360,56 @@ def test_script_no_installed_voice_can_read_is_refused_without_charge(
         assert r.status_code == 200, r
         assert [m["kind"] for m in api.state()["generated_media"]] == ["voiceover"]
         api.close()
+
+
+def test_two_turns_at_once_run_one_after_the_other(backend: BackendProcess) -> None:
+    """REAL backend, two messages on one session at the same moment: the second is planned on
+    the state the first left, so "slower" ends with a slower voiceover, not only a setting."""
+    import concurrent.futures
+
+    api = Api(backend.url)
+    other = httpx.Client(base_url=backend.url, timeout=120)
+    assert api.upload(("s.txt", b"Two turns at once. They take turns.")).status_code == 200
+
+    def say(text: str) -> int:
+        body = {
+            "app_name": "nemo_agent",
+            "user_id": "me",
+            "session_id": api.sid,
+            "new_message": {"parts": [{"text": text}]},
+        }
+        with other.stream("POST", "/run_sse", json=body, headers=api.headers) as r:
+            r.read()
+            return r.status_code
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        first = pool.submit(say, "generate a voiceover")
+        time.sleep(0.05)
+        second = pool.submit(say, "slower")
+        assert first.result() == 200 and second.result() == 200
+    state = api.state()
+    voice = [s for tr in state["draft"]["t"] if tr["tt"] == 1 for s in tr["sg"]]
+    assert voice and abs(float(voice[0]["m"]["speed"]) - 0.87) < 0.01, voice[0]["m"]
+    other.close()
+    api.close()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b"\xff\xfe\x00",
+        b'{"session_id": "SID", "new_message": "hi"}',
+        b'{"session_id": "SID", "new_message": ["hi"]}',
+        b'{"session_id": "SID", "new_message": {"parts": "hi"}}',
+        b"[" * 100_000,
+    ],
+)
+def test_run_sse_refuses_malformed_bodies_cleanly(api: Api, body: bytes) -> None:
+    r = api.post(
+        "/run_sse",
+        content=body.replace(b"SID", api.sid.encode()),
+        headers={"Content-Type": "application/json"},
+    )
+    assert r.status_code == 400 and code(r) == 4000, r.text
+    assert "Traceback" not in r.text
