@@ -28,13 +28,14 @@ class RefusedAddress(Exception):
 
 
 def refused_address(addr: str) -> bool:
-    """True for loopback, private, link-local, reserved, multicast and unspecified addresses,
-    including IPv4 addresses written as IPv6 (``::ffff:127.0.0.1``)."""
+    """True for every address that is not globally routable: loopback, private, shared (100.64/10),
+    link-local, reserved, multicast, unspecified, including IPv4 written as IPv6 (``::ffff:127.0.0.1``)."""
     ip = ipaddress.ip_address(addr.split("%")[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
     return bool(
-        ip.is_private
+        not ip.is_global  # also shared address space (100.64/10: carrier NAT, cloud metadata)
+        or ip.is_private
         or ip.is_loopback
         or ip.is_link_local
         or ip.is_reserved

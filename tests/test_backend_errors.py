@@ -260,6 +260,8 @@ def test_url_upload_follows_bounded_redirects(api: Api, file_server: str) -> Non
         "http://[::1]/x",
         "http://192.168.0.10/x",
         "http://[::ffff:127.0.0.1]/x",
+        "http://100.100.100.200/latest/meta-data",  # shared space (a cloud's metadata service)
+        "http://[fd00::1]/x",
     ],
 )
 async def test_ssrf_addresses_refused_without_the_setting(url: str) -> None:
