@@ -285,7 +285,12 @@ async def _execute(
             replies.append(t("speed_set", lang, speed=turn.speed))
     if "speed_out_of_range" in intent.notes:
         replies.append(t("speed_range", lang))
-    for note in ("title_time_unsupported", "voice_volume_unsupported", "resolution_unsupported"):
+    for note in (
+        "title_time_unsupported",
+        "voice_volume_unsupported",
+        "resolution_unsupported",
+        "title_too_long",
+    ):
         if note in intent.notes:
             replies.append(t(note, lang))
     if intent.aspect:

@@ -234,6 +234,10 @@ EDIT_MESSAGES: dict[str, dict[str, str]] = {
         "en": 'Exports are 720p or 1080p (1080p is the default); say "720p" or "1080p".',
         "zh": "导出支持 720p 或 1080p（默认 1080p）；请说“720p”或“1080p”。",
     },
+    "title_too_long": {
+        "en": "That title is too long to fit on screen: keep it under 120 characters.",
+        "zh": "标题太长，画面放不下：请控制在 120 个字符以内。",
+    },
     "trim_too_short": {
         "en": "That is too short to export: keep at least {sec:g} s.",
         "zh": "太短了，无法导出：至少保留 {sec:g} 秒。",

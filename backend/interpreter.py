@@ -84,6 +84,11 @@ _CAPTIONS_ON = re.compile(
 _BURN = re.compile(r"burn(ed)?[- ]?in|hard[- ]?(coded|sub)|烧录|硬字幕", re.I)
 _SCRIPT_MARK = re.compile(r"(?:^|\n)\s*(?:script|text|脚本|文案|台词)\s*[:：]\s*", re.I)
 _QUOTED = re.compile(r"[\"“]([^\"”]{12,})[\"”]")
+# Quoted text meant for the screen is never a script, even when too long to be a title.
+_ON_SCREEN = re.compile(
+    r"\b(?:title|heading|headline|overlay|caption|subtitle|label|banner|on screen)\b|标题|字幕|文字",
+    re.I,
+)
 
 
 @dataclass
@@ -136,7 +141,7 @@ def split_script(text: str) -> tuple[str, str | None]:
     if mark:
         return text[: mark.start()].strip(), text[mark.end() :].strip() or None
     quoted = _QUOTED.search(text)
-    if quoted:
+    if quoted and not _ON_SCREEN.search(text[: quoted.start()]):
         return (text[: quoted.start()] + text[quoted.end() :]).strip(), quoted.group(1).strip()
     first, _, rest = text.partition("\n")
     if rest.strip() and len(rest.split()) >= 8 and len(first.split()) <= 25:
@@ -149,6 +154,13 @@ def parse(text: str, voice_names: list[str] | None = None) -> Intent:
     edits, rest = parse_edits(text)
     request, script = split_script(rest)
     intent = Intent(script=script, edits=edits, notes=list(edits.notes))
+    if (
+        script is None
+        and not edits.titles
+        and _ON_SCREEN.search(request)
+        and _QUOTED.search(request)
+    ):
+        intent.notes.append("title_too_long")  # a quoted title past the length a title may have
     intent.voiceover = (
         bool(_VOICEOVER.search(request))
         or (bool(_GENERATE.search(request)) and not _MADE.search(request))

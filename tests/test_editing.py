@@ -363,3 +363,13 @@ def test_unsupported_asks_get_a_specific_reply(api: Api) -> None:
     assert "-16 LUFS" in texts(events) and "synthesize_speech" not in function_names(events)
     _, events = api.say("export in 4k")
     assert "720p or 1080p" in texts(events) and api.state()["draft"]["h"] == 1080
+
+
+def test_a_very_long_title_is_refused_not_spoken(api: Api) -> None:
+    """A 10,000-character quoted title was read as a new script (and charged); now it is a title
+    that is too long, said so, and nothing is synthesized."""
+    voiced(api, "A short voiceover. It stays as it is.")
+    before = api.get("/api/credits/balance/simple").json()["data"]["available"]
+    _, events = api.say('add title "' + "Big sale " * 1200 + '" for the first 2 seconds')
+    assert "too long" in texts(events) and "synthesize_speech" not in function_names(events)
+    assert api.get("/api/credits/balance/simple").json()["data"]["available"] == before
