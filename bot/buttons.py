@@ -45,3 +45,14 @@ def next_steps(lang: str) -> Buttons:
 
 def voice_buttons(names: Iterable[str], lang: str) -> Buttons:
     return Buttons(t("pick_voice", lang), tuple(Button(n, voice_payload(n)) for n in names))
+
+
+def voice_name(voice_id: str) -> str:
+    """A Piper id's speaker name ("en_US-joe-medium" -> "Joe"), which the agent matches."""
+    parts = voice_id.split("-")
+    return (parts[1] if len(parts) > 1 else voice_id).replace("_", " ").title()
+
+
+def voice_names(voice_ids: Iterable[str]) -> list[str]:
+    """The speakers' names, each once, in the order of the ids."""
+    return list(dict.fromkeys(voice_name(v) for v in voice_ids))

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.bigfiles import BigFiles
-from bot.buttons import is_button_payload, next_steps, voice_buttons, voice_payload
+from bot.buttons import is_button_payload, next_steps, voice_buttons, voice_names, voice_payload
 from bot.client import Auth, BackendClient, BackendError, BackendUnavailable, StreamCut
 from bot.error_text import error_text
-from bot.export import Exporter, RenderFailed
+from bot.export import Exporter
+from bot.failures import reported
 from bot.identity import Chat, Identities, Notice
 from bot.messages import (
     Inbound,
@@ -29,11 +30,19 @@ from bot.messages import (
 )
 from bot.models import SessionState
 from bot.progress import ProgressLine
-from bot.router import GuiAction, Intent, Route, is_only_upload_words, route, translate_gui
+from bot.router import (
+    GuiAction,
+    Intent,
+    Route,
+    is_only_upload_words,
+    route,
+    translate_gui,
+    without_command,
+)
 from bot.settings import Settings
-from bot.summary import state_summary
+from bot.summary import has_voiceover, state_summary
 from bot.texts import detect_language, t
-from bot.turn import JobCeiling, TurnWatcher
+from bot.turn import TurnResult, TurnWatcher
 from bot.uploads import Uploader
 from storage import Store
 
@@ -48,6 +57,7 @@ class _Slot:
     current: asyncio.Task[None] | None = None
     generation: int = 0
     language: str = "en"
+    exports: int = 0  # export requests waiting in line or being worked on
 
 
 class Engine:
@@ -79,13 +89,30 @@ class Engine:
         # Inconclusive text ("/credits", "👍") keeps the chat's stored language, and so does a
         # button press: its payload is the engine's own English, not the person's words.
         detected = inbound.language or (
-            None if is_button_payload(inbound.text) else detect_language(_words(inbound.text), None)
+            None
+            if is_button_payload(inbound.text)
+            else detect_language(without_command(inbound.text), None)
         )
         lang = detected or slot.language
         rt = route(inbound.text, bool(inbound.attachments))
         if rt.intent is Intent.CANCEL:
             await self._cancel(key, slot, replier, lang)
             return
+        export = rt.intent is Intent.EXPORT
+        if export and not rt.text and (slot.exports or self.exporter.busy(key)):
+            await replier.send(Text(t("already_exporting", lang)))  # the same MP4 twice otherwise
+            return
+        slot.exports += int(export)
+        try:
+            await self._queue(inbound, rt, replier, detected, lang)
+        finally:
+            slot.exports -= int(export)
+
+    async def _queue(
+        self, inbound: Inbound, rt: Route, replier: Replier, detected: str | None, lang: str
+    ) -> None:
+        """Wait for the chat's earlier messages (telling the person if there are any), then run."""
+        slot = self._slot(inbound.chat_key)
         generation = slot.generation
         notice = None
         started = False
@@ -162,27 +189,8 @@ class Engine:
     ) -> None:
         chat = await self._chat(inbound.chat_key, lang)
         try:
-            await self._dispatch(chat, inbound, rt, replier)
-        except asyncio.CancelledError:
-            raise
-        except JobCeiling:
-            await replier.send(
-                Text(
-                    t(
-                        "ceiling",
-                        chat.language,
-                        minutes=round(self.settings.job_ceiling_seconds / 60),
-                    )
-                )
-            )
-        except RenderFailed:
-            pass  # the progress message already says why
-        except BackendUnavailable:
-            log.warning("chat %s: backend unreachable", chat.key)
-            await replier.send(Text(t("err_backend_down", chat.language)))
-        except BackendError as exc:
-            log.info("chat %s: backend error %s", chat.key, exc.code)
-            await replier.send(Text(await self.error_text(exc, chat)))
+            async with reported(chat, replier, self.settings, self.error_text):
+                await self._dispatch(chat, inbound, rt, replier)
         except Exception:
             log.exception("chat %s: unexpected error", chat.key)
             await replier.send(Text(t("err_internal", chat.language)))
@@ -259,7 +267,7 @@ class Engine:
             ids = await self.client.voices()
         except (BackendError, BackendUnavailable):
             ids = []
-        names = list(dict.fromkeys(_voice_name(v) for v in ids))
+        names = voice_names(ids)
         if not names:
             await replier.send(Text(t("voices_unknown", chat.language)))
             return
@@ -293,11 +301,13 @@ class Engine:
         await progress.finish(watcher.done_text())
         result = watcher.result
         translated = translate_gui(result.text)
+        state = None
         if translated.text:
             for piece in split_text(translated.text, replier.limits.max_message_chars):
                 await replier.send(Text(piece))
         elif not result.text:
-            summary = state_summary(await self._state(chat), lang)
+            state = await self._state(chat)
+            summary = state_summary(state, lang)
             if summary:
                 await replier.send(Text(t("no_text_changed", lang, summary=summary)))
             else:
@@ -306,8 +316,21 @@ class Engine:
             await self.show_state(chat, replier)
         if then_export or GuiAction.EXPORT in translated.actions:
             await self.exporter.export(chat, replier, self._notice(replier, chat))
-        elif result.produced:
+        elif await self._voiced(chat, result, state):
             await replier.send(next_steps(lang))
+
+    async def _voiced(self, chat: Chat, result: TurnResult, state: SessionState | None) -> bool:
+        """The turn left a voiceover to export, slow down or reframe (the next-step buttons): it
+        recorded one, or it changed a timeline that has one. "Please send a script first" also
+        passes through the timeline step, on a project with nothing on it."""
+        if "synthesize_speech" in result.calls:
+            return True
+        if not result.produced:
+            return False
+        try:
+            return has_voiceover(state or await self._state(chat))
+        except (BackendError, BackendUnavailable):
+            return False
 
     async def _after_cut(self, chat: Chat, replier: Replier) -> None:
         try:
@@ -356,24 +379,8 @@ class Engine:
             await replier.send(Text(t("resumed", chat.language)))
 
             async def job() -> None:
-                try:
+                async with reported(chat, replier, self.settings, self.error_text):
                     await self.exporter.follow(chat, replier, render_id, started=started)
-                except JobCeiling:
-                    await replier.send(
-                        Text(
-                            t(
-                                "ceiling",
-                                chat.language,
-                                minutes=round(self.settings.job_ceiling_seconds / 60),
-                            )
-                        )
-                    )
-                except RenderFailed:
-                    pass
-                except BackendUnavailable:
-                    await replier.send(Text(t("err_backend_down", chat.language)))
-                except BackendError as exc:
-                    await replier.send(Text(await self.error_text(exc, chat)))
 
             await self._run(slot, job())
 
@@ -391,18 +398,3 @@ class Engine:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def _words(text: str) -> str:
-    """The text without a leading /command, which says nothing about the language."""
-    return (
-        text.split(" ", 1)[1]
-        if text.startswith("/") and " " in text
-        else ("" if text.startswith("/") else text)
-    )
-
-
-def _voice_name(voice_id: str) -> str:
-    """A Piper id's speaker name ("en_US-joe-medium" -> "Joe"), which the agent matches."""
-    parts = voice_id.split("-")
-    return (parts[1] if len(parts) > 1 else voice_id).replace("_", " ").title()

@@ -9,6 +9,9 @@ import asyncio
 import logging
 import re
 import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,9 +20,10 @@ from bot.client import Auth, BackendClient, BackendError, BackendUnavailable
 from bot.error_text import is_transient
 from bot.identity import Chat, Identities, Notice
 from bot.messages import FileDoc, Link, Replier, Text, TooLargeForChat, VideoFile
-from bot.models import RenderStatus
+from bot.models import RenderStatus, SessionState
 from bot.progress import ProgressLine
 from bot.settings import Settings
+from bot.summary import has_content
 from bot.texts import human_size, t
 from bot.turn import JobCeiling
 from storage import Store
@@ -53,11 +57,40 @@ class Exporter:
         self.store = store
         self.ids = ids
         self.settings = settings
+        self._active: Counter[str] = Counter()  # chat key -> exports being started or followed
+
+    def busy(self, chat_key: str) -> bool:
+        """An export of this chat is being started or followed right now."""
+        return self._active[chat_key] > 0
+
+    @contextmanager
+    def _exporting(self, chat_key: str) -> Iterator[None]:
+        self._active[chat_key] += 1
+        try:
+            yield
+        finally:
+            self._active[chat_key] -= 1
+            if self._active[chat_key] <= 0:
+                del self._active[chat_key]
 
     async def export(
         self, chat: Chat, replier: Replier, notice: Notice | None = None
     ) -> Path | None:
-        """Start a render of the chat's session and follow it to delivery."""
+        """Start a render of the chat's session and follow it to delivery; a session with no
+        video and no voiceover gets "nothing to export yet" instead of a render."""
+        with self._exporting(chat.key):
+            return await self._export(chat, replier, notice)
+
+    async def _export(self, chat: Chat, replier: Replier, notice: Notice | None) -> Path | None:
+        states: dict[str, SessionState] = {}
+
+        async def look(auth: Auth, sid: str) -> SessionState:
+            states[sid] = await self.client.state(auth, sid)
+            return states[sid]
+
+        if not has_content(await self.ids.call(chat, look, notice=notice)):
+            await replier.send(Text(t("nothing_to_export", chat.language)))
+            return None
         progress = ProgressLine(replier, "render")
         await progress.show(t("rendering", chat.language))
         render_id = f"render_{time.time_ns() // 1_000_000}"
@@ -66,7 +99,7 @@ class Exporter:
         async def start(auth: Auth, sid: str) -> RenderStatus:
             # The seed's export body carries the draft (the hosted service needs it); the
             # self-hosted backend validates the one it gets like its own.
-            state = await self.client.state(auth, sid)
+            state = states.get(sid) or await self.client.state(auth, sid)
             draft = dict(state.draft) if state.has_draft else None
             status = await self.client.start_render(auth, sid, render_id, draft)
             started.append(sid)
@@ -85,6 +118,17 @@ class Exporter:
         started: float | None = None,
     ) -> Path | None:
         """Poll until the render finishes (backing off from ~1 s to 30 s), then deliver it."""
+        with self._exporting(chat.key):
+            return await self._follow(chat, replier, render_id, progress, started)
+
+    async def _follow(
+        self,
+        chat: Chat,
+        replier: Replier,
+        render_id: str,
+        progress: ProgressLine | None,
+        started: float | None,
+    ) -> Path | None:
         progress = progress or ProgressLine(replier, "render")
         lang = chat.language
         delay = self.settings.render_poll_initial_seconds

@@ -190,3 +190,10 @@ def translate_gui(text: str) -> Translated:
 
 def mentions_gui(text: str) -> bool:
     return bool(_GUI_OTHER.search(text))
+
+
+def without_command(text: str) -> str:
+    """The text without a leading /command, which says nothing about the language."""
+    if not text.startswith("/"):
+        return text
+    return text.split(" ", 1)[1] if " " in text else ""

@@ -80,7 +80,49 @@ def timeline_summary(draft: Mapping[str, Any], lang: str) -> str:
     if not kept:
         return ""
     parts = [_track(i, tr, sg, lang) for i, (tr, sg) in enumerate(kept, 1)]
-    return t("tl_head", lang, n=len(kept)) + " ".join(parts)
+    return t("tl_head", lang, n=len(kept)) + " ".join(parts) + _output(draft, lang)
+
+
+def _output(draft: Mapping[str, Any], lang: str) -> str:
+    """` Output: 1080x1920, first 5 s, caption files SRT and VTT.`: what the export will be
+    (the same English as the self-hosted backend's summary)."""
+    trim = draft.get("trim")
+    cut = trim / 1000 if isinstance(trim, int | float) and trim > 0 else None
+    return t(
+        "tl_output",
+        lang,
+        w=draft.get("w", 1920),
+        h=draft.get("h", 1080),
+        trim=t("tl_trim", lang, seconds=f"{cut:g}") if cut is not None else "",
+        sidecars=t("tl_sidecars", lang) if draft.get("sidecars") else "",
+    )
+
+
+def _tracks(state: SessionState) -> list[Mapping[str, Any]]:
+    tracks = state.draft.get("t")
+    return [
+        tr
+        for tr in (tracks if isinstance(tracks, list) else [])
+        if isinstance(tr, Mapping) and isinstance(tr.get("sg"), list) and tr["sg"]
+    ]
+
+
+def has_voiceover(state: SessionState) -> bool:
+    """The session has a voiceover: on the draft's timeline, else (no draft) generated media."""
+    if not state.has_draft:
+        return bool(state.generated_media)
+    return any(
+        tr.get("tt") == AUDIO
+        and any(isinstance(s, Mapping) and _meta(s).get("role") == "voiceover" for s in tr["sg"])
+        for tr in _tracks(state)
+    )
+
+
+def has_content(state: SessionState) -> bool:
+    """Something worth exporting: a video or a voiceover (music or a title alone is not)."""
+    if state.video_infos or has_voiceover(state):
+        return True
+    return any(tr.get("tt") == VIDEO for tr in _tracks(state))
 
 
 def state_summary(state: SessionState, lang: str) -> str:

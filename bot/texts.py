@@ -78,6 +78,12 @@ TEXTS: dict[str, dict[str, str]] = {
     "tl_video_default": {"en": "video", "zh": "视频"},
     "tl_voice_default": {"en": "voice", "zh": "配音"},
     "tl_music_default": {"en": "music", "zh": "音乐"},
+    "tl_output": {
+        "en": " Output: {w}x{h}{trim}{sidecars}.",
+        "zh": " 输出：{w}x{h}{trim}{sidecars}。",
+    },
+    "tl_trim": {"en": ", first {seconds} s", "zh": "，只保留前 {seconds} 秒"},
+    "tl_sidecars": {"en": ", caption files SRT and VTT", "zh": "，附 SRT 和 VTT 字幕文件"},
     "credits": {
         "en": "💳 Credits: {available} available, {frozen} reserved, {total} total.",
         "zh": "💳 积分：可用 {available}，冻结 {frozen}，共 {total}。",
@@ -98,11 +104,28 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "🎬 Got {name}{details}. Now tell me what to do with it.",
         "zh": "🎬 已收到 {name}{details}。现在告诉我要做什么。",
     },
+    "uploaded_audio": {
+        "en": "🎵 Got {name}{details}. Now tell me what to do with it.",
+        "zh": "🎵 已收到 {name}{details}。现在告诉我要做什么。",
+    },
+    "uploaded_image": {
+        "en": "🖼️ Got {name}{details}. Now tell me what to do with it.",
+        "zh": "🖼️ 已收到 {name}{details}。现在告诉我要做什么。",
+    },
+    "upload_duration": {"en": " ({seconds} s)", "zh": "（{seconds} 秒）"},
     "upload_hint": {
         "en": "📎 Attach a file to your message (supported: {formats}; up to 500 MB).",
         "zh": "📎 请在消息中附上文件（支持：{formats}；最大 500 MB）。",
     },
     "rendering": {"en": "🎬 Rendering your video...", "zh": "🎬 正在渲染视频..."},
+    "already_exporting": {
+        "en": "🎬 Already exporting: your video is on its way.",
+        "zh": "🎬 正在导出中：视频马上就到。",
+    },
+    "nothing_to_export": {
+        "en": "🎬 There is nothing to export yet: send a script or a video first.",
+        "zh": "🎬 还没有可导出的内容：请先发送脚本或视频。",
+    },
     "rendering_pct": {
         "en": "🎬 Rendering your video... {progress}%",
         "zh": "🎬 正在渲染视频... {progress}%",
@@ -147,6 +170,16 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "💳 You're out of free credits. Register to keep going (your work is kept): {url}",
         "zh": "💳 免费积分已用完。注册后即可继续（作品会保留）：{url}",
     },
+    "err_short_register": {
+        "en": "💳 This needs about {need} credits and you have {available}. Shorten the script, "
+        "or register for more: {url}",
+        "zh": "💳 本次大约需要 {need} 积分，你还有 {available}。请缩短脚本，或注册获取更多积分：{url}",
+    },
+    "err_short_topup": {
+        "en": "💳 This needs about {need} credits and you have {available}. Shorten the script, "
+        "or top up credits in your account.",
+        "zh": "💳 本次大约需要 {need} 积分，你还有 {available}。请缩短脚本，或在账户中充值积分。",
+    },
     "err_topup": {
         "en": "💳 You're out of credits. Top up credits in your account to keep going.",
         "zh": "💳 积分不足。请在账户中充值积分后继续。",
@@ -154,6 +187,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "err_formats": {
         "en": "🚫 I can't use that file. Supported formats: {formats}.",
         "zh": "🚫 无法使用该文件。支持的格式：{formats}。",
+    },
+    "err_formats_reason": {
+        "en": "🚫 {message}\nSupported formats: {formats}.",
+        "zh": "🚫 {message}\n支持的格式：{formats}。",
     },
     "err_too_large": {
         "en": "📦 That file is too large (the limit is 500 MB). Compress it (e.g. 720p, lower bitrate) "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
 from bot.models import AdkEvent
@@ -25,6 +25,8 @@ STAGES = {
     "place_on_timeline": "stage_place_on_timeline",
     "build_captions": "stage_build_captions",
 }
+# Calls whose partial results tell how far they are ({"status": "running", "done", "total"}).
+PROGRESSING = frozenset({"synthesize_speech"})
 # Calls after which there is something new to export.
 PRODUCING = frozenset({"synthesize_speech", "place_on_timeline", "build_captions"})
 
@@ -60,6 +62,7 @@ class TurnWatcher:
         self.ceiling = ceiling_seconds
         self.result = TurnResult()
         self._stages: list[str] = []
+        self._percent: int | None = None  # of the current stage, from its partial results
         self._final: list[str] = []
         self._partial: list[str] = []
         self._last_activity = 0.0
@@ -70,7 +73,10 @@ class TurnWatcher:
         if not self._stages:
             lines = [t("working", self.lang)]
         else:
-            lines = [f"✓ {s}" for s in self._stages[:-1]] + [f"{self._stages[-1]}..."]
+            current = f"{self._stages[-1]}..."
+            if self._percent is not None:
+                current += f" {self._percent}%"
+            lines = [f"✓ {s}" for s in self._stages[:-1]] + [current]
         if still:
             lines.append(f"{t('still_working', self.lang)} ({_elapsed(elapsed)})")
         return "\n".join(lines)
@@ -102,7 +108,13 @@ class TurnWatcher:
             stage = t(STAGES.get(call.name, "stage_other"), self.lang)
             if not self._stages or self._stages[-1] != stage:
                 self._stages.append(stage)
+                self._percent = None
             await self.progress.show(self.stage_text())
+        for response in event.responses:
+            percent = _percent(response.response) if response.name in PROGRESSING else None
+            if percent is not None and self._stages and percent != self._percent:
+                self._percent = percent
+                await self.progress.show(self.stage_text())
         if event.text:
             if event.partial:
                 self._partial.append(event.text)
@@ -127,6 +139,16 @@ class TurnWatcher:
     def done_text(self) -> str:
         lines = [f"✓ {s}" for s in self._stages] + [t("done", self.lang)]
         return "\n".join(lines)
+
+
+def _percent(response: object) -> int | None:
+    """0-100 for a running tool's {"status": "running", "done": N, "total": M}, else None."""
+    if not isinstance(response, Mapping) or response.get("status") != "running":
+        return None
+    done, total = response.get("done"), response.get("total")
+    if not isinstance(done, int | float) or not isinstance(total, int | float) or total <= 0:
+        return None
+    return max(0, min(100, int(100 * done / total)))
 
 
 def _elapsed(seconds: float) -> str:

@@ -131,5 +131,8 @@ def _uploaded_text(result: UploadResult, name: str, lang: str) -> str:
         )
     details = ""
     if f is not None and f.duration_ms:
-        details = f" ({f.duration_ms / 1000:.0f} s)"
-    return t("uploaded_media", lang, name=(f.name if f else "") or name, details=details)
+        details = t("upload_duration", lang, seconds=f"{f.duration_ms / 1000:.0f}")
+    key = {"audio": "uploaded_audio", "image": "uploaded_image"}.get(
+        f.kind if f else "", "uploaded_media"
+    )
+    return t(key, lang, name=(f.name if f else "") or name, details=details)

@@ -79,10 +79,12 @@ async def test_demo_conversation_stand_in(
 
 async def test_chinese_keywords_route_to_endpoints(standin: StandIn, tmp_path: Path) -> None:
     """Stand-in: 积分 -> credits, 状态 -> state, 导出 -> render; replies in Chinese."""
+    standin.behaviour.voiced = False  # an empty project, as the real backend starts one
     async with engine_harness(standin.base_url, tmp_path) as (_engine, console):
         await console.push_message("积分")
         await console.push_message("状态")
-        await console.push_message("导出")
+        standin.behaviour.voiced = True
+        await console.push_message("导出", chat_id="voiced")
     said = texts(console)
     assert said[0] == t("credits", "zh", available=100, frozen=0, total=100)
     assert said[1] == t("state_empty", "zh")
@@ -346,7 +348,8 @@ async def test_restart_during_render_delivers_result(standin: StandIn, tmp_path:
 
 
 async def test_upload_errors(standin: StandIn, tmp_path: Path) -> None:
-    """Stand-in: 4001 -> formats; 4002 -> compress/trim; >500 MB refused before any upload."""
+    """Stand-in: 4001 -> the backend's reason, then the formats; 4002 -> compress/trim; >500 MB
+    refused before any upload."""
     pdf = tmp_path / "brief.pdf"
     pdf.write_bytes(b"%PDF-1.4")
     vid = tmp_path / "clip.mp4"
@@ -365,7 +368,11 @@ async def test_upload_errors(standin: StandIn, tmp_path: Path) -> None:
         await engine.handle(Inbound("local", "u", "you", "", (huge,)), console.replier())
         assert standin.count("/api/upload-video") == uploads_before
     said = texts(console)
-    assert said == [t("err_formats", "en"), t("err_too_large", "en"), t("err_too_large", "en")]
+    assert said == [
+        t("err_formats_reason", "en", message="brief.pdf: this file type is not supported."),
+        t("err_too_large", "en"),
+        t("err_too_large", "en"),
+    ]
 
 
 async def test_export_blocked_and_upload_hint(standin: StandIn, tmp_path: Path) -> None:
@@ -379,6 +386,7 @@ async def test_export_blocked_and_upload_hint(standin: StandIn, tmp_path: Path) 
 
 async def test_commands(standin: StandIn, tmp_path: Path) -> None:
     """Stand-in: /start, /help, /new (a fresh session), /credits, /status."""
+    standin.behaviour.voiced = False  # an empty project, as the real backend starts one
     async with engine_harness(standin.base_url, tmp_path) as (engine, console):
         await console.push_message("/start")
         await console.push_message("/help")
@@ -430,6 +438,7 @@ async def test_cancel_during_render_is_not_resumed(standin: StandIn, tmp_path: P
 
 async def test_language_kept_per_chat_across_restart(standin: StandIn, tmp_path: Path) -> None:
     """Stand-in: a chat that wrote Chinese gets Chinese replies to language-less commands, even after a restart."""
+    standin.behaviour.voiced = False  # an empty project, as the real backend starts one
     async with engine_harness(standin.base_url, tmp_path) as (_e, console):
         await console.push_message("积分")
     async with engine_harness(standin.base_url, tmp_path) as (_e, console2):

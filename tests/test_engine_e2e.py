@@ -5,17 +5,20 @@ on 127.0.0.1, started by the `backend` fixture of conftest.py). No stand-in here
 from __future__ import annotations
 
 import importlib.util
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from backend.i18n import t as backend_t
 from bot.__main__ import DEMO_STEPS, EXAMPLE_SCRIPT
 from bot.messages import Buttons, Progress, Text, VideoFile
-from bot.texts import t
+from bot.texts import SUPPORTED_FORMATS, t
 from tests.support.backend import BackendProcess
 from tests.support.fileserver import serve_folder
-from tests.support.standin import engine_harness, texts
+from tests.support.media import make_test_video
+from tests.support.standin import engine_harness, progress, texts
 
 RENDERER = importlib.util.find_spec("backend.render") is not None
 
@@ -28,6 +31,7 @@ async def test_voiceover_turn_real_backend(backend: BackendProcess, tmp_path: Pa
     progress = [o.text for o in console.sent(Progress) if isinstance(o, Progress)]
     assert any("Got your script lumen_script.txt" in p for p in progress)
     assert any("Recording the voiceover" in p for p in progress)
+    assert any(re.search(r"🗣️ Recording the voiceover\.\.\. \d+%$", p) for p in progress), progress
     said = texts(console)
     assert any("voiceover" in s.lower() for s in said[:-1]), said
     assert not any("functionCall" in s or "synthesize_speech" in s for s in said + progress)
@@ -128,7 +132,8 @@ async def test_pasted_link_uploads_by_url_real_backend(
     assert t("uploaded_script", "en", name="promo.txt", words=10) in progress
     said = [o.text for o in console.sent(Text, "u") if isinstance(o, Text)]
     assert any("voiceover" in s.lower() for s in said[:-2]), said  # the script was in the session
-    assert said[-2] == t("err_formats", "en")
+    reason = backend_t("unsupported_file", "en", name="brief.pdf")
+    assert said[-2] == t("err_formats_reason", "en", message=reason)
     assert said[-1].startswith("❌") and "redirect" in said[-1], said[-1]
     zh = [o.text for o in console.sent(Progress, "zh") if isinstance(o, Progress)]
     assert zh[-1] == t("uploaded_script", "zh", name="promo.txt", words=10)
@@ -148,3 +153,71 @@ async def test_backend_messages_follow_the_chats_language_now(
         await console.push_message("给我的文稿生成配音", chat_id="lang")
     said = [s for s in texts(console) if "配音" in s]
     assert any("中文" in s and "没有扣除积分" in s for s in said), texts(console)
+
+
+async def test_unusable_files_get_the_backends_reason_real_backend(
+    backend: BackendProcess, tmp_path: Path
+) -> None:
+    """A PDF renamed .mp4, a 0-byte file and a truncated MP4: the person reads what the backend
+    found wrong with each (in the chat's language, which the bot sends), then the formats."""
+    files = tmp_path / "files"
+    files.mkdir()
+    renamed = files / "brief.mp4"
+    renamed.write_bytes(b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
+    empty = files / "empty.mp4"
+    empty.write_bytes(b"")
+    whole = make_test_video(tmp_path / "whole.mp4", 2.0)
+    cut = files / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    async with engine_harness(backend.url, tmp_path) as (_engine, console):
+        for path in (renamed, empty, cut):
+            await console.push_message("", [path], chat_id="en")
+        await console.push_message("上传", [empty], chat_id="zh")
+    reasons = [
+        backend_t("unsupported_file", "en", name="brief.mp4"),
+        backend_t("empty_file", "en", name="empty.mp4"),
+        backend_t("damaged_media", "en", name="cut.mp4", kind="video"),
+    ]
+    assert reasons[1] == "empty.mp4 is empty (0 bytes)."
+    assert "damaged or truncated" in reasons[2]
+    assert texts(console, "en") == [t("err_formats_reason", "en", message=r) for r in reasons]
+    assert texts(console, "zh") == [
+        "🚫 empty.mp4 是空文件（0 字节）。\n支持的格式：" + SUPPORTED_FORMATS + "。"
+    ]
+
+
+async def test_short_of_credits_real_backend(backend: BackendProcess, tmp_path: Path) -> None:
+    """A script longer than the free credits cover: the person is told how many it needs and how
+    many they have (not "out of credits", which `balance` would contradict)."""
+    script = tmp_path / "long.txt"
+    sentence = "Our spring collection brings light fabrics and bright colours to every room. "
+    script.write_text(sentence * 400)  # about 4,800 words: far more than 100 credits of speech
+    async with engine_harness(backend.url, tmp_path) as (_engine, console):
+        await console.push_message("", [script], chat_id="long")
+        await console.push_message("make a voiceover for my script", chat_id="long")
+        await console.push_message("balance", chat_id="long")
+    said = texts(console, "long")
+    found = re.fullmatch(
+        r"💳 This needs about (\d+) credits and you have 100\. Shorten the script, or register "
+        r"for more: \S+\?bind=\S+",
+        said[0],
+    )
+    assert found and int(found[1]) > 100, said
+    assert said[1].startswith("💳 Credits: 100 available")
+
+
+async def test_nothing_to_export_and_no_buttons_real_backend(
+    backend: BackendProcess, tmp_path: Path
+) -> None:
+    """An empty project: "export" says there is nothing to export (no render starts); asking for a
+    voiceover without a script gets the backend's "script first" without the next-step buttons."""
+    async with engine_harness(backend.url, tmp_path) as (_engine, console):
+        await console.push_message("export", chat_id="e")
+        await console.push_message("make a voiceover", chat_id="e")
+        await console.push_message("导出", chat_id="zh")
+    said = texts(console, "e")
+    assert said[0] == t("nothing_to_export", "en")
+    assert said[1] == backend_t("no_script", "en"), said
+    assert console.sent(Buttons, "e") == []
+    assert not any("Rendering" in p for p in progress(console, "e"))
+    assert texts(console, "zh") == [t("nothing_to_export", "zh")]

@@ -68,11 +68,29 @@ def test_english_summary_matches_the_design_format(draft: dict[str, object]) -> 
     assert timeline_summary(draft, "en") == backend_summary(draft)
 
 
+def test_summary_ends_with_the_output_settings() -> None:
+    """The export's size, trim and caption files close the summary, in both languages; the
+    English is the self-hosted backend's own."""
+    draft = {**FULL_DRAFT, "w": 1080, "h": 1920, "trim": 5500, "sidecars": True}
+    english = timeline_summary(draft, "en")
+    assert english.endswith(
+        '5. Title: "Urban Dreams" (0-3s) Output: 1080x1920, first 5.5 s, caption files SRT and VTT.'
+    )
+    assert english == backend_summary(draft)
+    assert timeline_summary(draft, "zh").endswith(
+        "（0-3 秒） 输出：1080x1920，只保留前 5.5 秒，附 SRT 和 VTT 字幕文件。"
+    )
+    plain = {**FULL_DRAFT, "w": 720, "h": 1280, "trim": 0}
+    assert timeline_summary(plain, "en").endswith("(0-3s) Output: 720x1280.")
+    assert timeline_summary(plain, "zh").endswith("（0-3 秒） 输出：720x1280。")
+    assert timeline_summary({"w": 1080, "h": 1920, "trim": 5000, "t": []}, "en") == ""
+
+
 def test_chinese_summary_and_empty_drafts() -> None:
     assert timeline_summary(FULL_DRAFT, "zh") == (
         "时间线（5 条轨道）：1. 视频：city.mp4（0-10 秒） 2. 配音：Amy，en-US，1.20x（0-10 秒） "
         "3. 背景音乐：Lo-fi（0-10 秒，音量 35%） 4. 字幕：2 行，烧录在画面中（0-10 秒） "
-        "5. 标题：“Urban Dreams”（0-3 秒）"
+        "5. 标题：“Urban Dreams”（0-3 秒） 输出：1920x1080。"
     )
     empties: tuple[dict[str, Any], ...] = (
         {},
@@ -86,6 +104,7 @@ def test_chinese_summary_and_empty_drafts() -> None:
 
 async def test_status_and_no_text_reply_in_chinese(standin: StandIn, tmp_path: Path) -> None:
     """Stand-in: a Chinese chat's /status and a reply with no text show the Chinese timeline."""
+    standin.behaviour.voiced = False  # an empty project, as the real backend starts one
     standin.behaviour.sse_mode = "no_text"
     async with engine_harness(standin.base_url, tmp_path) as (_e, console):
         await console.push_message("状态")
@@ -108,6 +127,7 @@ async def test_summary_without_backend_summary(standin: StandIn, tmp_path: Path)
 
 async def test_backend_summary_only_without_a_draft(standin: StandIn, tmp_path: Path) -> None:
     """Stand-in: the backend's summary is used only when the reply has no draft; the draft wins."""
+    standin.behaviour.voiced = False  # an empty project, as the real backend starts one
     standin.behaviour.send_summary = True
     async with engine_harness(standin.base_url, tmp_path) as (_e, console):
         await console.push_message("status")  # empty draft + the backend's "(0 tracks): empty"

@@ -44,6 +44,8 @@ STATUS = {
 FAKE_MP4 = (
     b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"  # a header only: this is not a real video
 )
+# What the stand-in calls an upload, by extension (anything else is a "video"); audio lasts 30 s.
+KINDS = {"txt": "script", "docx": "script", "mp3": "audio", "wav": "audio", "png": "image"}
 # The draft of a session after a voiceover turn, and how the bot summarizes it (bot/summary.py).
 # Like the hosted service, the stand-in sends no summary of its own unless `send_summary` is set.
 DRAFT: dict[str, Any] = {
@@ -79,8 +81,12 @@ DRAFT: dict[str, Any] = {
         },
     ],
 }
-SUMMARY = "Timeline (2 tracks): 1. Voiceover: Joe, en-US (0-22s) 2. Captions: 6 lines, subtitle track (0-22s)"
-SUMMARY_ZH = "时间线（2 条轨道）：1. 配音：Joe，en-US（0-22 秒） 2. 字幕：6 行，字幕轨（0-22 秒）"
+SUMMARY = (
+    "Timeline (2 tracks): 1. Voiceover: Joe, en-US (0-22s) 2. Captions: 6 lines, subtitle track "
+    "(0-22s) Output: 1920x1080."
+)
+SUMMARY_ZH = "时间线（2 条轨道）：1. 配音：Joe，en-US（0-22 秒） 2. 字幕：6 行，字幕轨（0-22 秒） 输出：1920x1080。"
+NO_SCRIPT = "I need a script first: upload a TXT or DOCX file, or paste the text after 'script:'."
 BACKEND_SUMMARY = "Timeline (1 track): the backend's own English summary"
 
 
@@ -88,7 +94,8 @@ BACKEND_SUMMARY = "Timeline (1 track): the backend's own English summary"
 class Behaviour:
     """What the stand-in does; tests change fields before (or during) a conversation."""
 
-    sse_mode: str = "text"  # text | no_text | cut | gui_export | gui_panel | error_event
+    # text | no_text | cut | gui_export | gui_panel | error_event | no_script
+    sse_mode: str = "text"
     sse_text: str = "Your voiceover is ready: 22 s of speech in Joe's voice."
     heartbeat_seconds: float = 0.0  # heartbeats only, for this long, before the first event
     heartbeat_interval: float = 0.02
@@ -98,7 +105,12 @@ class Behaviour:
     render_fail: bool = False
     render_no_output: bool = False  # "completed" without an output URL
     output_size: int = 4096
+    # New sessions start as after a voiceover turn (DRAFT: something to export), so export tests
+    # need no turn first; False: an empty project, as the real backend creates it.
+    voiced: bool = True
     credits: int = 100
+    turn_cost: int = 1  # credits a turn needs: fewer available -> 2001 with `need` and `available`
+    synth_steps: int = 0  # partial synthesize_speech results {"status": "running", "done", "total"}
     strict_token_rate: bool = True  # like the real backend: one token per client id per window
     send_draft: bool = True  # the state reply carries `draft`
     send_summary: bool = False  # ... and the backend's own English `summary` (BACKEND_SUMMARY)
@@ -243,7 +255,9 @@ class StandIn:
             return fault
         body = await request.json()
         sid = f"sess_{next(self._ids)}"
-        self.sessions[sid] = _Session(client, str(body.get("language", "en")))
+        self.sessions[sid] = _Session(
+            client, str(body.get("language", "en")), SUMMARY if self.behaviour.voiced else ""
+        )
         # top-level fields on purpose: clients must read the envelope tolerantly
         return JSONResponse(
             {
@@ -313,8 +327,8 @@ class StandIn:
         for name, content in zip(names, contents, strict=True):
             ext = name.rsplit(".", 1)[-1].lower()
             if ext in ("pdf", "exe"):
-                return _env(None, 4001, "unsupported file")
-            kind = "script" if ext in ("txt", "docx") else "video"
+                return _env(None, 4001, f"{name}: this file type is not supported.")
+            kind = KINDS.get(ext, "video")
             sess.files.append(name)
             entry: dict[str, Any] = {
                 "id": f"m{next(self._ids)}",
@@ -324,6 +338,8 @@ class StandIn:
             }
             if kind == "script":
                 entry["words"] = len(content.split())
+            if kind == "audio":
+                entry["duration_ms"] = 30_000
             files.append(entry)
         return _env({"files": files, "video_infos": []})
 
@@ -338,8 +354,10 @@ class StandIn:
             return _env(None, 1002, "session not found")
         if (fault := self._fault("run_sse")) is not None:
             return fault
-        if self.behaviour.credits <= 0:
-            return _env({"bind_id": f"bind-{client[:8]}"}, 2001, "no credits")
+        need, available = self.behaviour.turn_cost, self.behaviour.credits
+        if available < need:
+            data = {"bind_id": f"bind-{client[:8]}", "need": need, "available": available}
+            return _env(data, 2001, f"Not enough credits: this needs {need}, you have {available}")
         self.sse_started += 1
         return StreamingResponse(self._events(sess, self.behaviour), media_type="text/event-stream")
 
@@ -365,15 +383,32 @@ class StandIn:
                 }
             )
 
+        def running(done: int, total: int) -> bytes:
+            part = {
+                "functionResponse": {
+                    "id": "synthesize_speech",
+                    "name": "synthesize_speech",
+                    "response": {"status": "running", "done": done, "total": total},
+                }
+            }
+            return ev(content={"role": "model", "parts": [part]}, partial=True)
+
         loop = asyncio.get_running_loop()
         end = loop.time() + b.heartbeat_seconds
         while loop.time() < end:
             yield b": ping\n\n" if int(loop.time() * 100) % 2 else b"data:\n\n"
             await asyncio.sleep(b.heartbeat_interval)
+        if b.sse_mode == "no_script":  # like the real backend: the timeline step, nothing on it
+            yield call("place_on_timeline")
+            yield resp("place_on_timeline")
+            yield ev(content={"role": "model", "parts": [{"text": NO_SCRIPT}]}, partial=False)
+            yield ev(turnComplete=True)
+            return
         steps = [
             call("set_voice"),
             resp("set_voice"),
             call("synthesize_speech"),
+            *(running(i, b.synth_steps) for i in range(1, b.synth_steps + 1)),
             resp("synthesize_speech"),
             call("place_on_timeline"),
             resp("place_on_timeline"),
