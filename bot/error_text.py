@@ -67,7 +67,10 @@ async def error_text(
             return t("err_short_register", lang, need=need, available=available, url=url)
         return t("err_register", lang, url=url)
     if code == UNSUPPORTED_FILE and exc.message.strip():
-        return t("err_formats_reason", lang, message=exc.message.strip())
+        message = exc.message.strip()
+        if "MP4" in message and "DOCX" in message:  # the backend's text already lists them
+            return "🚫 " + message
+        return t("err_formats_reason", lang, message=message)
     if code in _SIMPLE:
         return t(_SIMPLE[code], lang)
     if code == BAD_INPUT and exc.message:

@@ -13,7 +13,7 @@ _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
 _URL_QUERY = re.compile(r"(https?://[^\s?#'\"]+)\?[^\s#'\"]*")
 _KV = re.compile(r"(?i)\b(token|access_token|sig|signature|expires|key|hm)=([^&\s'\"]+)")
 # A Telegram bot token ("123456789:AAF..."), also where it was never registered (a URL path).
-_BOT_TOKEN = re.compile(r"(?<![0-9])\d{6,12}:[A-Za-z0-9_-]{30,}")
+_BOT_TOKEN = re.compile(r"(?<![0-9])\d{6,12}(?::|%3[Aa])[A-Za-z0-9_-]{30,}")  # also URL-encoded
 
 
 def register_secret(secret: str | None) -> None:

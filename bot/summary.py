@@ -62,7 +62,15 @@ def _track(i: int, track: Mapping[str, Any], segments: list[Mapping[str, Any]], 
         return t("tl_bgm", lang, i=i, name=name, span=span)
     if m.get("role") == "caption":
         style = t("tl_burned_in" if m.get("burn_in") else "tl_soft_track", lang)
-        return t("tl_captions", lang, i=i, lines=len(segments), style=style, span=span)
+        return t(
+            "tl_captions",
+            lang,
+            i=i,
+            lines=len(segments),
+            s=_s(len(segments)),
+            style=style,
+            span=span,
+        )
     text = first.get("text") or first.get("name") or ""
     return t("tl_title", lang, i=i, text=text, span=span)
 
@@ -80,7 +88,7 @@ def timeline_summary(draft: Mapping[str, Any], lang: str) -> str:
     if not kept:
         return ""
     parts = [_track(i, tr, sg, lang) for i, (tr, sg) in enumerate(kept, 1)]
-    return t("tl_head", lang, n=len(kept)) + " ".join(parts) + _output(draft, lang)
+    return t("tl_head", lang, n=len(kept), s=_s(len(kept))) + " ".join(parts) + _output(draft, lang)
 
 
 def _output(draft: Mapping[str, Any], lang: str) -> str:
@@ -130,3 +138,7 @@ def state_summary(state: SessionState, lang: str) -> str:
     if state.has_draft:
         return timeline_summary(state.draft, lang)
     return state.summary
+
+
+def _s(n: int) -> str:
+    return "" if n == 1 else "s"

@@ -58,7 +58,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "📋 项目还是空的。发送脚本或视频开始吧。",
     },
     # the timeline summary (bot/summary.py), as in DESIGN section 4
-    "tl_head": {"en": "Timeline ({n} tracks): ", "zh": "时间线（{n} 条轨道）："},
+    "tl_head": {"en": "Timeline ({n} track{s}): ", "zh": "时间线（{n} 条轨道）："},
     "tl_span": {"en": " ({start}-{end}s)", "zh": "（{start}-{end} 秒）"},
     "tl_span_volume": {
         "en": " ({start}-{end}s, {volume}%)",
@@ -69,7 +69,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "tl_voiceover": {"en": "{i}. Voiceover: {voice}{span}", "zh": "{i}. 配音：{voice}{span}"},
     "tl_bgm": {"en": "{i}. BGM: {name}{span}", "zh": "{i}. 背景音乐：{name}{span}"},
     "tl_captions": {
-        "en": "{i}. Captions: {lines} lines, {style}{span}",
+        "en": "{i}. Captions: {lines} line{s}, {style}{span}",
         "zh": "{i}. 字幕：{lines} 行，{style}{span}",
     },
     "tl_title": {"en": '{i}. Title: "{text}"{span}', "zh": "{i}. 标题：“{text}”{span}"},

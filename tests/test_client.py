@@ -381,3 +381,13 @@ def test_gui_translation() -> None:
     )
     plain = 'Say "export" to get the MP4.'
     assert translate_gui(plain).actions == () and translate_gui(plain).text == plain
+
+
+def test_redaction_of_bot_tokens_plain_and_url_encoded() -> None:
+    token = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawq"
+    for line in (
+        f"POST https://api.telegram.org/bot{token}/getUpdates failed",
+        f"error for /bot{token.replace(':', '%3A')}/sendVideo",
+    ):
+        cleaned = redact(line)
+        assert "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawq" not in cleaned, cleaned
