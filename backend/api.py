@@ -39,7 +39,9 @@ from backend.uploads import Received, discard, fetch_url, receive_multipart
 
 ATTRIBUTION = ("x-skill-source", "x-skill-version", "x-skill-platform")
 DOWNLOAD_TYPES = {"mp4": "video/mp4", "srt": "application/x-subrip", "vtt": "text/vtt"}
-JOB_ID = re.compile(r"^[A-Za-z0-9_.-]{1,80}$")
+JOB_ID = re.compile(r"render_[A-Za-z0-9_-]{1,72}")  # the bot sends render_<ms>; never a path part
+JSON_MAX_BYTES = 1024 * 1024
+JSON_MAX_DEPTH = 64
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -91,7 +93,7 @@ async def credits(request: Request) -> JSONResponse:
 
 async def create_session(request: Request) -> JSONResponse:
     ident = await authenticate(request)
-    body = await _json(request)
+    body = await _object(request)
     lang = pick_lang(str(body.get("language") or request.headers.get("accept-language") or "en"))
     state = {
         "script": None,
@@ -127,7 +129,7 @@ async def upload(request: Request) -> JSONResponse:
     ctype = request.headers.get("content-type", "")
     received: list[Received] = []
     if ctype.startswith("application/json"):
-        body = await _json(request)
+        body = await _object(request)
         urls = body.get("urls")
         if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
             raise api_error(
@@ -159,16 +161,16 @@ async def render_start(request: Request) -> JSONResponse:
     lang = request_lang(request)
     if not all(request.headers.get(h) for h in ATTRIBUTION):
         raise api_error(EXPORT_BLOCKED, "missing_attribution", lang)
-    body = await _json(request)
+    body = await _object(request)
     sid = str(body.get("sessionId") or body.get("session_id") or "")
     lang, state = await load_session(request, sid, ident)
     job_id = str(body.get("id") or f"render_{int(time.time() * 1000)}_{uuid.uuid4().hex[:6]}")
-    if not JOB_ID.match(job_id):
+    if not JOB_ID.fullmatch(job_id):
         raise api_error(
             BAD_REQUEST,
             "bad_request",
             lang,
-            reason="the render id may use letters, digits, '_', '-', '.'",
+            reason="the render id must be 'render_' and up to 72 letters, digits, '_' or '-'",
         )
     draft = body.get("draft") or state.get("draft") or {}
     backend = backend_of(request)
@@ -184,9 +186,13 @@ async def render_start(request: Request) -> JSONResponse:
         if str(exc) == "the timeline is empty":
             raise api_error(BAD_INPUT, "nothing_to_render", lang) from exc
         raise api_error(BAD_INPUT, "bad_request", lang, reason=str(exc)) from exc
-    await backend.store.create_job(job_id, sid, ident.id, draft)
+    created = await backend.store.create_job(job_id, sid, ident.id, draft)
     job = await backend.store.job(job_id)
     assert job is not None
+    if not created:  # the same id sent again at the same time: only the first insert runs
+        if job.identity_id != ident.id:
+            raise api_error(BAD_REQUEST, "bad_request", lang, reason="that render id is taken")
+        return envelope({"id": job_id, "status": job.status})
     backend.runner.submit(job)
     return envelope({"id": job_id, "status": "queued"})
 
@@ -222,7 +228,7 @@ async def download(request: Request) -> Response:
         return _link_page(request, 403)
     job_id, _, ext = name.rpartition(".")
     file = backend.runner.output_path(job_id).with_suffix(f".{ext}")
-    if not JOB_ID.match(job_id) or ext not in DOWNLOAD_TYPES or not file.exists():
+    if not JOB_ID.fullmatch(job_id) or ext not in DOWNLOAD_TYPES or not file.exists():
         return _link_page(request, 404)
     return FileResponse(file, media_type=DOWNLOAD_TYPES[ext], filename=f"voiceover-{job_id}.{ext}")
 
@@ -236,16 +242,57 @@ def _link_page(request: Request, status: int) -> HTMLResponse:
     )
 
 
-async def _json(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw:
+async def _json(request: Request) -> Any:
+    """The parsed JSON body ({} when empty), read at most ``JSON_MAX_BYTES`` of it.
+
+    Raises 4000 for a body that is not JSON, too big (declared or streamed) or nested too deeply.
+    """
+    lang = request_lang(request)
+
+    def bad(reason: str) -> ApiError:
+        return api_error(BAD_REQUEST, "bad_request", lang, reason=reason)
+
+    too_big = f"the JSON body is larger than {JSON_MAX_BYTES // 1024 // 1024} MB"
+    declared = request.headers.get("content-length", "").strip()
+    if (
+        declared.isascii()
+        and declared.isdigit()
+        and (len(declared) > 12 or int(declared) > JSON_MAX_BYTES)
+    ):
+        raise bad(too_big)  # refused before reading a byte of it
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > JSON_MAX_BYTES:
+            raise bad(too_big)
+    if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
+        body = json.loads(bytes(raw))
+    except RecursionError as exc:
+        raise bad("the JSON body is nested too deeply") from exc
     except ValueError as exc:
-        raise api_error(
-            BAD_REQUEST, "bad_request", request_lang(request), reason="the body is not valid JSON"
-        ) from exc
+        raise bad("the body is not valid JSON") from exc
+    if _depth(body) > JSON_MAX_DEPTH:
+        raise bad("the JSON body is nested too deeply")
+    return body
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest (a scalar is 0), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+async def _object(request: Request) -> dict[str, Any]:
+    """The JSON body, which must be an object."""
+    body = await _json(request)
     if not isinstance(body, dict):
         raise api_error(
             BAD_REQUEST,

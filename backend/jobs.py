@@ -43,6 +43,19 @@ class JobRunner:
     def output_path(self, job_id: str) -> Path:
         return self.out_dir / f"{job_id}.mp4"
 
+    def _own_paths(self, job_id: str) -> tuple[Path, Path] | None:
+        """The job's work dir and output file, or None unless each is directly inside its folder.
+
+        The API only accepts ``render_<letters, digits, _ ->`` ids; this guards rows from anywhere else
+        (an older version, a hand edit), since the work dir is deleted after the render.
+        """
+        work_root = (self.settings.data_dir / "work").resolve()
+        work = (work_root / job_id).resolve()
+        out = self.output_path(job_id).resolve()
+        if work.parent != work_root or out.parent != self.out_dir.resolve():
+            return None
+        return work, out
+
     def signed_url(self, job_id: str, ext: str = "mp4") -> tuple[str, int]:
         path, expires = sign(
             self.settings.secret(), f"/files/{job_id}.{ext}", self.settings.signed_url_ttl_seconds
@@ -102,11 +115,14 @@ class JobRunner:
             lang = found[1]
         async with self.slots:
             await self.store.update_job(job.id, "rendering", progress=0)
+            paths = self._own_paths(job.id)
+            if paths is None:
+                await self._fail(job.id, None, t("render_failed", lang, reason="bad render id"))
+                return
+            work, out = paths
             cancel = threading.Event()
             self.cancels[job.id] = cancel
-            work = self.settings.data_dir / "work" / job.id
             work.mkdir(parents=True, exist_ok=True)
-            out = self.output_path(job.id)
             out.parent.mkdir(parents=True, exist_ok=True)
             try:
                 spec = await self._spec(job)
@@ -129,6 +145,7 @@ class JobRunner:
                 return
             finally:
                 self.cancels.pop(job.id, None)
+                assert work.parent == (self.settings.data_dir / "work").resolve(), work
                 shutil.rmtree(work, ignore_errors=True)
             output = {
                 **self._links(job.id),
@@ -155,8 +172,9 @@ class JobRunner:
         except RenderError as exc:
             raise RenderFailed(str(exc)) from exc
 
-    async def _fail(self, job_id: str, out: Path, message: str) -> None:
-        await asyncio.to_thread(out.unlink, missing_ok=True)
+    async def _fail(self, job_id: str, out: Path | None, message: str) -> None:
+        if out is not None:
+            await asyncio.to_thread(out.unlink, missing_ok=True)
         self.progress.pop(job_id, None)
         await self.store.update_job(job_id, "failed", error={"code": 5000, "message": message})
         log.warning("render %s failed: %s", job_id, message)
