@@ -266,6 +266,8 @@ def to_spec(
             start = _int(seg.get("s", 0), 0, 6 * 3600 * 1000, "s")
             dur = _int(seg.get("d", 0), 0, 6 * 3600 * 1000, "d")
             meta = seg.get("m") or {}
+            if not isinstance(meta, Mapping):
+                raise DraftError("a segment's 'm' must be an object")
             if not (track.get("tt") == TEXT and meta.get("role") == "title"):
                 end = max(end, start + dur)  # a title is shown within the video, never stretches it
             if track.get("tt") == VIDEO and spec.video is None:
@@ -342,7 +344,10 @@ def _clip(sentences: list[Sentence], end_ms: int) -> list[Sentence]:
 def _sentence(seg: Mapping[str, Any], start: int, dur: int) -> Sentence:
     text = str(seg.get("text", ""))[:2000]
     words = []
-    for w in (seg.get("m") or {}).get("words", [])[:500]:
+    given = (seg.get("m") or {}).get("words") or []
+    if not isinstance(given, list):
+        raise DraftError("a caption's 'words' must be a list")
+    for w in given[:500]:
         if isinstance(w, (list, tuple)) and len(w) == 3:
             words.append(
                 Word(

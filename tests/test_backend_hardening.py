@@ -11,8 +11,10 @@ import select
 import socket
 import sqlite3
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -220,3 +222,49 @@ def test_chunked_json_body_is_cut_at_1mb(backend: BackendProcess, api: Api) -> N
 def test_json_body_that_is_not_an_object_is_a_bad_request(api: Api) -> None:
     r = api.post(RENDER, content=json.dumps([1, 2]), headers={"Content-Type": "application/json"})
     assert r.status_code == 400 and code(r) == 4000
+
+
+# drafts ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "segment",
+    [
+        {"s": 0, "d": 1000, "m": "x", "text": "hi"},
+        {"s": 0, "d": 1000, "m": [1, 2], "text": "hi"},
+        {"s": 0, "d": 1000, "m": {"role": "caption", "words": 5}, "text": "hi"},
+        {"s": 0, "d": 1000, "m": {"role": "caption", "words": {"a": 1}}, "text": "hi"},
+    ],
+)
+def test_malformed_draft_segments_are_bad_input(
+    api: Api, clip: bytes, segment: dict[str, Any]
+) -> None:
+    with_video(api, clip)
+    draft = api.state()["draft"]
+    draft["t"].append({"tt": 7, "name": "Captions", "sg": [segment]})
+    r = api.post(
+        RENDER, json={"id": f"render_{uuid.uuid4().hex[:8]}", "sessionId": api.sid, "draft": draft}
+    )
+    assert r.status_code == 422 and code(r) == 4005, r.text
+    assert "Traceback" not in r.text
+
+
+# signed links ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "query",
+    [
+        "exp=9999999999&sig=%C3%A9",
+        "exp=" + "9" * 5000 + "&sig=abc",
+        "exp=%C2%B2&sig=abc",
+        "exp=9999999999&sig=" + "%C3%A9" * 64,
+    ],
+)
+def test_tampered_signed_links_are_refused(backend: BackendProcess, api: Api, query: str) -> None:
+    r = httpx.get(f"{backend.url}/files/render_1.mp4?{query}")
+    assert r.status_code == 403, r.text[:200]
+    r = httpx.get(f"{backend.url}/upload/{api.sid}?{query}")
+    assert r.status_code == 403, r.text[:200]
+    r = httpx.post(
+        f"{backend.url}/upload/{api.sid}/files?{query}",
+        files={"files": ("s.txt", SCRIPT.encode())},
+        headers={"Accept": "application/json"},
+    )
+    assert r.status_code == 403 and code(r) == 4003, r.text[:200]
