@@ -20,7 +20,9 @@ from backend.i18n import t
 
 DOCX_MAX_UNCOMPRESSED = 50 * 1024 * 1024
 DOCX_MAX_RATIO = 200
+DOCX_MAX_DOCUMENT_XML = 10 * 1024 * 1024  # far above any script under the word limit
 SCRIPT_MAX_BYTES = 5 * 1024 * 1024
+NAME_MAX_CHARS = 200
 
 VIDEO_MIME = {
     "mp4": "video/mp4",
@@ -44,7 +46,13 @@ def safe_name(name: str) -> str:
     """A display name with no path parts or control characters (``../../etc/passwd`` -> ``passwd``)."""
     base = re.split(r"[\\/]", name or "")[-1]
     base = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C").strip().lstrip(".")
-    return base[:120] or "file"
+    if len(base) > NAME_MAX_CHARS:  # shortened, keeping the extension: "aaaa…aaa.txt"
+        stem, dot, ext = base.rpartition(".")
+        if dot and stem and 0 < len(ext) <= 10:
+            base = stem[: NAME_MAX_CHARS - len(ext) - 1].rstrip() + "." + ext
+        else:
+            base = base[:NAME_MAX_CHARS].rstrip()
+    return base or "file"
 
 
 def sniff(head: bytes) -> str | None:
@@ -92,7 +100,7 @@ def ingest(path: Path, name: str, lang: str = "en", max_words: int = 20_000) -> 
     if fmt in ("jpg", "png", "gif", "webp"):
         return _probe_image(path, name, fmt, lang)
     if fmt == "zip":
-        text = read_docx(path, name, lang)
+        text = read_docx(path, name, lang, max_words)
         return Ingested(
             "script",
             "docx",
@@ -107,9 +115,29 @@ def ingest(path: Path, name: str, lang: str = "en", max_words: int = 20_000) -> 
             )
         if name.lower().endswith((".txt", ".md")):
             raise ApiError(BAD_INPUT, t("garbled_script", lang, name=name))
+    if fmt is None and size > SCRIPT_MAX_BYTES:
+        if _reads_as_text(path):
+            raise _too_long(lang, max_words)
     if name.lower().endswith(".docx"):
         raise ApiError(UNSUPPORTED_FILE, t("bad_docx", lang, name=name))
     raise ApiError(UNSUPPORTED_FILE, t("unsupported_file", lang, name=name))
+
+
+def _reads_as_text(path: Path) -> bool:
+    """Whether a file starts as readable text (its first 64 KB: enough to tell, cheap to read)."""
+    with path.open("rb") as fh:
+        sample = fh.read(64 * 1024)
+    for cut in range(4):  # the sample may end inside a multi-byte character
+        text = decode_text(sample[: len(sample) - cut])
+        if text is not None:
+            return any(ch.isalpha() for ch in text)
+    return False
+
+
+def _too_long(lang: str, max_words: int) -> ApiError:
+    """The script-too-long refusal for a text too big to count (over 5 MB of text, a huge DOCX)."""
+    over = f"超过 {max_words}" if lang == "zh" else f"more than {max_words}"
+    return ApiError(BAD_INPUT, t("huge_script", lang, words=over, limit=max_words))
 
 
 def decode_text(data: bytes) -> str | None:
@@ -158,7 +186,7 @@ def count_words(text: str) -> int:
     return len(re.findall(r"[^\s\u3400-\u9fff]+", text)) + cjk
 
 
-def read_docx(path: Path, name: str, lang: str) -> str:
+def read_docx(path: Path, name: str, lang: str, max_words: int = 20_000) -> str:
     """Paragraph text of a DOCX, after refusing zip bombs by their declared sizes."""
     try:
         with zipfile.ZipFile(path) as zf:
@@ -171,6 +199,9 @@ def read_docx(path: Path, name: str, lang: str) -> str:
                 raise ApiError(UNSUPPORTED_FILE, t("docx_bomb", lang, name=name))
             if "word/document.xml" not in zf.namelist():
                 raise ApiError(UNSUPPORTED_FILE, t("bad_docx", lang, name=name))
+            body = zf.getinfo("word/document.xml").file_size  # zipfile never inflates past it
+            if body > DOCX_MAX_DOCUMENT_XML:
+                raise _too_long(lang, max_words)
     except zipfile.BadZipFile as exc:
         raise ApiError(UNSUPPORTED_FILE, t("bad_docx", lang, name=name)) from exc
     import docx  # python-docx; imported here because it is slow to import and only DOCX needs it

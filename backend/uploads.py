@@ -27,6 +27,7 @@ from backend.safe_http import RefusedAddress, refused_address
 log = logging.getLogger(__name__)
 
 MAX_FILES = 10
+MAX_PART_HEADER = 64 * 1024  # a long file name (5,000 chars, percent-encoded) still fits
 
 
 @dataclass
@@ -120,6 +121,7 @@ async def receive_multipart(
             "on_headers_finished": on_headers_finished,
             "on_part_data": on_part_data,
         },
+        max_header_size=MAX_PART_HEADER,
     )
 
     def flush(batch: list[tuple[_Part, bytes]]) -> None:

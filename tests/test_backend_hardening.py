@@ -6,16 +6,21 @@ links, and oversized scripts, file names and DOCX bodies.
 
 from __future__ import annotations
 
+import io
 import json
+import random
 import select
 import socket
 import sqlite3
+import string
 import time
 import uuid
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import docx
 import httpx
 import pytest
 
@@ -268,3 +273,51 @@ def test_tampered_signed_links_are_refused(backend: BackendProcess, api: Api, qu
         headers={"Accept": "application/json"},
     )
     assert r.status_code == 403 and code(r) == 4003, r.text[:200]
+
+
+# uploads ---------------------------------------------------------------------------------------
+def test_text_file_over_the_script_limit_is_too_long_not_unsupported(api: Api) -> None:
+    r = api.upload(("long.txt", b"word " * (6 * 1024 * 1024 // 5)))
+    assert r.status_code == 422 and code(r) == 4005, r.text[:300]
+    assert "limit" in r.json()["message"] and "not supported" not in r.json()["message"]
+
+
+def test_five_thousand_char_file_name_is_shortened(api: Api) -> None:
+    name = "a" * 5000 + ".txt"
+    r = api.upload((name, SCRIPT.encode()))
+    assert code(r) == 0, r.text[:300]
+    shown = r.json()["data"]["files"][0]["name"]
+    assert len(shown) <= 200 and shown.endswith(".txt") and shown.startswith("aaa")
+
+
+def _docx(document_xml: bytes) -> bytes:
+    """A real DOCX (python-docx's own package) whose body is ``document_xml``."""
+    plain = io.BytesIO()
+    docx.Document().save(plain)
+    out = io.BytesIO()
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            data = document_xml if item.filename == "word/document.xml" else src.read(item)
+            dst.writestr(item.filename, data)
+    return out.getvalue()
+
+
+def test_docx_with_a_huge_document_is_refused_quickly(api: Api) -> None:
+    rng = random.Random(7)  # varied words: the file must not look like a zip bomb
+    words = ["".join(rng.choices(string.ascii_lowercase, k=rng.randint(2, 9))) for _ in range(4000)]
+    paras = [  # short paragraphs, as a real long document has: parsing each one is what costs
+        f"<w:p><w:r><w:t>{' '.join(rng.choices(words, k=12))}</w:t></w:r></w:p>".encode()
+        for _ in range(12 * 1024 * 1024 // 90)
+    ]
+    body = b"".join(paras)
+    xml = (
+        b'<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/'
+        b'wordprocessingml/2006/main"><w:body>' + body + b"</w:body></w:document>"
+    )
+    data = _docx(xml)
+    assert len(xml) > 12 * 1024 * 1024 and len(data) < len(xml) / 2
+    started = time.monotonic()
+    r = api.upload(("big.docx", data))
+    assert r.status_code == 422 and code(r) == 4005, r.text[:300]
+    assert "more than 20000 words" in r.json()["message"]
+    assert time.monotonic() - started < 3  # it used to parse it all: 37 s and 863 MB for 20 MB
