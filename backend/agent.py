@@ -22,7 +22,7 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backend.api import _json as read_json
+from backend.api import _object as read_json
 from backend.context import Backend, authenticate, backend_of, load_session
 from backend.db import Identity, MediaItem
 from backend.editing import apply_edits, forget_if_unchanged, label, remember, undo

@@ -415,3 +415,8 @@ def test_run_sse_refuses_malformed_bodies_cleanly(api: Api, body: bytes) -> None
     )
     assert r.status_code == 400 and code(r) == 4000, r.text
     assert "Traceback" not in r.text
+
+
+def test_run_sse_body_that_is_a_list_is_a_bad_request(api: Api) -> None:
+    r = api.post("/run_sse", json=[{"session_id": api.sid}])
+    assert r.status_code == 400 and code(r) == 4000, r.text
