@@ -23,7 +23,7 @@ import numpy as np
 
 from backend.alignment import Phone, distribute, match_by_phonemes, speech_bounds, word_groups
 from backend.catalog import discover_voices, voices_by_id
-from backend.mediatypes import Cue, Sentence, SpeechResult, Voice, Word
+from backend.mediatypes import Cue, Sentence, SpeechResult, Voice
 from backend.script_text import (
     PARAGRAPH_GAP_MS,
     SENTENCE_GAP_MS,
@@ -33,6 +33,7 @@ from backend.script_text import (
     split_sentences,
     spoken_text,
 )
+from backend.speech_wav import SpeechWav, TTSError, prepare_output
 
 # Re-exported: callers read scripts and voices through the TTS module.
 __all__ = [
@@ -52,20 +53,6 @@ _LOG = logging.getLogger(__name__)
 
 CACHE_VERSION = "2"
 EDGE_MS = 30  # silence kept at each end of a trimmed sentence (counts toward the gap)
-
-
-class TTSError(Exception):
-    """Synthesis could not produce speech (empty script, broken voice)."""
-
-
-def prepare_output(speed: float, sentences: int, out_path: Path) -> Path:
-    """Check a synthesis request and return the temp file the WAV is written to before its rename."""
-    if not 0.25 <= speed <= 4.0:
-        raise TTSError(f"speed {speed} is out of range (0.25-4)")
-    if sentences == 0:
-        raise TTSError("empty script")
-    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-    return Path(out_path).with_name(f".{Path(out_path).name}.{uuid.uuid4().hex}.tmp")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,12 +286,9 @@ class TTSEngine:
         total = sum(1 for it in items if it.text)
         tmp = prepare_output(speed, total, out_path)
         sentences: list[Sentence] = []
-        synthesized = cached = done = 0
-        writer: wave.Wave_write | None = None
-        rate = 0
-        written = 0  # samples
+        synthesized = cached = 0
         pending_ms = 0  # silence owed before the next sentence
-        try:
+        with SpeechWav(tmp, out_path) as wav:
             for item in items:
                 if not item.text:
                     pending_ms += item.pause_ms
@@ -312,41 +296,17 @@ class TTSEngine:
                 clip, fresh = self.sentence_clip(item.text, voice, speed, pronunciations)
                 synthesized += fresh
                 cached += not fresh
-                if writer is None:
-                    rate = clip.sample_rate
-                    writer = wave.open(str(tmp), "wb")
-                    writer.setnchannels(1)
-                    writer.setsampwidth(2)
-                    writer.setframerate(rate)
-                elif clip.sample_rate != rate:
-                    raise TTSError("voice sample rate changed mid-script")
                 if sentences:
                     base = PARAGRAPH_GAP_MS if item.paragraph_start else SENTENCE_GAP_MS
                     pending_ms += max(0, base - 2 * EDGE_MS)
-                written += _write_silence(writer, rate, pending_ms)
+                wav.silence(pending_ms)
                 pending_ms = 0
-                start_ms = round(written * 1000 / rate)
-                writer.writeframes(clip.audio.astype("<i2").tobytes())
-                written += len(clip.audio)
-                end_ms = round(written * 1000 / rate)
-                words = tuple(
-                    Word(w, start_ms + s, min(start_ms + e, end_ms)) for w, s, e in clip.words
-                )
-                sentences.append(Sentence(item.text, start_ms, end_ms, words))
-                done += 1
+                sentences.append(wav.clip(item.text, clip))
                 if progress is not None:
-                    progress(done, total)
-            if writer is None:
-                raise TTSError("empty script")
-            written += _write_silence(writer, rate, pending_ms)
-            writer.close()
-            writer = None
-            os.replace(tmp, out_path)
-        except BaseException:
-            if writer is not None:
-                writer.close()
-            tmp.unlink(missing_ok=True)
-            raise
+                    progress(len(sentences), total)
+            wav.silence(pending_ms)
+            duration_ms = wav.commit()
+        done = len(sentences)
         _LOG.info(
             "synthesized %d sentences (%d new, %d cached) -> %s",
             done,
@@ -356,7 +316,7 @@ class TTSEngine:
         )
         return SpeechResult(
             path=out_path,
-            duration_ms=round(written * 1000 / rate),
+            duration_ms=duration_ms,
             sentences=tuple(sentences),
             synthesized=synthesized,
             cached=cached,
@@ -369,15 +329,3 @@ def _write_wav(path: Path, audio: np.ndarray, rate: int) -> None:
         wf.setsampwidth(2)
         wf.setframerate(rate)
         wf.writeframes(audio.astype("<i2").tobytes())
-
-
-def _write_silence(writer: wave.Wave_write, rate: int, ms: int) -> int:
-    """Append `ms` of silence in bounded blocks; returns the samples written."""
-    samples = rate * ms // 1000
-    left = samples
-    block = np.zeros(min(left, rate), dtype="<i2").tobytes() if left else b""
-    while left > 0:
-        n = min(left, rate)
-        writer.writeframes(block[: n * 2])
-        left -= n
-    return samples

@@ -11,22 +11,13 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import wave
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from backend.mediatypes import Adjustment, Cue, Sentence, SpeechResult, Voice, Word
-from backend.tts import (
-    EDGE_MS,
-    SENTENCE_GAP_MS,
-    Clip,
-    TTSError,
-    _write_silence,
-    parse_script,
-    prepare_output,
-)
+from backend.mediatypes import Adjustment, Cue, Sentence, SpeechResult, Voice
+from backend.speech_wav import SpeechWav, prepare_output
+from backend.tts import EDGE_MS, SENTENCE_GAP_MS, Clip, parse_script
 
 if TYPE_CHECKING:
     from backend.tts import TTSEngine
@@ -90,27 +81,16 @@ def synthesize_timed(
     out_path = Path(out_path)
     sentences: list[Sentence] = []
     adjustments: list[Adjustment] = []
-    synthesized = cached = done = 0
-    writer: wave.Wave_write | None = None
-    rate = 0
-    written = 0  # samples
+    synthesized = cached = 0
     prev_end_ms = 0.0
-    try:
+    with SpeechWav(tmp, out_path) as wav:
         for index, cue in enumerate(ordered):
             plan = _Cue(engine, cue.text, voice, speed, pronunciations)
             synthesized += plan.synthesized
             cached += plan.cached
             if not plan.parts:
                 continue
-            first = plan.parts[0][1]
-            assert first is not None
-            if writer is None:
-                rate = first.sample_rate
-                writer = wave.open(str(tmp), "wb")
-                writer.setnchannels(1)
-                writer.setsampwidth(2)
-                writer.setframerate(rate)
-            written_ms = written * 1000 / rate
+            written_ms = wav.ms
             start = float(cue.start_ms)
             if prev_end_ms > start:  # the cue before overran: start after it
                 start = prev_end_ms + PUSH_GAP_MS
@@ -132,36 +112,20 @@ def synthesize_timed(
             overrun = max(0, round(end_ms - slot_end)) if slot_end is not None else 0
             if factor > 1.0 or overrun > 0:
                 adjustments.append(Adjustment(index, round(factor, 3), overrun))
-            written += _write_silence(writer, rate, round(place - written_ms))
+            wav.silence(round(place - written_ms))
             for gap, clip, text in plan.parts:
                 assert clip is not None
-                if clip.sample_rate != rate:
-                    raise TTSError("voice sample rate changed mid-script")
-                written += _write_silence(writer, rate, gap)
-                s_ms = round(written * 1000 / rate)
-                writer.writeframes(clip.audio.astype("<i2").tobytes())
-                written += len(clip.audio)
-                e_ms = round(written * 1000 / rate)
-                words = tuple(Word(w, s_ms + s, min(s_ms + e, e_ms)) for w, s, e in clip.words)
-                sentences.append(Sentence(text, s_ms, e_ms, words))
-                done += 1
+                wav.silence(gap)
+                sentences.append(wav.clip(text, clip))
                 if progress is not None:
-                    progress(done, total)
-            prev_end_ms = written * 1000 / rate
-            written += _write_silence(writer, rate, plan.trailing_ms)
-        if writer is None:
-            raise TTSError("empty script")
+                    progress(len(sentences), total)
+            prev_end_ms = wav.ms
+            wav.silence(plan.trailing_ms)
         last_end = ordered[-1].end_ms
-        if last_end is not None and last_end > written * 1000 / rate:  # keep the SRT's length
-            written += _write_silence(writer, rate, round(last_end - written * 1000 / rate))
-        writer.close()
-        writer = None
-        os.replace(tmp, out_path)
-    except BaseException:
-        if writer is not None:
-            writer.close()
-        tmp.unlink(missing_ok=True)
-        raise
+        if last_end is not None and last_end > wav.ms:  # keep the SRT's length
+            wav.silence(round(last_end - wav.ms))
+        duration_ms = wav.commit()
+    done = len(sentences)
     _LOG.info(
         "timed synthesis: %d cues, %d sentences (%d new, %d cached), %d adjusted -> %s",
         len(ordered),
@@ -173,7 +137,7 @@ def synthesize_timed(
     )
     return SpeechResult(
         path=out_path,
-        duration_ms=round(written * 1000 / rate),
+        duration_ms=duration_ms,
         sentences=tuple(sentences),
         synthesized=synthesized,
         cached=cached,
