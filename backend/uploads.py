@@ -22,7 +22,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from backend.errors import BAD_INPUT, BAD_REQUEST, TOO_LARGE, ApiError
 from backend.i18n import t
-from backend.safe_http import RefusedAddress, refused_address
+from backend.safe_http import RefusedAddress, refused_address, resolve
 
 log = logging.getLogger(__name__)
 
@@ -173,14 +173,14 @@ async def check_url(url: str, allow_private: bool, lang: str) -> None:
     if allow_private:
         return
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            parts.hostname, parts.port or 443, type=socket.SOCK_STREAM
-        )
+        addrs = await resolve(parts.hostname, parts.port or 443)
     except socket.gaierror as exc:
         raise ApiError(
             BAD_INPUT, t("url_failed", lang, url=url[:200], reason="the host name does not resolve")
         ) from exc
-    if any(refused_address(str(info[4][0])) for info in infos):
+    # Checked again, on the address actually dialled, when connecting (backend.safe_http); this
+    # early check gives the clear message before any request is made.
+    if any(refused_address(a) for a in addrs):
         raise ApiError(BAD_INPUT, t("private_url", lang, url=url[:200]))
 
 
