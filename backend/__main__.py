@@ -8,8 +8,8 @@ from pathlib import Path
 
 import uvicorn
 
-from backend.app import create_app
-from backend.settings import BackendSettings
+from backend.api.app import create_app
+from backend.core.settings import BackendSettings
 
 QUIET_LOGGERS = (
     "piper",

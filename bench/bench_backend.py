@@ -72,7 +72,8 @@ def run(runs: int = 3) -> None:
                 api.close()
             finally:
                 proc.stop()
-        from backend.tts import TTSEngine, discover_voices
+        from backend.speech.catalog import discover_voices
+        from backend.speech.tts import TTSEngine
 
         voice = discover_voices(None)[0]
         text = EXAMPLE.read_text() if EXAMPLE.exists() else FALLBACK

@@ -24,7 +24,7 @@ from bot.engine import Engine
 from bot.messages import Link, VideoFile
 from bot.redact import install_redaction
 from bot.settings import Settings
-from storage import Store
+from storage import ChatStore
 
 log = logging.getLogger("bot")
 
@@ -49,7 +49,7 @@ async def runtime(settings: Settings) -> AsyncIterator[Engine]:
             sse_read_timeout=settings.sse_read_timeout_seconds,
         )
         stack.push_async_callback(client.aclose)
-        store = await Store.open(settings.db_path)
+        store = await ChatStore.open(settings.db_path)
         stack.push_async_callback(store.close)
         engine = Engine(client, store, settings)
         stack.push_async_callback(engine.aclose)

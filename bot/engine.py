@@ -44,7 +44,7 @@ from bot.summary import has_voiceover, state_summary
 from bot.texts import detect_language, t
 from bot.turn import TurnResult, TurnWatcher
 from bot.uploads import Uploader
-from storage import Store
+from storage import ChatStore
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class _Slot:
 class Engine:
     """Platform-agnostic conversation engine; one instance serves every chat of the process."""
 
-    def __init__(self, client: BackendClient, store: Store, settings: Settings) -> None:
+    def __init__(self, client: BackendClient, store: ChatStore, settings: Settings) -> None:
         self.client = client
         self.store = store
         self.settings = settings

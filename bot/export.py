@@ -26,12 +26,12 @@ from bot.settings import Settings
 from bot.summary import has_content
 from bot.texts import human_size, t
 from bot.turn import JobCeiling
-from storage import Store
+from storage import ChatStore
 
 log = logging.getLogger(__name__)
 
 
-class RenderFailed(Exception):
+class ExportFailed(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -51,7 +51,7 @@ class Exporter:
     """Renders and delivers videos for chats."""
 
     def __init__(
-        self, client: BackendClient, store: Store, ids: Identities, settings: Settings
+        self, client: BackendClient, store: ChatStore, ids: Identities, settings: Settings
     ) -> None:
         self.client = client
         self.store = store
@@ -165,7 +165,7 @@ class Exporter:
                     reason = status.error_message or "unknown error"
                     log.warning("render %s failed: %r", render_id, reason)  # raw: for the log only
                     await progress.finish(t("render_failed", lang))
-                    raise RenderFailed(reason)
+                    raise ExportFailed(reason)
                 text = (
                     t("rendering_pct", lang, progress=status.progress)
                     if status.progress
@@ -187,7 +187,7 @@ class Exporter:
             await self.store.set_job_status(status.id, "failed")
             log.warning("render %s completed without an output URL", status.id)
             await progress.finish(t("render_failed", lang))
-            raise RenderFailed("completed without an output URL")
+            raise ExportFailed("completed without an output URL")
         limit = replier.limits.max_upload_bytes
         if out.size is not None and out.size > limit:
             await self._send_link(chat, replier, status, out.size, progress)

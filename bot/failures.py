@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from bot.client import BackendError, BackendUnavailable
-from bot.export import RenderFailed
+from bot.export import ExportFailed
 from bot.identity import Chat
 from bot.messages import Replier, Text
 from bot.settings import Settings
@@ -32,7 +32,7 @@ async def reported(
     except JobCeiling:
         minutes = round(settings.job_ceiling_seconds / 60)
         await replier.send(Text(t("ceiling", chat.language, minutes=minutes)))
-    except RenderFailed:
+    except ExportFailed:
         pass  # the progress message already says why
     except BackendUnavailable:
         log.warning("chat %s: backend unreachable", chat.key)

@@ -20,7 +20,7 @@ from bot.client import Auth, BackendClient, BackendError
 from bot.messages import platform_of
 from bot.redact import register_secret
 from bot.settings import Settings
-from storage import ChatRecord, Store
+from storage import ChatRecord, ChatStore
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class Chat:
 class Identities:
     """Tokens and sessions for chats, with the recovery rules in one place."""
 
-    def __init__(self, client: BackendClient, store: Store, settings: Settings) -> None:
+    def __init__(self, client: BackendClient, store: ChatStore, settings: Settings) -> None:
         self.client = client
         self.store = store
         self.settings = settings

@@ -100,14 +100,14 @@ class UploadWatch:
 _CHAT_FIELDS = tuple(f.name for f in fields(ChatRecord))
 
 
-class Store:
+class ChatStore:
     """Async access to the bot's SQLite file."""
 
     def __init__(self, db: aiosqlite.Connection) -> None:
         self._db = db
 
     @classmethod
-    async def open(cls, path: Path | str) -> Store:
+    async def open(cls, path: Path | str) -> ChatStore:
         """Open (creating the folder, the file and the schema as needed) and migrate."""
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -123,7 +123,7 @@ class Store:
     async def close(self) -> None:
         await self._db.close()
 
-    async def __aenter__(self) -> Store:
+    async def __aenter__(self) -> ChatStore:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -20,10 +20,11 @@ import httpx
 import imageio_ffmpeg
 import pytest
 
-from backend import safe_http, uploads
-from backend.errors import ApiError
-from backend.safe_http import url_client
-from backend.uploads import check_url, fetch_url
+from backend.core.errors import ApiError
+from backend.intake import receive as uploads
+from backend.intake import safe_http
+from backend.intake.receive import check_url, fetch_url
+from backend.intake.safe_http import url_client
 from tests.support.backend import Api, BackendProcess
 from tests.support.fileserver import serve_folder
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from backend.cues import parse_cues, parse_srt
-from backend.mediatypes import Cue
+from backend.core.types import Cue
+from backend.speech.cues import parse_cues, parse_srt
 
 
 def test_timestamped_lines() -> None:

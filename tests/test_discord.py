@@ -27,7 +27,7 @@ from tests.support import discordapi as d
 from tests.support.backend import BackendProcess
 from tests.support.standin import engine_harness
 
-RENDERER = importlib.util.find_spec("backend.render") is not None
+RENDERER = importlib.util.find_spec("backend.media.render") is not None
 PROMPT = "generate a natural male voiceover in English for my script"
 
 
@@ -336,7 +336,9 @@ def test_safe_filename() -> None:
     assert safe_filename("...") == "upload"
 
 
-@pytest.mark.skipif(not RENDERER, reason="the backend's renderer (backend.render) has not landed")
+@pytest.mark.skipif(
+    not RENDERER, reason="the backend's renderer (backend.media.render) has not landed"
+)
 async def test_voiceover_and_export_real_backend(
     api: d.DiscordStandIn, backend: BackendProcess, tmp_path: Path
 ) -> None:

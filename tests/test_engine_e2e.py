@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.i18n import t as backend_t
+from backend.core.i18n import t as backend_t
 from bot.__main__ import DEMO_STEPS, EXAMPLE_SCRIPT
 from bot.messages import Buttons, Progress, Text, VideoFile
 from bot.texts import SUPPORTED_FORMATS, t
@@ -20,7 +20,7 @@ from tests.support.fileserver import serve_folder
 from tests.support.media import make_test_video
 from tests.support.standin import engine_harness, progress, texts
 
-RENDERER = importlib.util.find_spec("backend.render") is not None
+RENDERER = importlib.util.find_spec("backend.media.render") is not None
 
 
 async def test_voiceover_turn_real_backend(backend: BackendProcess, tmp_path: Path) -> None:
@@ -53,7 +53,7 @@ async def test_chinese_credits_and_bad_file_real_backend(
 
 
 @pytest.mark.skipif(
-    not RENDERER, reason="the backend's renderer (backend.render) has not landed yet"
+    not RENDERER, reason="the backend's renderer (backend.media.render) has not landed yet"
 )
 async def test_demo_conversation_real_backend(backend: BackendProcess, tmp_path: Path) -> None:
     import av

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from backend.timeline import summary as backend_summary
+from backend.state.draft import summary as backend_summary
 from bot.summary import timeline_summary
 from bot.texts import t
 from tests.support.standin import (

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from backend import audio
-from backend.audio import RenderError, run_ffmpeg
+from backend.media import ffmpeg as audio
+from backend.media.ffmpeg import RenderError, run_ffmpeg
 
 
 def test_a_stalled_ffmpeg_is_killed_retried_and_reported(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from backend.interpreter import parse, split_script
-from backend.script_text import parse_script
+from backend.conversation.interpret import parse, split_script
+from backend.speech.script import parse_script
 
 
 def _no_speech(text: str) -> None:

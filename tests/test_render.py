@@ -9,10 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backend import fonts
-from backend.captions import ass_document, phrases, timed_phrases, write_srt, write_vtt
-from backend.cues import parse_srt
-from backend.mediatypes import (
+from backend.core.types import (
     CaptionStyle,
     MusicSpec,
     RenderSpec,
@@ -21,8 +18,12 @@ from backend.mediatypes import (
     TextOverlay,
     Word,
 )
-from backend.render import RenderError, render, sidecar_paths
-from backend.tts import TTSEngine, discover_voices
+from backend.media import fonts
+from backend.media.captions import ass_document, phrases, timed_phrases, write_srt, write_vtt
+from backend.media.render import RenderError, render, sidecar_paths
+from backend.speech.catalog import discover_voices
+from backend.speech.cues import parse_srt
+from backend.speech.tts import TTSEngine
 from tests.support.media import (
     audio_samples,
     frame_rgb,

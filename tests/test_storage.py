@@ -6,17 +6,17 @@ import sqlite3
 import time
 from pathlib import Path
 
-from storage import ChatRecord, Store
+from storage import ChatRecord, ChatStore
 from storage.db import MIGRATIONS
 
 
 async def test_schema_created_in_wal_and_reopen_is_idempotent(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "bot.sqlite3"
-    async with await Store.open(path) as store:
+    async with await ChatStore.open(path) as store:
         assert await store.schema_version() == len(MIGRATIONS)
         assert (await store.journal_mode()).lower() == "wal"
         await store.update_chat("console:1", session_id="s1", language="zh")
-    async with await Store.open(path) as store:
+    async with await ChatStore.open(path) as store:
         assert await store.schema_version() == len(MIGRATIONS)
         rec = await store.get_chat("console:1")
     assert rec is not None and rec.session_id == "s1" and rec.language == "zh"
@@ -35,7 +35,7 @@ async def test_a_version_1_file_is_migrated_and_keeps_its_chats(tmp_path: Path) 
         raw.executescript(MIGRATIONS[0])
         raw.execute("INSERT INTO schema_version VALUES (1, 0)")
         raw.execute("INSERT INTO chats (chat_key, session_id, updated) VALUES ('tg:5', 's5', 0)")
-    async with await Store.open(path) as store:
+    async with await ChatStore.open(path) as store:
         assert await store.schema_version() == len(MIGRATIONS) >= 2
         rec = await store.get_chat("tg:5")
         assert rec is not None and rec.session_id == "s5"
@@ -43,7 +43,7 @@ async def test_a_version_1_file_is_migrated_and_keeps_its_chats(tmp_path: Path) 
 
 
 async def test_upload_watches_replace_expire_and_remove(tmp_path: Path) -> None:
-    async with await Store.open(tmp_path / "w.db") as store:
+    async with await ChatStore.open(tmp_path / "w.db") as store:
         now = time.time()
         await store.add_upload_watch("tg:1", {"a"}, now + 60)
         await store.add_upload_watch("tg:1", {"a", "b"}, now + 120)  # a new link replaces the old
@@ -51,12 +51,12 @@ async def test_upload_watches_replace_expire_and_remove(tmp_path: Path) -> None:
         watches = await store.upload_watches()
         assert [(w.chat_key, w.known) for w in watches] == [("tg:1", frozenset({"a", "b"}))]
         await store.remove_upload_watch("tg:1")
-    async with await Store.open(tmp_path / "w.db") as store:
+    async with await ChatStore.open(tmp_path / "w.db") as store:
         assert await store.upload_watches() == []
 
 
 async def test_chat_round_trip_and_secret_repr(tmp_path: Path) -> None:
-    async with await Store.open(tmp_path / "b.db") as store:
+    async with await ChatStore.open(tmp_path / "b.db") as store:
         assert await store.get_chat("tg:9") is None
         rec = await store.chat("tg:9")
         assert rec == ChatRecord("tg:9")
@@ -76,13 +76,13 @@ async def test_chat_round_trip_and_secret_repr(tmp_path: Path) -> None:
 
 async def test_in_flight_jobs(tmp_path: Path) -> None:
     path = tmp_path / "b.db"
-    async with await Store.open(path) as store:
+    async with await ChatStore.open(path) as store:
         await store.add_job("tg:1", "render_1", "s1")
         await store.add_job("tg:2", "render_2", "s2")
         await store.set_job_status("render_2", "rendering")
         await store.add_job("tg:3", "render_3", "s3")
         await store.set_job_status("render_3", "delivered")
-    async with await Store.open(path) as store:  # survives a restart
+    async with await ChatStore.open(path) as store:  # survives a restart
         jobs = await store.in_flight_jobs()
         assert [(j.render_id, j.status) for j in jobs] == [
             ("render_1", "queued"),
@@ -98,7 +98,7 @@ async def test_in_flight_jobs(tmp_path: Path) -> None:
 
 
 async def test_per_chat_settings(tmp_path: Path) -> None:
-    async with await Store.open(tmp_path / "b.db") as store:
+    async with await ChatStore.open(tmp_path / "b.db") as store:
         assert await store.get_setting("tg:1", "voice", "default") == "default"
         await store.set_setting("tg:1", "voice", "joe")
         await store.set_setting("tg:1", "voice", "amy")

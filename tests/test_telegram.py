@@ -29,7 +29,7 @@ from tests.support.backend import BackendProcess, free_port
 from tests.support.botapi import BOT_ID, BOT_USERNAME, TOKEN, BotApiStandIn, Call
 from tests.support.standin import StandIn, engine_harness
 
-RENDERER = importlib.util.find_spec("backend.render") is not None
+RENDERER = importlib.util.find_spec("backend.media.render") is not None
 
 ANN = {"id": 501, "is_bot": False, "first_name": "Ann", "username": "ann"}
 BOB = {"id": 502, "is_bot": False, "first_name": "Bob <Builder>"}  # no username
@@ -115,7 +115,7 @@ def docx_bytes(text: str) -> bytes:
 
 
 @pytest.mark.skipif(
-    not RENDERER, reason="the backend's renderer (backend.render) has not landed yet"
+    not RENDERER, reason="the backend's renderer (backend.media.render) has not landed yet"
 )
 async def test_demo_conversation_ends_with_a_real_mp4(
     botapi: BotApiStandIn, backend: BackendProcess, tmp_path: Path

@@ -12,19 +12,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backend.cues import parse_cues
-from backend.mediatypes import Cue, SpeechResult, Voice
-from backend.script_text import script_language
-from backend.tts import (
-    TTSEngine,
-    TTSError,
+from backend.conversation.voice_choice import Choice, for_script, spoken_languages
+from backend.core.types import Cue, SpeechResult, Voice
+from backend.speech.catalog import discover_voices
+from backend.speech.cues import parse_cues
+from backend.speech.script import (
     caption_words,
-    discover_voices,
     estimate_duration_ms,
     parse_script,
+    script_language,
     split_sentences,
 )
-from backend.voices import Choice, for_script, spoken_languages
+from backend.speech.timed import synthesize_timed
+from backend.speech.tts import TTSEngine
+from backend.speech.wav import TTSError
 from tests.support.media import speech_onsets
 
 TEXT = "Lumen keeps your desk bright. It costs 3.5 dollars a month, e.g. less than a coffee! Try it today."
@@ -247,7 +248,7 @@ def test_timed_script_places_each_line_at_its_time(
 ) -> None:
     cues = parse_cues("[00:00] First line.\n[00:05] Second line.\n[00:09] Third.")
     assert cues is not None
-    result = engine.synthesize_timed(cues, joe, out_path=tmp_path / "timed.wav")
+    result = synthesize_timed(engine, cues, joe, out_path=tmp_path / "timed.wav")
     assert result.adjustments == ()
     samples, rate = wav_samples(result.path)
     onsets = speech_onsets(samples, rate)
@@ -272,8 +273,8 @@ def test_timed_cue_too_long_for_its_slot(engine: TTSEngine, joe: Voice, tmp_path
     assert fast < natural * 0.96  # 1.2x shortens (less than in proportion: pauses do not scale)
     # A slot too short for the natural speech but long enough at 1.2x: sped up, and it fits.
     slot = (natural + fast) // 2
-    fitted = engine.synthesize_timed(
-        [Cue(line, 0), Cue("Next.", slot)], joe, out_path=tmp_path / "fit.wav"
+    fitted = synthesize_timed(
+        engine, [Cue(line, 0), Cue("Next.", slot)], joe, out_path=tmp_path / "fit.wav"
     )
     (adj,) = fitted.adjustments
     assert adj.index == 0 and 1.0 < adj.speed <= 1.2 and adj.overrun_ms == 0
@@ -281,8 +282,8 @@ def test_timed_cue_too_long_for_its_slot(engine: TTSEngine, joe: Voice, tmp_path
     assert abs(fitted.sentences[1].start_ms + 30 - slot) <= 60
     # A slot half the length: at most 1.2x, then the overrun is reported and the next cue waits.
     short = natural // 2
-    pushed = engine.synthesize_timed(
-        [Cue(line, 0), Cue("Next.", short)], joe, out_path=tmp_path / "push.wav"
+    pushed = synthesize_timed(
+        engine, [Cue(line, 0), Cue("Next.", short)], joe, out_path=tmp_path / "push.wav"
     )
     first = pushed.adjustments[0]
     assert first.index == 0 and first.speed == 1.2 and first.overrun_ms > 0

@@ -541,7 +541,7 @@ async def engine_harness(base_url: str, tmp_path: Path, **settings: Any) -> Asyn
     from bot.client import BackendClient
     from bot.engine import Engine
     from bot.settings import Settings
-    from storage import Store
+    from storage import ChatStore
 
     defaults: dict[str, Any] = {
         "api_base": base_url,
@@ -555,7 +555,7 @@ async def engine_harness(base_url: str, tmp_path: Path, **settings: Any) -> Asyn
     defaults.update(settings)
     cfg = Settings(**defaults)
     client = BackendClient(base_url, timeout=10.0, sse_read_timeout=cfg.sse_read_timeout_seconds)
-    store = await Store.open(cfg.db_path)
+    store = await ChatStore.open(cfg.db_path)
     engine = Engine(client, store, cfg)
     console = ConsoleAdapter(engine, output_dir=cfg.output_dir, echo=False)
     try:

@@ -1,0 +1,165 @@
+"""The web upload page: a signed, expiring link bound to one session, for files above a platform's limit.
+
+The page is plain HTML with a small script for the progress bar; without JavaScript the form still posts
+and the answer is a page. The file streams through the same checks as any upload (size as bytes arrive,
+content sniffing, nothing kept on refusal).
+"""
+
+from __future__ import annotations
+
+import html
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from backend.api.deps import authenticate, backend_of, load_session
+from backend.core.errors import TOO_LARGE, ApiError, api_error, envelope, error_response
+from backend.core.i18n import t
+from backend.core.signing import sign, verify
+from backend.intake.receive import receive_multipart
+from backend.runtime.accept import accept
+
+PAGE_TEXT = {
+    "en": {
+        "title": "Send a file to your voiceover chat",
+        "pick": "Choose a video, audio or script file (up to 500 MB).",
+        "send": "Upload",
+        "done": "Uploaded. You can go back to the chat.",
+        "sending": "Uploading…",
+    },
+    "zh": {
+        "title": "向配音对话发送文件",
+        "pick": "选择视频、音频或脚本文件（最大 500 MB）。",
+        "send": "上传",
+        "done": "上传完成，可以回到聊天了。",
+        "sending": "正在上传…",
+    },
+}
+
+STYLE = """
+body{font-family:system-ui,-apple-system,sans-serif;margin:0;background:#f4f5f7;color:#1d2330}
+main{max-width:32rem;margin:0 auto;padding:1.5rem}
+h1{font-size:1.3rem}.card{background:#fff;border-radius:12px;padding:1.2rem;box-shadow:0 1px 4px #0002}
+input[type=file]{width:100%;margin:1rem 0;font-size:1rem}
+button{width:100%;padding:.8rem;font-size:1.05rem;border:0;border-radius:8px;background:#2d6cdf;color:#fff}
+button:disabled{background:#9db7e8}progress{width:100%;height:1.2rem;margin-top:1rem}
+#status{margin-top:.8rem;min-height:1.4em}.err{color:#b3261e}.ok{color:#1b7f3b}
+"""
+
+SCRIPT = """
+const f=document.getElementById('f'),b=document.getElementById('b'),p=document.getElementById('p'),
+s=document.getElementById('s');
+f.addEventListener('submit',e=>{e.preventDefault();const file=document.getElementById('file').files[0];
+if(!file)return;const d=new FormData();d.append('files',file);const x=new XMLHttpRequest();
+x.open('POST',f.action);x.setRequestHeader('Accept','application/json');b.disabled=true;p.hidden=false;
+s.className='';s.textContent=b.dataset.sending;
+x.upload.onprogress=ev=>{if(ev.lengthComputable){p.value=ev.loaded/ev.total;
+s.textContent=b.dataset.sending+' '+Math.round(100*ev.loaded/ev.total)+'%';}};
+x.onload=()=>{let r={};try{r=JSON.parse(x.responseText)}catch(_){}
+if(r.code===0){p.value=1;s.className='ok';s.textContent=b.dataset.done;}
+else{s.className='err';s.textContent=r.message||('Error '+x.status);b.disabled=false;}};
+x.onerror=()=>{s.className='err';s.textContent='Network error';b.disabled=false;};x.send(d);});
+"""
+
+
+def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(
+        "<!doctype html><html><head><meta charset=utf-8>"
+        "<meta name=viewport content='width=device-width,initial-scale=1'>"
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
+        f"<body><main><h1>{html.escape(title)}</h1><div class=card>{body}</div></main></body></html>",
+        status_code=status,
+    )
+
+
+async def create_link(request: Request) -> JSONResponse:
+    """``POST /api/upload-link/nemo_agent/me/<sid>``: a signed page URL for this session."""
+    ident = await authenticate(request)
+    sid = request.path_params["sid"]
+    await load_session(request, sid, ident)
+    backend = backend_of(request)
+    path, expires = sign(
+        backend.settings.secret(), f"/upload/{sid}", backend.settings.upload_link_ttl_seconds
+    )
+    return envelope(
+        {
+            "url": backend.settings.base_url + path,
+            "expires_at": expires,
+            "max_bytes": backend.settings.max_upload_bytes,
+        }
+    )
+
+
+async def _checked(request: Request) -> tuple[str, str] | Response:
+    backend = backend_of(request)
+    sid = request.path_params["sid"]
+    q = request.query_params
+    found = await backend.store.session(sid)
+    lang = found[1] if found else "en"
+    if found is None or not verify(
+        backend.settings.secret(), f"/upload/{sid}", q.get("exp"), q.get("sig")
+    ):
+        return _page(
+            "Link not valid", f"<p class=err>{html.escape(t('link_expired', lang))}</p>", 403
+        )
+    return sid, lang
+
+
+async def page(request: Request) -> Response:
+    checked = await _checked(request)
+    if isinstance(checked, Response):
+        return checked
+    sid, lang = checked
+    words = PAGE_TEXT[lang]
+    action = html.escape(f"/upload/{sid}/files?{request.url.query}")
+    body = (
+        f"<p>{html.escape(words['pick'])}</p>"
+        f"<form id=f method=post enctype=multipart/form-data action='{action}'>"
+        "<input id=file type=file name=files required>"
+        f"<button id=b data-sending='{html.escape(words['sending'])}' data-done='{html.escape(words['done'])}'>"
+        f"{html.escape(words['send'])}</button></form>"
+        "<progress id=p value=0 max=1 hidden></progress><div id=s role=status></div>"
+        f"<script>{SCRIPT}</script>"
+    )
+    return _page(words["title"], body)
+
+
+async def receive(request: Request) -> Response:
+    checked = await _checked(request)
+    wants_json = "application/json" in request.headers.get("accept", "")
+    if isinstance(checked, Response):
+        if wants_json:
+            return envelope({}, 4003, t("link_expired"))
+        return checked
+    sid, lang = checked
+    backend = backend_of(request)
+    declared = request.headers.get("content-length", "")
+    try:
+        if declared.isdigit() and int(declared) > backend.settings.max_upload_bytes + 1024 * 1024:
+            raise api_error(TOO_LARGE, "too_large", lang)
+        folder = backend.settings.data_dir / "sessions" / sid / "media"
+        received = await receive_multipart(
+            request.headers.get("content-type", ""),
+            request.stream(),
+            folder,
+            backend.settings.max_upload_bytes,
+            lang,
+        )
+        data = await accept(backend, sid, lang, received)
+    except ApiError as exc:
+        if wants_json:
+            return error_response(exc)
+        return _page(PAGE_TEXT[lang]["title"], f"<p class=err>{html.escape(exc.message)}</p>", 400)
+    if wants_json:
+        return envelope(data)
+    return _page(
+        PAGE_TEXT[lang]["title"], f"<p class=ok>{html.escape(PAGE_TEXT[lang]['done'])}</p>"
+    )
+
+
+routes = [
+    Route("/api/upload-link/nemo_agent/me/{sid}", create_link, methods=["POST"]),
+    Route("/upload/{sid}", page),
+    Route("/upload/{sid}/files", receive, methods=["POST"]),
+]

@@ -1,0 +1,106 @@
+"""Deciding a turn before any event is sent: what the message asks, which voice, what it costs,
+and whether it may run at all (a script no voice reads: 4005; too few credits: 2001)."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from backend.conversation.interpret import Intent
+from backend.conversation.voice_choice import Choice, choose, for_script, spoken_languages
+from backend.core.errors import BAD_INPUT, NO_CREDITS, api_error
+from backend.core.i18n import LANG_WORDS
+from backend.core.types import SpeechResult
+from backend.runtime.context import Backend
+from backend.speech.script import script_language
+from backend.speech.voiceover import estimate_ms
+from backend.state.store import Identity
+
+
+@dataclass
+class Turn:
+    """One message's worth of work, decided before any event is sent."""
+
+    sid: str
+    lang: str
+    ident: Identity
+    intent: Intent
+    choice: Choice
+    speed: float
+    synthesize: bool
+    cost: int
+    unreadable: str | None = None  # the script's language, when no installed voice reads it
+    invocation: str = field(default_factory=lambda: "inv_" + uuid.uuid4().hex[:12])
+
+
+def credits_for(duration_ms: int, seconds_per_credit: int) -> int:
+    return max(1, math.ceil(duration_ms / 1000 / seconds_per_credit))
+
+
+def speech_charge(speech: SpeechResult, seconds_per_credit: int) -> int:
+    """What a synthesis costs: the share of its length synthesized now. Sentences reused from the
+    cache (a pronunciation fix re-synthesizes one sentence; undoing a speed change none) are free."""
+    sentences = speech.synthesized + speech.cached
+    if speech.synthesized == 0 or sentences == 0:
+        return 0
+    fresh_ms = speech.duration_ms * speech.synthesized / sentences
+    return credits_for(round(fresh_ms), seconds_per_credit)
+
+
+def plan(
+    backend: Backend, sid: str, lang: str, ident: Identity, state: dict[str, Any], intent: Intent
+) -> Turn:
+    settings = state.get("settings", {})
+    choice = choose(backend.voices, intent, settings.get("voice"), lang)
+    speed = float(settings.get("speed", 1.0))
+    if intent.speed is not None:
+        speed = intent.speed
+    elif intent.speed_change is not None:
+        speed *= intent.speed_change
+    speed = round(min(2.0, max(0.5, speed)), 3)
+    script = intent.script or (state.get("script") or {}).get("text")
+    has_voice = state.get("voiceover") is not None
+    wants = (
+        intent.voiceover
+        or intent.redo
+        or (
+            has_voice
+            and (intent.changes_voice or intent.changes_speed or bool(intent.edits.pronunciations))
+        )
+    )
+    synthesize = bool(wants and script and not intent.edits.undo)
+    script_lang = script_language(script) if synthesize and script else None
+    fitted = for_script(backend.voices, choice, script_lang, intent.gender)
+    if fitted is not None:
+        choice = fitted
+    cost = (
+        credits_for(estimate_ms(script or "", speed, lang), backend.settings.seconds_per_credit)
+        if synthesize
+        else 0
+    )
+    unreadable = script_lang if fitted is None else None
+    return Turn(sid, lang, ident, intent, choice, speed, synthesize, cost, unreadable)
+
+
+def check_turn(backend: Backend, turn: Turn, ident: Identity) -> None:
+    """Refuse before any work: a script no installed voice reads (4005), too few credits (2001)."""
+    lang = turn.lang
+    if turn.synthesize and turn.unreadable:
+        raise api_error(
+            BAD_INPUT,
+            "no_voice_for_script",
+            lang,
+            language=LANG_WORDS.get(lang, LANG_WORDS["en"]).get(turn.unreadable, turn.unreadable),
+            voices=spoken_languages(backend.voices, lang),
+        )
+    if turn.synthesize and ident.available < turn.cost:
+        raise api_error(
+            NO_CREDITS,
+            "no_credits",
+            lang,
+            {"bind_id": ident.id, "need": turn.cost, "available": ident.available},
+            need=turn.cost,
+            available=ident.available,
+        )

@@ -1,0 +1,31 @@
+"""The backend's long-lived parts, built once in the app's lifespan and shared by every request."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import httpx
+
+from backend.core.settings import BackendSettings
+from backend.core.types import Voice
+from backend.runtime.jobs import JobRunner
+from backend.speech.tts import TTSEngine
+from backend.state.store import BackendStore
+
+
+@dataclass
+class Backend:
+    settings: BackendSettings
+    store: BackendStore
+    runner: JobRunner
+    tts: TTSEngine
+    voices: list[Voice]
+    http: httpx.AsyncClient
+    tts_pool: ThreadPoolExecutor
+    # One lock per session: two messages to one session never edit its state at once.
+    session_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    def lock(self, sid: str) -> asyncio.Lock:
+        return self.session_locks.setdefault(sid, asyncio.Lock())

@@ -1,0 +1,191 @@
+"""Render jobs: queued in SQLite, run on a worker thread pool (ffmpeg is a subprocess), resumed after a restart.
+
+The event loop only schedules and records; rendering never runs on it. Progress lives in memory while a
+job runs (it changes many times a second) and status changes go to the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from backend.core.i18n import t
+from backend.core.settings import BackendSettings
+from backend.core.signing import sign
+from backend.core.types import RenderSpec
+from backend.state.draft import DraftError, to_spec
+from backend.state.store import BackendStore, Job
+
+log = logging.getLogger(__name__)
+
+
+class JobFailed(Exception):
+    """The renderer refused or failed; its message is for a person."""
+
+
+class JobRunner:
+    def __init__(
+        self, store: BackendStore, settings: BackendSettings, pool: ThreadPoolExecutor
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.pool = pool
+        self.progress: dict[str, float] = {}
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.cancels: dict[str, threading.Event] = {}
+        self.slots = asyncio.Semaphore(settings.render_workers)
+        self.out_dir = settings.data_dir / "renders"
+
+    def output_path(self, job_id: str) -> Path:
+        return self.out_dir / f"{job_id}.mp4"
+
+    def _own_paths(self, job_id: str) -> tuple[Path, Path] | None:
+        """The job's work dir and output file, or None unless each is directly inside its folder.
+
+        The API only accepts ``render_<letters, digits, _ ->`` ids; this guards rows from anywhere else
+        (an older version, a hand edit), since the work dir is deleted after the render.
+        """
+        work_root = (self.settings.data_dir / "work").resolve()
+        work = (work_root / job_id).resolve()
+        out = self.output_path(job_id).resolve()
+        if work.parent != work_root or out.parent != self.out_dir.resolve():
+            return None
+        return work, out
+
+    def signed_url(self, job_id: str, ext: str = "mp4") -> tuple[str, int]:
+        path, expires = sign(
+            self.settings.secret(), f"/files/{job_id}.{ext}", self.settings.signed_url_ttl_seconds
+        )
+        return self.settings.base_url + path, expires
+
+    def _links(self, job_id: str) -> dict[str, Any]:
+        """Signed links to the MP4 and, when they were made, its SRT/VTT caption files."""
+        url, expires = self.signed_url(job_id)
+        links: dict[str, Any] = {"url": url, "expires_at": expires}
+        out = self.output_path(job_id)
+        captions = {
+            ext: self.signed_url(job_id, ext)[0]
+            for ext in ("srt", "vtt")
+            if out.with_suffix(f".{ext}").exists()
+        }
+        if captions:
+            links["captions"] = captions
+        return links
+
+    def submit(self, job: Job) -> None:
+        self.progress[job.id] = 0.0
+        task = asyncio.create_task(self._run(job), name=f"render-{job.id}")
+        self.tasks[job.id] = task
+        task.add_done_callback(lambda _t: self.tasks.pop(job.id, None))
+
+    async def resume(self) -> int:
+        """Queue again every job a previous process left unfinished."""
+        jobs = await self.store.unfinished_jobs()
+        for job in jobs:
+            log.info("resuming render %s", job.id)
+            await self.store.update_job(job.id, "queued", progress=0)
+            self.submit(job)
+        return len(jobs)
+
+    async def shutdown(self) -> None:
+        for ev in self.cancels.values():
+            ev.set()
+        for task in list(self.tasks.values()):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _spec(self, job: Job) -> RenderSpec:
+        items = {m.id: m for m in await self.store.media(job.session_id)}
+
+        def resolve(media_id: str) -> tuple[Path, dict[str, Any]] | None:
+            item = items.get(media_id)
+            return (item.path, item.info) if item else None
+
+        return to_spec(job.draft, resolve)
+
+    async def _run(self, job: Job) -> None:
+        lang = "en"
+        found = await self.store.session(job.session_id)
+        if found:
+            lang = found[1]
+        async with self.slots:
+            await self.store.update_job(job.id, "rendering", progress=0)
+            paths = self._own_paths(job.id)
+            if paths is None:
+                await self._fail(job.id, None, t("render_failed", lang, reason="bad render id"))
+                return
+            work, out = paths
+            cancel = threading.Event()
+            self.cancels[job.id] = cancel
+            work.mkdir(parents=True, exist_ok=True)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                spec = await self._spec(job)
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(
+                    self.pool, self._render_sync, job.id, spec, out, work, cancel
+                )
+            except DraftError as exc:
+                await self._fail(job.id, out, t("render_failed", lang, reason=str(exc)))
+                return
+            except JobFailed as exc:
+                await self._fail(job.id, out, t("render_failed", lang, reason=str(exc)))
+                return
+            except asyncio.CancelledError:
+                cancel.set()
+                raise
+            except Exception:
+                log.exception("render %s crashed", job.id)
+                await self._fail(job.id, out, t("internal", lang))
+                return
+            finally:
+                self.cancels.pop(job.id, None)
+                assert work.parent == (self.settings.data_dir / "work").resolve(), work
+                shutil.rmtree(work, ignore_errors=True)
+            output = {
+                **self._links(job.id),
+                "size": out.stat().st_size,
+                "duration_ms": spec.duration_ms,
+                "width": spec.width,
+                "height": spec.height,
+                "format": "mp4",
+            }
+            await self.store.update_job(job.id, "completed", progress=100, output=output)
+            self.progress.pop(job.id, None)
+            log.info("render %s completed (%d bytes)", job.id, output["size"])
+
+    def _render_sync(
+        self, job_id: str, spec: RenderSpec, out: Path, work: Path, cancel: threading.Event
+    ) -> None:
+        def progress(fraction: float) -> None:
+            self.progress[job_id] = round(max(0.0, min(1.0, fraction)) * 100, 1)
+
+        from backend.media.render import (  # the ffmpeg pipeline, loaded on first use
+            RenderError,
+            render,
+        )
+
+        try:
+            render(spec, out, work, progress=progress, cancel=cancel)
+        except RenderError as exc:
+            raise JobFailed(str(exc)) from exc
+
+    async def _fail(self, job_id: str, out: Path | None, message: str) -> None:
+        if out is not None:
+            await asyncio.to_thread(out.unlink, missing_ok=True)
+        self.progress.pop(job_id, None)
+        await self.store.update_job(job_id, "failed", error={"code": 5000, "message": message})
+        log.warning("render %s failed: %s", job_id, message)
+
+    def fresh_output(self, job: Job) -> dict[str, Any] | None:
+        """A completed job's output with a newly signed URL (old links may have expired)."""
+        if job.status != "completed" or not job.output or not self.output_path(job.id).exists():
+            return job.output
+        return {**job.output, **self._links(job.id)}

@@ -1,0 +1,357 @@
+"""The draft (the session's timeline): building it, summarizing it for people, and turning it into a RenderSpec.
+
+Draft shape (DESIGN section 4): ``{"w", "h", "fps", "t": [{"tt", "name", "sg": [segment]}]}``; a segment has
+``id``, ``src`` (a media id of the session) or ``text``, ``s`` (start ms), ``d`` (duration ms), ``m`` (metadata).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from backend.core.types import CaptionStyle, MusicSpec, RenderSpec, Sentence, TextOverlay, Word
+
+VIDEO, AUDIO, TEXT = 0, 1, 7
+ASPECTS = {"16:9": (1920, 1080), "9:16": (1080, 1920), "1:1": (1080, 1080)}
+MAX_SIDE = 3840
+
+
+class DraftError(ValueError):
+    """A draft a client sent that we cannot render (bad shape, unknown media)."""
+
+
+def _even(value: float) -> int:
+    return max(2, round(value / 2) * 2)
+
+
+def output_size(
+    aspect: str | None, video: Mapping[str, Any] | None, resolution: int | None = None
+) -> tuple[int, int]:
+    """The asked-for aspect, else the uploaded video's own size (so its stream can be copied), else
+    1080p; then scaled so the short side is ``resolution`` (720 or 1080) when one was asked for."""
+    if aspect in ASPECTS:
+        width, height = ASPECTS[aspect]
+    elif video and video.get("width") and video.get("height"):
+        width, height = int(video["width"]), int(video["height"])
+    else:
+        width, height = ASPECTS["16:9"]
+    if resolution and min(width, height) != resolution:
+        factor = resolution / min(width, height)
+        width, height = _even(width * factor), _even(height * factor)
+    return width, height
+
+
+def _segment(
+    seg_id: str, start: int, dur: int, name: str, meta: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    return {"id": seg_id, "name": name, "s": start, "d": dur, "m": meta, **extra}
+
+
+def build_draft(
+    state: Mapping[str, Any],
+    video: Mapping[str, Any] | None,
+    music: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The draft that follows from the session's settings, active video, voiceover, music and titles."""
+    settings = state.get("settings", {})
+    width, height = output_size(settings.get("aspect"), video, settings.get("resolution"))
+    titles = state.get("titles") or []
+    reencode = (
+        video is None
+        or bool(titles)
+        or bool(settings.get("aspect"))
+        or bool(settings.get("resolution"))
+    )
+    tracks: list[dict[str, Any]] = []
+    duration = 0
+    if video:
+        duration = int(video.get("duration_ms", 0))
+        meta: dict[str, Any] = {"has_audio": bool(video.get("has_audio")), "volume": 100}
+        tracks.append(
+            {
+                "tt": VIDEO,
+                "name": "Video",
+                "sg": [
+                    _segment(
+                        "video-1", 0, duration, video.get("name", "video"), meta, src=video["id"]
+                    )
+                ],
+            }
+        )
+    voice = state.get("voiceover")
+    if voice:
+        vd = int(voice["duration_ms"])
+        duration = max(duration, vd)
+        meta = {
+            "role": "voiceover",
+            "voice": voice["voice"],
+            "voice_name": voice["voice_name"],
+            "language": voice.get("language", ""),
+            "speed": voice["speed"],
+            "volume": 100,
+        }
+        tracks.append(
+            {
+                "tt": AUDIO,
+                "name": "Voiceover",
+                "sg": [
+                    _segment(
+                        "voice-1",
+                        0,
+                        vd,
+                        f"Voiceover: {voice['voice_name']}",
+                        meta,
+                        src=voice["media_id"],
+                    )
+                ],
+            }
+        )
+    if settings.get("trim_ms"):
+        duration = min(duration, int(settings["trim_ms"])) if duration else int(settings["trim_ms"])
+    if music:
+        meta = {
+            "role": "music",
+            "volume": round(float(settings.get("music_volume", 0.3)) * 100),
+            "loop": True,
+        }
+        tracks.append(
+            {
+                "tt": AUDIO,
+                "name": "BGM",
+                "sg": [
+                    _segment(
+                        "music-1", 0, duration, music.get("name", "music"), meta, src=music["id"]
+                    )
+                ],
+            }
+        )
+    if voice and settings.get("captions", True):
+        burn = settings.get("burn_captions")
+        if burn is None:  # a soft track's look is the player's: a chosen place or size is burned in
+            burn = reencode or "caption_position" in settings or "caption_size" in settings
+        style = {
+            "role": "caption",
+            "burn_in": bool(burn),
+            "position": settings.get("caption_position", "bottom"),
+            "size": settings.get("caption_size", "medium"),
+        }
+        tracks.append(
+            {
+                "tt": TEXT,
+                "name": "Captions",
+                "sg": [
+                    _segment(
+                        f"cap-{i + 1}",
+                        s["start_ms"],
+                        s["end_ms"] - s["start_ms"],
+                        "caption",
+                        {**style, "words": s.get("words", [])},
+                        text=s["text"],
+                    )
+                    for i, s in enumerate(voice["sentences"])
+                ],
+            }
+        )
+    if titles:
+        tracks.append(
+            {
+                "tt": TEXT,
+                "name": "Titles",
+                "sg": [
+                    _segment(
+                        f"title-{i + 1}",
+                        int(ti["start_ms"]),
+                        int(ti["end_ms"]) - int(ti["start_ms"]),
+                        "title",
+                        {
+                            "role": "title",
+                            "position": ti.get("position", "center"),
+                            "size": ti.get("size", "large"),
+                        },
+                        text=ti["text"],
+                    )
+                    for i, ti in enumerate(titles)
+                ],
+            }
+        )
+    return {
+        "w": width,
+        "h": height,
+        "fps": 30,
+        "d": duration,
+        "t": tracks,
+        "fit": settings.get("fit") or ("blur" if settings.get("aspect") else "pad"),
+        "trim": settings.get("trim_ms"),
+        "sidecars": bool(settings.get("sidecars")),
+        "hold": True,
+    }
+
+
+def _secs(ms: int) -> str:
+    return f"{ms / 1000:.0f}"
+
+
+def summary(draft: Mapping[str, Any]) -> str:
+    """``Timeline (3 tracks): 1. Video: city.mp4 (0-10s) 2. Voiceover: Joe, en-US (0-31s) 3. Captions: 4 lines (0-31s)``."""
+    tracks = [tr for tr in draft.get("t", []) if tr.get("sg")]
+    if not tracks:
+        return "Timeline (0 tracks): empty"
+    parts = []
+    for i, tr in enumerate(tracks, 1):
+        sg = tr["sg"]
+        start = min(int(s.get("s", 0)) for s in sg)
+        end = max(int(s.get("s", 0)) + int(s.get("d", 0)) for s in sg)
+        span = f"({_secs(start)}-{_secs(end)}s)"
+        m = sg[0].get("m", {})
+        if tr["tt"] == VIDEO:
+            parts.append(f"{i}. Video: {sg[0].get('name', 'video')} {span}")
+        elif tr["tt"] == AUDIO and m.get("role") == "voiceover":
+            lang = str(m.get("language", "")).replace("_", "-")
+            speed = f", {m['speed']:.2f}x" if abs(float(m.get("speed", 1.0)) - 1.0) > 0.01 else ""
+            parts.append(
+                f"{i}. Voiceover: {m.get('voice_name', m.get('voice'))}{', ' + lang if lang else ''}{speed} {span}"
+            )
+        elif tr["tt"] == AUDIO:
+            parts.append(
+                f"{i}. BGM: {sg[0].get('name', 'music')} {span[:-1]}, {m.get('volume', 100)}%)"
+            )
+        elif m.get("role") == "caption":
+            kind = "burned in" if m.get("burn_in") else "subtitle track"
+            parts.append(f"{i}. Captions: {len(sg)} line{_s(len(sg))}, {kind} {span}")
+        else:
+            parts.append(f'{i}. Title: "{sg[0].get("text", "")}" {span}')
+    head = f"Timeline ({len(tracks)} track{_s(len(tracks))}): "
+    return head + " ".join(parts) + _output(draft)
+
+
+def _s(n: int) -> str:
+    return "" if n == 1 else "s"
+
+
+def _output(draft: Mapping[str, Any]) -> str:
+    """`` Output: 1080x1920, first 5 s, caption files SRT and VTT.``: what the export will be."""
+    text = f" Output: {draft.get('w', 1920)}x{draft.get('h', 1080)}"
+    trim = draft.get("trim")
+    if isinstance(trim, int | float) and trim > 0:
+        text += f", first {trim / 1000:g} s"
+    if draft.get("sidecars"):
+        text += ", caption files SRT and VTT"
+    return text + "."
+
+
+def _int(value: Any, low: int, high: int, what: str) -> int:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value <= high:
+        raise DraftError(f"{what} must be a number between {low} and {high}")
+    return int(value)
+
+
+def to_spec(
+    draft: Mapping[str, Any], resolve: Callable[[str], tuple[Path, Mapping[str, Any]] | None]
+) -> RenderSpec:
+    """Validate an (untrusted) draft and resolve its media ids to files of the session."""
+    if not isinstance(draft, Mapping) or not isinstance(draft.get("t"), list):
+        raise DraftError("the draft has no track list")
+    width = _int(draft.get("w", 1920), 64, MAX_SIDE, "w") // 2 * 2
+    height = _int(draft.get("h", 1080), 64, MAX_SIDE, "h") // 2 * 2
+    fps = _int(draft.get("fps", 30), 1, 60, "fps")
+    spec = RenderSpec(duration_ms=0, width=width, height=height, fps=fps)
+    end = 0
+    for track in draft["t"]:
+        if not isinstance(track, Mapping) or not isinstance(track.get("sg"), list):
+            raise DraftError("a track has no segment list")
+        for seg in track["sg"]:
+            if not isinstance(seg, Mapping):
+                raise DraftError("a segment is not an object")
+            start = _int(seg.get("s", 0), 0, 6 * 3600 * 1000, "s")
+            dur = _int(seg.get("d", 0), 0, 6 * 3600 * 1000, "d")
+            meta = seg.get("m") or {}
+            if not isinstance(meta, Mapping):
+                raise DraftError("a segment's 'm' must be an object")
+            if not (track.get("tt") == TEXT and meta.get("role") == "title"):
+                end = max(end, start + dur)  # a title is shown within the video, never stretches it
+            if track.get("tt") == VIDEO and spec.video is None:
+                found = resolve(str(seg.get("src", "")))
+                if found is None:
+                    raise DraftError("the draft refers to a video that is not in this session")
+                spec.video, info = found[0], found[1]
+                spec.video_has_audio = bool(info.get("has_audio"))
+                spec.video_width, spec.video_height = (
+                    int(info.get("width", 0)),
+                    int(info.get("height", 0)),
+                )
+            elif (
+                track.get("tt") == AUDIO and meta.get("role") == "voiceover" and spec.voice is None
+            ):
+                found = resolve(str(seg.get("src", "")))
+                if found is None:
+                    raise DraftError("the draft refers to a voiceover that is not in this session")
+                spec.voice, spec.voice_start_ms = found[0], start
+            elif track.get("tt") == AUDIO and meta.get("role") == "music" and spec.music is None:
+                found = resolve(str(seg.get("src", "")))
+                if found is None:
+                    raise DraftError("the draft refers to music that is not in this session")
+                volume = _int(meta.get("volume", 30), 0, 100, "music volume") / 100
+                spec.music = MusicSpec(found[0], volume=volume, loop=bool(meta.get("loop", True)))
+                end -= dur  # the music follows the output's length, it does not set it
+            elif track.get("tt") == TEXT and meta.get("role") == "title":
+                text = str(seg.get("text", ""))[:200]
+                position = str(meta.get("position", "center"))
+                size = str(meta.get("size", "large"))
+                spec.titles.append(TextOverlay(text, start, start + dur, position, size))
+            elif track.get("tt") == TEXT and meta.get("role") == "caption":
+                spec.captions.append(_sentence(seg, start, dur))
+                spec.caption_style = CaptionStyle(
+                    enabled=True,
+                    burn_in=bool(meta.get("burn_in", True)),
+                    position=str(meta.get("position", "bottom")),
+                    size=str(meta.get("size", "medium")),
+                )
+    if spec.video is None and spec.voice is None:
+        raise DraftError("the timeline is empty")
+    spec.duration_ms = max(end, 1)
+    fit = draft.get("fit", "pad")
+    if fit not in ("pad", "blur", "crop"):
+        raise DraftError("fit must be pad, blur or crop")
+    spec.fit = str(fit)
+    if draft.get("trim") is not None:
+        spec.trim_ms = _int(draft["trim"], 500, 6 * 3600 * 1000, "trim")
+        spec.duration_ms = min(spec.duration_ms, spec.trim_ms)
+        spec.captions = _clip(spec.captions, spec.trim_ms)
+        spec.titles = [
+            TextOverlay(o.text, o.start_ms, min(o.end_ms, spec.trim_ms), o.position, o.size)
+            for o in spec.titles
+            if o.start_ms < spec.trim_ms
+        ]
+    spec.sidecars = bool(draft.get("sidecars", False))
+    spec.hold_last_frame = bool(draft.get("hold", True))
+    return spec
+
+
+def _clip(sentences: list[Sentence], end_ms: int) -> list[Sentence]:
+    """Captions cut at ``end_ms``: later lines dropped, a line crossing it shortened."""
+    kept = []
+    for s in sentences:
+        if s.start_ms >= end_ms:
+            continue
+        words = tuple(
+            Word(w.text, w.start_ms, min(w.end_ms, end_ms)) for w in s.words if w.start_ms < end_ms
+        )
+        kept.append(Sentence(s.text, s.start_ms, min(s.end_ms, end_ms), words))
+    return kept
+
+
+def _sentence(seg: Mapping[str, Any], start: int, dur: int) -> Sentence:
+    text = str(seg.get("text", ""))[:2000]
+    words = []
+    given = (seg.get("m") or {}).get("words") or []
+    if not isinstance(given, list):
+        raise DraftError("a caption's 'words' must be a list")
+    for w in given[:500]:
+        if isinstance(w, (list, tuple)) and len(w) == 3:
+            words.append(
+                Word(
+                    str(w[0])[:200], _int(w[1], 0, 1 << 31, "word"), _int(w[2], 0, 1 << 31, "word")
+                )
+            )
+    return Sentence(text=text, start_ms=start, end_ms=start + dur, words=tuple(words))

@@ -1,0 +1,363 @@
+"""SQLite persistence for the backend: identities, tokens, credits, sessions, media, render jobs.
+
+One aiosqlite connection per process, WAL mode. Tokens are stored as SHA-256 hashes, never in clear.
+Session state is a JSON document (script, settings, draft, generated media, undo history).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS identities (
+    id TEXT PRIMARY KEY,              -- also the bind id shown in registration links
+    client_id TEXT NOT NULL,
+    created REAL NOT NULL,
+    credits INTEGER NOT NULL,
+    frozen INTEGER NOT NULL DEFAULT 0,
+    registered INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS identities_client ON identities(client_id, created);
+CREATE TABLE IF NOT EXISTS tokens (
+    token_hash TEXT PRIMARY KEY,
+    identity_id TEXT NOT NULL REFERENCES identities(id),
+    issued REAL NOT NULL,
+    expires REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    task_id TEXT NOT NULL,
+    identity_id TEXT NOT NULL REFERENCES identities(id),
+    language TEXT NOT NULL,
+    created REAL NOT NULL,
+    state TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS media (
+    id TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES sessions(id),
+    kind TEXT NOT NULL,               -- script | video | audio | image | voiceover
+    name TEXT NOT NULL,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mime TEXT NOT NULL,
+    info TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS media_session ON media(session_id, created);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    identity_id TEXT NOT NULL,
+    status TEXT NOT NULL,             -- queued | rendering | completed | failed
+    progress REAL NOT NULL DEFAULT 0,
+    draft TEXT NOT NULL,
+    output TEXT,
+    error TEXT,
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+"""
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass
+class Identity:
+    id: str
+    client_id: str
+    credits: int
+    frozen: int
+    registered: bool
+
+    @property
+    def available(self) -> int:
+        return self.credits - self.frozen
+
+
+@dataclass
+class MediaItem:
+    id: str
+    session_id: str
+    kind: str
+    name: str
+    path: Path
+    size: int
+    mime: str
+    info: dict[str, Any]
+
+    def public(self) -> dict[str, Any]:
+        """What clients see: never the server-side path."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "kind": self.kind,
+            "size": self.size,
+            "mime": self.mime,
+            **self.info,
+        }
+
+
+@dataclass
+class Job:
+    id: str
+    session_id: str
+    identity_id: str
+    status: str
+    progress: float
+    draft: dict[str, Any]
+    output: dict[str, Any] | None
+    error: dict[str, Any] | None
+
+
+class BackendStore:
+    """All backend state. Each method is one short transaction."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self.db = db
+
+    @classmethod
+    async def open(cls, path: Path) -> BackendStore:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path)
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA busy_timeout=5000")
+        await db.executescript(SCHEMA)
+        await db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        await db.commit()
+        return cls(db)
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    # identities and tokens -------------------------------------------------------------
+    async def last_token_issue(self, client_id: str) -> float | None:
+        async with self.db.execute(
+            "SELECT MAX(t.issued) FROM tokens t JOIN identities i ON i.id = t.identity_id WHERE i.client_id = ?",
+            (client_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    async def create_identity(
+        self, client_id: str, credits: int, token: str, ttl: int
+    ) -> tuple[Identity, float]:
+        now = time.time()
+        ident = Identity(
+            id=uuid.uuid4().hex[:16],
+            client_id=client_id,
+            credits=credits,
+            frozen=0,
+            registered=False,
+        )
+        expires = now + ttl
+        await self.db.execute(
+            "INSERT INTO identities (id, client_id, created, credits) VALUES (?, ?, ?, ?)",
+            (ident.id, client_id, now, credits),
+        )
+        await self.db.execute(
+            "INSERT INTO tokens (token_hash, identity_id, issued, expires) VALUES (?, ?, ?, ?)",
+            (hash_token(token), ident.id, now, expires),
+        )
+        await self.db.commit()
+        return ident, expires
+
+    async def identity_for_token(self, token: str) -> Identity | None:
+        async with self.db.execute(
+            "SELECT i.* FROM tokens t JOIN identities i ON i.id = t.identity_id WHERE t.token_hash = ? AND t.expires > ?",
+            (hash_token(token), time.time()),
+        ) as cur:
+            row = await cur.fetchone()
+        return _identity(row) if row else None
+
+    async def identity(self, identity_id: str) -> Identity | None:
+        async with self.db.execute("SELECT * FROM identities WHERE id = ?", (identity_id,)) as cur:
+            row = await cur.fetchone()
+        return _identity(row) if row else None
+
+    async def expire_tokens(self, identity_id: str) -> None:
+        """Test and admin hook: make an identity's tokens expire now."""
+        await self.db.execute(
+            "UPDATE tokens SET expires = ? WHERE identity_id = ?", (time.time() - 1, identity_id)
+        )
+        await self.db.commit()
+
+    # credits ---------------------------------------------------------------------------
+    async def freeze(self, identity_id: str, amount: int) -> bool:
+        cur = await self.db.execute(
+            "UPDATE identities SET frozen = frozen + ? WHERE id = ? AND credits - frozen >= ?",
+            (amount, identity_id, amount),
+        )
+        await self.db.commit()
+        return cur.rowcount == 1
+
+    async def release_all_frozen(self) -> int:
+        """At start no turn is running, so every freeze is stranded (a crash mid-synthesis)."""
+        cur = await self.db.execute("UPDATE identities SET frozen = 0 WHERE frozen != 0")
+        await self.db.commit()
+        return cur.rowcount
+
+    async def settle(self, identity_id: str, frozen: int, charge: int) -> None:
+        """Release a freeze and charge what the work really cost (0 on failure)."""
+        await self.db.execute(
+            "UPDATE identities SET frozen = MAX(frozen - ?, 0), credits = MAX(credits - ?, 0) WHERE id = ?",
+            (frozen, charge, identity_id),
+        )
+        await self.db.commit()
+
+    # sessions --------------------------------------------------------------------------
+    async def create_session(
+        self, identity_id: str, language: str, state: dict[str, Any]
+    ) -> tuple[str, str]:
+        sid = uuid.uuid4().hex
+        task_id = "task_" + uuid.uuid4().hex[:12]
+        await self.db.execute(
+            "INSERT INTO sessions (id, task_id, identity_id, language, created, state) VALUES (?, ?, ?, ?, ?, ?)",
+            (sid, task_id, identity_id, language, time.time(), json.dumps(state)),
+        )
+        await self.db.commit()
+        return sid, task_id
+
+    async def session(self, sid: str) -> tuple[str, str, dict[str, Any]] | None:
+        """(identity_id, language, state) of a session."""
+        async with self.db.execute(
+            "SELECT identity_id, language, state FROM sessions WHERE id = ?", (sid,)
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        return row["identity_id"], row["language"], json.loads(row["state"])
+
+    async def save_state(self, sid: str, state: dict[str, Any]) -> None:
+        await self.db.execute(
+            "UPDATE sessions SET state = ? WHERE id = ?", (json.dumps(state), sid)
+        )
+        await self.db.commit()
+
+    # media -----------------------------------------------------------------------------
+    async def add_media(self, item: MediaItem) -> None:
+        await self.db.execute(
+            "INSERT INTO media (id, session_id, kind, name, path, size, mime, info, created) VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                item.id,
+                item.session_id,
+                item.kind,
+                item.name,
+                str(item.path),
+                item.size,
+                item.mime,
+                json.dumps(item.info),
+                time.time(),
+            ),
+        )
+        await self.db.commit()
+
+    async def media(self, session_id: str, kind: str | None = None) -> list[MediaItem]:
+        sql = "SELECT * FROM media WHERE session_id = ?"
+        args: tuple[Any, ...] = (session_id,)
+        if kind:
+            sql += " AND kind = ?"
+            args += (kind,)
+        async with self.db.execute(sql + " ORDER BY created", args) as cur:
+            rows = await cur.fetchall()
+        return [_media(r) for r in rows]
+
+    async def media_item(self, session_id: str, media_id: str) -> MediaItem | None:
+        async with self.db.execute(
+            "SELECT * FROM media WHERE session_id = ? AND id = ?", (session_id, media_id)
+        ) as cur:
+            row = await cur.fetchone()
+        return _media(row) if row else None
+
+    # render jobs -----------------------------------------------------------------------
+    async def create_job(
+        self, job_id: str, session_id: str, identity_id: str, draft: dict[str, Any]
+    ) -> bool:
+        now = time.time()
+        try:
+            await self.db.execute(
+                "INSERT INTO jobs (id, session_id, identity_id, status, draft, created, updated) VALUES (?,?,?,?,?,?,?)",
+                (job_id, session_id, identity_id, "queued", json.dumps(draft), now, now),
+            )
+        except aiosqlite.IntegrityError:
+            return False
+        await self.db.commit()
+        return True
+
+    async def job(self, job_id: str) -> Job | None:
+        async with self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cur:
+            row = await cur.fetchone()
+        return _job(row) if row else None
+
+    async def update_job(
+        self,
+        job_id: str,
+        status: str,
+        progress: float | None = None,
+        output: dict[str, Any] | None = None,
+        error: dict[str, Any] | None = None,
+    ) -> None:
+        await self.db.execute(
+            "UPDATE jobs SET status = ?, progress = COALESCE(?, progress), output = COALESCE(?, output),"
+            " error = COALESCE(?, error), updated = ? WHERE id = ?",
+            (
+                status,
+                progress,
+                json.dumps(output) if output else None,
+                json.dumps(error) if error else None,
+                time.time(),
+                job_id,
+            ),
+        )
+        await self.db.commit()
+
+    async def unfinished_jobs(self) -> list[Job]:
+        async with self.db.execute(
+            "SELECT * FROM jobs WHERE status IN ('queued', 'rendering') ORDER BY created"
+        ) as cur:
+            rows = await cur.fetchall()
+        return [_job(r) for r in rows]
+
+
+def _identity(row: aiosqlite.Row) -> Identity:
+    return Identity(
+        row["id"], row["client_id"], row["credits"], row["frozen"], bool(row["registered"])
+    )
+
+
+def _media(row: aiosqlite.Row) -> MediaItem:
+    return MediaItem(
+        row["id"],
+        row["session_id"],
+        row["kind"],
+        row["name"],
+        Path(row["path"]),
+        row["size"],
+        row["mime"],
+        json.loads(row["info"]),
+    )
+
+
+def _job(row: aiosqlite.Row) -> Job:
+    return Job(
+        row["id"],
+        row["session_id"],
+        row["identity_id"],
+        row["status"],
+        row["progress"],
+        json.loads(row["draft"]),
+        json.loads(row["output"]) if row["output"] else None,
+        json.loads(row["error"]) if row["error"] else None,
+    )
