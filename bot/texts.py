@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from backend.protocol.catalogue import Catalogue
+
 SUPPORTED_FORMATS = "TXT, DOCX, MP4, MOV, AVI, WEBM, MKV, JPG, PNG, GIF, WEBP, MP3, WAV, M4A, AAC"
 
 TEXTS: dict[str, dict[str, str]] = {
@@ -57,33 +59,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "📋 Your project is empty. Send a script or a video to start.",
         "zh": "📋 项目还是空的。发送脚本或视频开始吧。",
     },
-    # the timeline summary (bot/summary.py), as in DESIGN section 4
-    "tl_head": {"en": "Timeline ({n} track{s}): ", "zh": "时间线（{n} 条轨道）："},
-    "tl_span": {"en": " ({start}-{end}s)", "zh": "（{start}-{end} 秒）"},
-    "tl_span_volume": {
-        "en": " ({start}-{end}s, {volume}%)",
-        "zh": "（{start}-{end} 秒，音量 {volume}%）",
-    },
-    "tl_sep": {"en": ", ", "zh": "，"},
-    "tl_video": {"en": "{i}. Video: {name}{span}", "zh": "{i}. 视频：{name}{span}"},
-    "tl_voiceover": {"en": "{i}. Voiceover: {voice}{span}", "zh": "{i}. 配音：{voice}{span}"},
-    "tl_bgm": {"en": "{i}. BGM: {name}{span}", "zh": "{i}. 背景音乐：{name}{span}"},
-    "tl_captions": {
-        "en": "{i}. Captions: {lines} line{s}, {style}{span}",
-        "zh": "{i}. 字幕：{lines} 行，{style}{span}",
-    },
-    "tl_title": {"en": '{i}. Title: "{text}"{span}', "zh": "{i}. 标题：“{text}”{span}"},
-    "tl_burned_in": {"en": "burned in", "zh": "烧录在画面中"},
-    "tl_soft_track": {"en": "subtitle track", "zh": "字幕轨"},
-    "tl_video_default": {"en": "video", "zh": "视频"},
-    "tl_voice_default": {"en": "voice", "zh": "配音"},
-    "tl_music_default": {"en": "music", "zh": "音乐"},
-    "tl_output": {
-        "en": " Output: {w}x{h}{trim}{sidecars}.",
-        "zh": " 输出：{w}x{h}{trim}{sidecars}。",
-    },
-    "tl_trim": {"en": ", first {seconds} s", "zh": "，只保留前 {seconds} 秒"},
-    "tl_sidecars": {"en": ", caption files SRT and VTT", "zh": "，附 SRT 和 VTT 字幕文件"},
     "credits": {
         "en": "💳 Credits: {available} available, {frozen} reserved, {total} total.",
         "zh": "💳 积分：可用 {available}，冻结 {frozen}，共 {total}。",
@@ -268,12 +243,13 @@ TEXTS: dict[str, dict[str, str]] = {
 }
 
 
+CATALOGUE = Catalogue(TEXTS, formats=SUPPORTED_FORMATS)
+
+
 def t(key: str, lang: str = "en", **kwargs: object) -> str:
-    """The text for `key` in `lang` (English if missing), formatted with `kwargs`."""
-    entry = TEXTS[key]
-    template = entry.get(lang) or entry["en"]
-    kwargs.setdefault("formats", SUPPORTED_FORMATS)
-    return template.format(**kwargs) if kwargs else template
+    """The text for `key` in `lang` (English if that language has none), formatted with `kwargs`;
+    an unknown key is a bug and raises KeyError (the catalogue policy of ``backend.protocol``)."""
+    return CATALOGUE.t(key, lang, **kwargs)
 
 
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")

@@ -21,10 +21,11 @@ from backend.conversation.voice_choice import describe
 from backend.core.errors import BAD_INPUT, INTERNAL, NO_CREDITS, ApiError, api_error
 from backend.core.i18n import t
 from backend.intake.files import check_script
+from backend.protocol.summary import summary_or_empty
 from backend.runtime.context import Backend
 from backend.speech.voiceover import speak, timing_notes
 from backend.speech.wav import TTSError
-from backend.state.draft import ASPECTS, summary
+from backend.state.draft import ASPECTS
 from backend.state.sessions import media_path, refresh_draft
 from backend.state.store import MediaItem
 
@@ -113,9 +114,9 @@ async def _execute(
         if undone is None:
             reply = t("nothing_to_undo", lang)
         elif undone:
-            reply = t("undone", lang, what=undone, summary=_summary(state))
+            reply = t("undone", lang, what=undone, summary=_summary(state, lang))
         else:
-            reply = t("undone_plain", lang, summary=_summary(state))
+            reply = t("undone_plain", lang, summary=_summary(state, lang))
         await queue.put(event(turn, [{"text": reply}], done=True))
         return
     if intent.understood:
@@ -182,7 +183,7 @@ async def _execute(
         if turn.synthesize and _soft_captions(state) and not settings.get("soft_hint_given"):
             settings["soft_hint_given"] = True
             replies.append(t("captions_soft_hint", lang))
-        await step("place_on_timeline", {}, {"summary": _summary(state)})
+        await step("place_on_timeline", {}, {"summary": _summary(state, lang)})
         await store.save_state(turn.sid, state)
     if (
         not turn.synthesize
@@ -202,8 +203,8 @@ def _soft_captions(state: dict[str, Any]) -> bool:
     )
 
 
-def _summary(state: dict[str, Any]) -> str:
-    return summary(state.get("draft") or {})
+def _summary(state: dict[str, Any], lang: str) -> str:
+    return summary_or_empty(state.get("draft") or {}, lang)
 
 
 async def _synthesize(

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from backend.protocol.catalogue import Catalogue
+
 MESSAGES: dict[str, dict[str, str]] = {
     "bad_token": {
         "en": "Your access token is missing, invalid or expired. Request a new one.",
@@ -114,11 +116,9 @@ MESSAGES: dict[str, dict[str, str]] = {
 
 
 def t(key: str, lang: str = "en", **fmt: Any) -> str:
-    entry = MESSAGES.get(key)
-    if entry is None:
-        return key
-    text = entry.get(lang) or entry["en"]
-    return text.format(**fmt) if fmt else text
+    """The message for ``key`` in ``lang`` (English if that language has none); an unknown key is a
+    bug and raises KeyError (the catalogue policy of ``backend.protocol``)."""
+    return CATALOGUE.t(key, lang, **fmt)
 
 
 def pick_lang(value: str | None) -> str:
@@ -298,3 +298,5 @@ FIT_WORDS = {
     },
     "zh": {"blur": "以模糊背景填充", "crop": "裁剪", "pad": "加黑边"},
 }
+
+CATALOGUE = Catalogue(MESSAGES)

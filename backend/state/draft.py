@@ -1,4 +1,6 @@
-"""The draft (the session's timeline): building it, summarizing it for people, and turning it into a RenderSpec.
+"""The draft (the session's timeline): building it from the session state, and turning a client's draft into a RenderSpec.
+
+The schema's names (track types, roles) and the summary people read are in ``backend.protocol``.
 
 Draft shape (DESIGN section 4): ``{"w", "h", "fps", "t": [{"tt", "name", "sg": [segment]}]}``; a segment has
 ``id``, ``src`` (a media id of the session) or ``text``, ``s`` (start ms), ``d`` (duration ms), ``m`` (metadata).
@@ -11,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from backend.core.types import CaptionStyle, MusicSpec, RenderSpec, Sentence, TextOverlay, Word
+from backend.protocol.draft import AUDIO, TEXT, VIDEO
 
-VIDEO, AUDIO, TEXT = 0, 1, 7
 ASPECTS = {"16:9": (1920, 1080), "9:16": (1080, 1920), "1:1": (1080, 1080)}
 MAX_SIDE = 3840
 
@@ -186,58 +188,6 @@ def build_draft(
         "sidecars": bool(settings.get("sidecars")),
         "hold": True,
     }
-
-
-def _secs(ms: int) -> str:
-    return f"{ms / 1000:.0f}"
-
-
-def summary(draft: Mapping[str, Any]) -> str:
-    """``Timeline (3 tracks): 1. Video: city.mp4 (0-10s) 2. Voiceover: Joe, en-US (0-31s) 3. Captions: 4 lines (0-31s)``."""
-    tracks = [tr for tr in draft.get("t", []) if tr.get("sg")]
-    if not tracks:
-        return "Timeline (0 tracks): empty"
-    parts = []
-    for i, tr in enumerate(tracks, 1):
-        sg = tr["sg"]
-        start = min(int(s.get("s", 0)) for s in sg)
-        end = max(int(s.get("s", 0)) + int(s.get("d", 0)) for s in sg)
-        span = f"({_secs(start)}-{_secs(end)}s)"
-        m = sg[0].get("m", {})
-        if tr["tt"] == VIDEO:
-            parts.append(f"{i}. Video: {sg[0].get('name', 'video')} {span}")
-        elif tr["tt"] == AUDIO and m.get("role") == "voiceover":
-            lang = str(m.get("language", "")).replace("_", "-")
-            speed = f", {m['speed']:.2f}x" if abs(float(m.get("speed", 1.0)) - 1.0) > 0.01 else ""
-            parts.append(
-                f"{i}. Voiceover: {m.get('voice_name', m.get('voice'))}{', ' + lang if lang else ''}{speed} {span}"
-            )
-        elif tr["tt"] == AUDIO:
-            parts.append(
-                f"{i}. BGM: {sg[0].get('name', 'music')} {span[:-1]}, {m.get('volume', 100)}%)"
-            )
-        elif m.get("role") == "caption":
-            kind = "burned in" if m.get("burn_in") else "subtitle track"
-            parts.append(f"{i}. Captions: {len(sg)} line{_s(len(sg))}, {kind} {span}")
-        else:
-            parts.append(f'{i}. Title: "{sg[0].get("text", "")}" {span}')
-    head = f"Timeline ({len(tracks)} track{_s(len(tracks))}): "
-    return head + " ".join(parts) + _output(draft)
-
-
-def _s(n: int) -> str:
-    return "" if n == 1 else "s"
-
-
-def _output(draft: Mapping[str, Any]) -> str:
-    """`` Output: 1080x1920, first 5 s, caption files SRT and VTT.``: what the export will be."""
-    text = f" Output: {draft.get('w', 1920)}x{draft.get('h', 1080)}"
-    trim = draft.get("trim")
-    if isinstance(trim, int | float) and trim > 0:
-        text += f", first {trim / 1000:g} s"
-    if draft.get("sidecars"):
-        text += ", caption files SRT and VTT"
-    return text + "."
 
 
 def _int(value: Any, low: int, high: int, what: str) -> int:

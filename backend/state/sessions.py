@@ -8,7 +8,8 @@ from typing import Any
 
 from backend.core.text import count_words
 from backend.core.types import Ingested, Received
-from backend.state.draft import build_draft, summary
+from backend.protocol.summary import summary_or_empty
+from backend.state.draft import build_draft
 from backend.state.store import BackendStore, MediaItem
 
 
@@ -49,12 +50,12 @@ async def refresh_draft(store: BackendStore, sid: str, state: dict[str, Any]) ->
     state["draft"] = build_draft(state, found["video_id"], found["music_id"])
 
 
-def public_state(state: dict[str, Any], media: list[MediaItem]) -> dict[str, Any]:
+def public_state(state: dict[str, Any], media: list[MediaItem], lang: str = "en") -> dict[str, Any]:
     script = state.get("script")
     draft = state.get("draft") or {"t": []}
     return {
         "draft": draft,
-        "summary": summary(draft),
+        "summary": summary_or_empty(draft, lang),
         "video_infos": [m.public() for m in media if m.kind == "video"],
         "generated_media": [m.public() for m in media if m.kind == "voiceover"],
         "uploads": [m.public() for m in media if m.kind not in ("voiceover",)],
