@@ -14,6 +14,8 @@ from typing import Any
 
 import aiosqlite
 
+from storage.sqlite import open_sqlite, schema_version
+
 log = logging.getLogger(__name__)
 
 # Each entry migrates the schema from version i to i+1. Append only; never edit a shipped step.
@@ -109,16 +111,7 @@ class ChatStore:
     @classmethod
     async def open(cls, path: Path | str) -> ChatStore:
         """Open (creating the folder, the file and the schema as needed) and migrate."""
-        if str(path) != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(str(path))
-        db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA synchronous=NORMAL")
-        await db.execute("PRAGMA busy_timeout=5000")
-        store = cls(db)
-        await store._migrate()
-        return store
+        return cls(await open_sqlite(path, MIGRATIONS, "storage"))
 
     async def close(self) -> None:
         await self._db.close()
@@ -130,28 +123,12 @@ class ChatStore:
         await self.close()
 
     async def schema_version(self) -> int:
-        async with self._db.execute("SELECT MAX(version) FROM schema_version") as cur:
-            row = await cur.fetchone()
-        return int(row[0] or 0) if row else 0
+        return await schema_version(self._db)
 
     async def journal_mode(self) -> str:
         async with self._db.execute("PRAGMA journal_mode") as cur:
             row = await cur.fetchone()
         return str(row[0]) if row else ""
-
-    async def _migrate(self) -> None:
-        await self._db.execute(
-            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied REAL NOT NULL)"
-        )
-        await self._db.commit()
-        current = await self.schema_version()
-        for version in range(current + 1, len(MIGRATIONS) + 1):
-            await self._db.executescript(
-                "BEGIN;\n"
-                + MIGRATIONS[version - 1]
-                + f"\nINSERT INTO schema_version(version, applied) VALUES ({version}, {time.time()});\nCOMMIT;"
-            )
-            log.info("storage migrated to schema version %d", version)
 
     # chats
 
