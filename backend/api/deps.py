@@ -3,13 +3,12 @@ the session it may use. Raised errors carry the protocol's codes (1001, 1002, 40
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 
 from backend.core.errors import BAD_TOKEN, FORBIDDEN, NO_SESSION, api_error
 from backend.core.i18n import pick_lang
 from backend.runtime.context import Backend
+from backend.state.model import SessionState
 from backend.state.store import Identity
 
 
@@ -35,7 +34,7 @@ async def authenticate(request: Request) -> Identity:
     return ident
 
 
-async def load_session(request: Request, sid: str, ident: Identity) -> tuple[str, dict[str, Any]]:
+async def load_session(request: Request, sid: str, ident: Identity) -> tuple[str, SessionState]:
     """(language, state) of a session the identity owns; 1002 if unknown, 4003 if someone else's.
     The language is the request's Accept-Language when it has one, else the session's."""
     found = await backend_of(request).store.session(sid)

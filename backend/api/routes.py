@@ -36,6 +36,7 @@ from backend.core.types import Received
 from backend.intake.receive import discard, fetch_url, receive_multipart
 from backend.runtime.accept import accept
 from backend.state.draft import DraftError, to_spec
+from backend.state.model import SessionState
 from backend.state.sessions import public_state
 
 ATTRIBUTION = ("x-skill-source", "x-skill-version", "x-skill-platform")
@@ -96,14 +97,7 @@ async def create_session(request: Request) -> JSONResponse:
     ident = await authenticate(request)
     body = await _object(request)
     lang = pick_lang(str(body.get("language") or request.headers.get("accept-language") or "en"))
-    state = {
-        "script": None,
-        "settings": {"voice": None, "speed": 1.0, "aspect": None, "captions": True},
-        "video_id": None,
-        "voiceover": None,
-        "draft": {"w": 1920, "h": 1080, "fps": 30, "t": []},
-        "task_name": str(body.get("task_name", "project"))[:80],
-    }
+    state = SessionState.new(str(body.get("task_name", "project"))[:80])
     sid, task_id = await backend_of(request).store.create_session(ident.id, lang, state)
     return envelope({"task_id": task_id, "session_id": sid, "bind_id": ident.id, "language": lang})
 
@@ -173,7 +167,7 @@ async def render_start(request: Request) -> JSONResponse:
             lang,
             reason="the render id must be 'render_' and up to 72 letters, digits, '_' or '-'",
         )
-    draft = body.get("draft") or state.get("draft") or {}
+    draft = body.get("draft") or state.draft
     backend = backend_of(request)
     existing = await backend.store.job(job_id)
     if existing is not None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
 
 from backend.conversation.interpret import Intent
 from backend.conversation.voice_choice import Choice, choose, for_script, spoken_languages
@@ -16,6 +15,7 @@ from backend.core.types import SpeechResult
 from backend.runtime.context import Backend
 from backend.speech.script import script_language
 from backend.speech.voiceover import estimate_ms
+from backend.state.model import SessionState
 from backend.state.store import Identity
 
 
@@ -50,18 +50,17 @@ def speech_charge(speech: SpeechResult, seconds_per_credit: int) -> int:
 
 
 def plan(
-    backend: Backend, sid: str, lang: str, ident: Identity, state: dict[str, Any], intent: Intent
+    backend: Backend, sid: str, lang: str, ident: Identity, state: SessionState, intent: Intent
 ) -> Turn:
-    settings = state.get("settings", {})
-    choice = choose(backend.voices, intent, settings.get("voice"), lang)
-    speed = float(settings.get("speed", 1.0))
+    choice = choose(backend.voices, intent, state.settings.voice, lang)
+    speed = state.settings.speed
     if intent.speed is not None:
         speed = intent.speed
     elif intent.speed_change is not None:
         speed *= intent.speed_change
     speed = round(min(2.0, max(0.5, speed)), 3)
-    script = intent.script or (state.get("script") or {}).get("text")
-    has_voice = state.get("voiceover") is not None
+    script = intent.script or (state.script.text if state.script else None)
+    has_voice = state.voiceover is not None
     wants = (
         intent.voiceover
         or intent.redo

@@ -26,6 +26,7 @@ from backend.runtime.context import Backend
 from backend.speech.voiceover import speak, timing_notes
 from backend.speech.wav import TTSError
 from backend.state.draft import ASPECTS
+from backend.state.model import CaptionLine, Script, SessionState, Voiceover
 from backend.state.sessions import media_path, refresh_draft
 from backend.state.store import MediaItem
 
@@ -99,7 +100,7 @@ async def _execute(
     found = await store.session(turn.sid)
     assert found is not None
     state = found[2]
-    settings = state.setdefault("settings", {})
+    settings = state.settings
     replies: list[str] = []
 
     async def step(name: str, args: dict[str, Any], response: dict[str, Any]) -> None:
@@ -123,9 +124,9 @@ async def _execute(
         remember(state)
     if intent.script:
         text = check_script(intent.script, "script", lang, backend.settings.max_script_words)
-        state["script"] = {"text": text, "name": "message", "media_id": None}
-    if intent.changes_voice or (turn.synthesize and settings.get("voice") != turn.choice.voice.id):
-        settings["voice"] = turn.choice.voice.id
+        state.script = Script(text=text, name="message", media_id=None)
+    if intent.changes_voice or (turn.synthesize and settings.voice != turn.choice.voice.id):
+        settings.voice = turn.choice.voice.id
         await step(
             "set_voice",
             {"gender": intent.gender, "language": intent.language, "name": intent.voice_name},
@@ -142,7 +143,7 @@ async def _execute(
             )
         )
     if intent.changes_speed:
-        settings["speed"] = turn.speed
+        settings.speed = turn.speed
         await step("set_speed", {"speed": turn.speed}, {"speed": turn.speed})
         if not turn.synthesize:
             replies.append(t("speed_set", lang, speed=turn.speed))
@@ -157,15 +158,15 @@ async def _execute(
         if note in intent.notes:
             replies.append(t(note, lang))
     if intent.aspect:
-        settings["aspect"] = intent.aspect
+        settings.aspect = intent.aspect
         w, h = ASPECTS[intent.aspect]
         await step("set_format", {"aspect": intent.aspect}, {"width": w, "height": h})
         replies.append(t("format_set", lang, aspect=intent.aspect, w=w, h=h))
     if intent.captions is not None:
-        settings["captions"] = intent.captions
+        settings.captions = intent.captions
         replies.append(t("captions_on" if intent.captions else "captions_off", lang))
     if intent.burn_captions:
-        settings["burn_captions"] = True
+        settings.burn_captions = True
         replies.append(t("captions_burn", lang))
     replies += await apply_edits(store, turn.sid, state, intent.edits, lang, step)
 
@@ -180,38 +181,39 @@ async def _execute(
         label(state, " ".join(replies))
         forget_if_unchanged(state)
         await refresh_draft(store, turn.sid, state)
-        if turn.synthesize and _soft_captions(state) and not settings.get("soft_hint_given"):
-            settings["soft_hint_given"] = True
+        if turn.synthesize and _soft_captions(state) and not settings.soft_hint_given:
+            settings.soft_hint_given = True
             replies.append(t("captions_soft_hint", lang))
         await step("place_on_timeline", {}, {"summary": _summary(state, lang)})
         await store.save_state(turn.sid, state)
     if (
         not turn.synthesize
-        and state.get("voiceover") is None
+        and state.voiceover is None
         and (intent.aspect or intent.captions is not None)
     ):
         replies.append(t("applies_next", lang))
     await queue.put(event(turn, [{"text": " ".join(replies)}] if replies else [], done=True))
 
 
-def _soft_captions(state: dict[str, Any]) -> bool:
+def _soft_captions(state: SessionState) -> bool:
     """The draft's captions are a subtitle track (an uploaded video kept as it is)."""
     return any(
         seg.get("m", {}).get("role") == "caption" and not seg.get("m", {}).get("burn_in")
-        for track in (state.get("draft") or {}).get("t", [])
+        for track in state.draft.get("t", [])
         for seg in track.get("sg", [])
     )
 
 
-def _summary(state: dict[str, Any], lang: str) -> str:
-    return summary_or_empty(state.get("draft") or {}, lang)
+def _summary(state: SessionState, lang: str) -> str:
+    return summary_or_empty(state.draft, lang)
 
 
 async def _synthesize(
-    backend: Backend, turn: Turn, state: dict[str, Any], queue: asyncio.Queue[dict[str, Any] | None]
+    backend: Backend, turn: Turn, state: SessionState, queue: asyncio.Queue[dict[str, Any] | None]
 ) -> str:
     """Freeze credits, synthesize on the pool with progress events, charge what it really cost."""
-    lang, voice, script = turn.lang, turn.choice.voice, state["script"]["text"]
+    assert state.script is not None  # a turn synthesizes only with a script (plan)
+    lang, voice, script = turn.lang, turn.choice.voice, state.script.text
     if not await backend.store.freeze(turn.ident.id, turn.cost):
         ident = await backend.store.identity(turn.ident.id)
         available = ident.available if ident else 0
@@ -248,7 +250,7 @@ async def _synthesize(
     media_id = "voi_" + uuid.uuid4().hex[:12]
     out = media_path(backend.settings.data_dir, turn.sid) / f"{media_id}.wav"
     out.parent.mkdir(parents=True, exist_ok=True)
-    pron = state.get("settings", {}).get("pronunciations") or None
+    pron = state.settings.pronunciations or None
     charge, finished = 0, False
     try:
         speech = await loop.run_in_executor(
@@ -276,23 +278,23 @@ async def _synthesize(
             {"duration_ms": speech.duration_ms, "voice": voice.id, "speed": turn.speed},
         )
     )
-    state["voiceover"] = {
-        "media_id": media_id,
-        "voice": voice.id,
-        "voice_name": voice.name,
-        "language": voice.language,
-        "speed": turn.speed,
-        "duration_ms": speech.duration_ms,
-        "sentences": [
-            {
-                "text": s.text,
-                "start_ms": s.start_ms,
-                "end_ms": s.end_ms,
-                "words": [[w.text, w.start_ms, w.end_ms] for w in s.words],
-            }
+    state.voiceover = Voiceover(
+        media_id=media_id,
+        voice=voice.id,
+        voice_name=voice.name,
+        language=voice.language,
+        speed=turn.speed,
+        duration_ms=speech.duration_ms,
+        sentences=[
+            CaptionLine(
+                text=s.text,
+                start_ms=s.start_ms,
+                end_ms=s.end_ms,
+                words=[(w.text, w.start_ms, w.end_ms) for w in s.words],
+            )
             for s in speech.sentences
         ],
-    }
+    )
     await queue.put(
         event(
             turn,
@@ -314,11 +316,7 @@ async def _synthesize(
     cid2, part2 = call("build_captions", {"style": "word-timed"})
     await queue.put(event(turn, [part2]))
     await queue.put(event(turn, [result(cid2, "build_captions", {"lines": len(speech.sentences)})]))
-    video = (
-        await backend.store.media_item(turn.sid, state["video_id"])
-        if state.get("video_id")
-        else None
-    )
+    video = await backend.store.media_item(turn.sid, state.video_id) if state.video_id else None
     video_ms = int(video.info.get("duration_ms", 0)) if video else None
     done = t(
         "voiceover_done",

@@ -39,10 +39,10 @@ async def accept(backend: Backend, sid: str, lang: str, received: list[Received]
         await backend.store.save_state(sid, state)
     videos = await backend.store.media(sid, "video")
     data: dict[str, Any] = {"files": files, "video_infos": [m.public() for m in videos]}
-    if state.get("script"):
-        text = state["script"]["text"]
+    if state.script:
+        text = state.script.text
         data["script"] = {
-            "name": state["script"]["name"],
+            "name": state.script.name,
             "words": count_words(text),
             "chars": len(text),
         }

@@ -14,6 +14,7 @@ from typing import Any
 
 from backend.core.types import CaptionStyle, MusicSpec, RenderSpec, Sentence, TextOverlay, Word
 from backend.protocol.draft import AUDIO, TEXT, VIDEO
+from backend.state.model import SessionState
 
 ASPECTS = {"16:9": (1920, 1080), "9:16": (1080, 1920), "1:1": (1080, 1080)}
 MAX_SIDE = 3840
@@ -51,20 +52,15 @@ def _segment(
 
 
 def build_draft(
-    state: Mapping[str, Any],
+    state: SessionState,
     video: Mapping[str, Any] | None,
     music: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The draft that follows from the session's settings, active video, voiceover, music and titles."""
-    settings = state.get("settings", {})
-    width, height = output_size(settings.get("aspect"), video, settings.get("resolution"))
-    titles = state.get("titles") or []
-    reencode = (
-        video is None
-        or bool(titles)
-        or bool(settings.get("aspect"))
-        or bool(settings.get("resolution"))
-    )
+    settings = state.settings
+    width, height = output_size(settings.aspect, video, settings.resolution)
+    titles = state.titles
+    reencode = video is None or bool(titles) or bool(settings.aspect) or bool(settings.resolution)
     tracks: list[dict[str, Any]] = []
     duration = 0
     if video:
@@ -81,16 +77,16 @@ def build_draft(
                 ],
             }
         )
-    voice = state.get("voiceover")
+    voice = state.voiceover
     if voice:
-        vd = int(voice["duration_ms"])
+        vd = voice.duration_ms
         duration = max(duration, vd)
         meta = {
             "role": "voiceover",
-            "voice": voice["voice"],
-            "voice_name": voice["voice_name"],
-            "language": voice.get("language", ""),
-            "speed": voice["speed"],
+            "voice": voice.voice,
+            "voice_name": voice.voice_name,
+            "language": voice.language,
+            "speed": voice.speed,
             "volume": 100,
         }
         tracks.append(
@@ -102,19 +98,19 @@ def build_draft(
                         "voice-1",
                         0,
                         vd,
-                        f"Voiceover: {voice['voice_name']}",
+                        f"Voiceover: {voice.voice_name}",
                         meta,
-                        src=voice["media_id"],
+                        src=voice.media_id,
                     )
                 ],
             }
         )
-    if settings.get("trim_ms"):
-        duration = min(duration, int(settings["trim_ms"])) if duration else int(settings["trim_ms"])
+    if settings.trim_ms:
+        duration = min(duration, settings.trim_ms) if duration else settings.trim_ms
     if music:
         meta = {
             "role": "music",
-            "volume": round(float(settings.get("music_volume", 0.3)) * 100),
+            "volume": round(settings.music_volume * 100),
             "loop": True,
         }
         tracks.append(
@@ -128,15 +124,17 @@ def build_draft(
                 ],
             }
         )
-    if voice and settings.get("captions", True):
-        burn = settings.get("burn_captions")
+    if voice and settings.captions:
+        burn = settings.burn_captions
         if burn is None:  # a soft track's look is the player's: a chosen place or size is burned in
-            burn = reencode or "caption_position" in settings or "caption_size" in settings
+            burn = (
+                reencode or settings.chosen("caption_position") or settings.chosen("caption_size")
+            )
         style = {
             "role": "caption",
             "burn_in": bool(burn),
-            "position": settings.get("caption_position", "bottom"),
-            "size": settings.get("caption_size", "medium"),
+            "position": settings.caption_position,
+            "size": settings.caption_size,
         }
         tracks.append(
             {
@@ -145,13 +143,13 @@ def build_draft(
                 "sg": [
                     _segment(
                         f"cap-{i + 1}",
-                        s["start_ms"],
-                        s["end_ms"] - s["start_ms"],
+                        s.start_ms,
+                        s.end_ms - s.start_ms,
                         "caption",
-                        {**style, "words": s.get("words", [])},
-                        text=s["text"],
+                        {**style, "words": [list(w) for w in s.words]},
+                        text=s.text,
                     )
-                    for i, s in enumerate(voice["sentences"])
+                    for i, s in enumerate(voice.sentences)
                 ],
             }
         )
@@ -163,15 +161,11 @@ def build_draft(
                 "sg": [
                     _segment(
                         f"title-{i + 1}",
-                        int(ti["start_ms"]),
-                        int(ti["end_ms"]) - int(ti["start_ms"]),
+                        ti.start_ms,
+                        ti.end_ms - ti.start_ms,
                         "title",
-                        {
-                            "role": "title",
-                            "position": ti.get("position", "center"),
-                            "size": ti.get("size", "large"),
-                        },
-                        text=ti["text"],
+                        {"role": "title", "position": ti.position, "size": ti.size},
+                        text=ti.text,
                     )
                     for i, ti in enumerate(titles)
                 ],
@@ -183,9 +177,9 @@ def build_draft(
         "fps": 30,
         "d": duration,
         "t": tracks,
-        "fit": settings.get("fit") or ("blur" if settings.get("aspect") else "pad"),
-        "trim": settings.get("trim_ms"),
-        "sidecars": bool(settings.get("sidecars")),
+        "fit": settings.fit or ("blur" if settings.aspect else "pad"),
+        "trim": settings.trim_ms,
+        "sidecars": settings.sidecars,
         "hold": True,
     }
 

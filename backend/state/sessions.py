@@ -10,13 +10,14 @@ from backend.core.text import count_words
 from backend.core.types import Ingested, Received
 from backend.protocol.summary import summary_or_empty
 from backend.state.draft import build_draft
+from backend.state.model import Script, SessionState
 from backend.state.store import BackendStore, MediaItem
 
 
 async def apply_uploads(
     store: BackendStore,
     sid: str,
-    state: dict[str, Any],
+    state: SessionState,
     ingested: list[tuple[Received, str, Ingested]],
 ) -> list[dict[str, Any]]:
     """Keep each checked upload under its media id and make it the session's script or active video."""
@@ -30,29 +31,30 @@ async def apply_uploads(
         item = MediaItem(media_id, sid, info.kind, name, final, received.size, info.mime, info.info)
         await store.add_media(item)
         if info.kind == "script" and info.text is not None:
-            state["script"] = {"text": info.text, "name": name, "media_id": media_id}
+            state.script = Script(text=info.text, name=name, media_id=media_id)
         elif info.kind == "video":
-            state["video_id"] = media_id
+            state.video_id = media_id
         elif info.kind == "audio":
-            state["music_id"] = media_id  # the one use we have for an uploaded track
-            state.setdefault("settings", {}).setdefault("music_volume", 0.3)
+            state.music_id = media_id  # the one use we have for an uploaded track
+            if not state.settings.chosen("music_volume"):
+                state.settings.music_volume = 0.3  # shown to clients from now on
         files.append(item.public())
     await refresh_draft(store, sid, state)
     return files
 
 
-async def refresh_draft(store: BackendStore, sid: str, state: dict[str, Any]) -> None:
+async def refresh_draft(store: BackendStore, sid: str, state: SessionState) -> None:
     """Rebuild the draft from the state (the one place the timeline is derived)."""
-    found = {}
-    for key in ("video_id", "music_id"):
-        item = await store.media_item(sid, state[key]) if state.get(key) else None
-        found[key] = item.public() if item else None
-    state["draft"] = build_draft(state, found["video_id"], found["music_id"])
+    video = await store.media_item(sid, state.video_id) if state.video_id else None
+    music = await store.media_item(sid, state.music_id) if state.music_id else None
+    state.draft = build_draft(
+        state, video.public() if video else None, music.public() if music else None
+    )
 
 
-def public_state(state: dict[str, Any], media: list[MediaItem], lang: str = "en") -> dict[str, Any]:
-    script = state.get("script")
-    draft = state.get("draft") or {"t": []}
+def public_state(state: SessionState, media: list[MediaItem], lang: str = "en") -> dict[str, Any]:
+    script = state.script
+    draft = state.draft or {"t": []}
     return {
         "draft": draft,
         "summary": summary_or_empty(draft, lang),
@@ -60,13 +62,13 @@ def public_state(state: dict[str, Any], media: list[MediaItem], lang: str = "en"
         "generated_media": [m.public() for m in media if m.kind == "voiceover"],
         "uploads": [m.public() for m in media if m.kind not in ("voiceover",)],
         "script": {
-            "name": script["name"],
-            "words": count_words(script["text"]),
-            "text": script["text"][:500],
+            "name": script.name,
+            "words": count_words(script.text),
+            "text": script.text[:500],
         }
         if script
         else None,
-        "settings": state.get("settings", {}),
+        "settings": state.settings.model_dump(mode="json"),
     }
 
 

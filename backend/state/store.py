@@ -1,7 +1,8 @@
 """SQLite persistence for the backend: identities, tokens, credits, sessions, media, render jobs.
 
 One aiosqlite connection per process, WAL mode. Tokens are stored as SHA-256 hashes, never in clear.
-Session state is a JSON document (script, settings, draft, generated media, undo history).
+Session state is a JSON document (script, settings, draft, generated media, undo history): a
+``SessionState`` (``backend.state.model``), migrated from older versions when it is read.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
+
+from backend.state.model import SessionState, dump_state, load_state
 
 SCHEMA_VERSION = 1
 
@@ -219,30 +222,30 @@ class BackendStore:
 
     # sessions --------------------------------------------------------------------------
     async def create_session(
-        self, identity_id: str, language: str, state: dict[str, Any]
+        self, identity_id: str, language: str, state: SessionState
     ) -> tuple[str, str]:
         sid = uuid.uuid4().hex
         task_id = "task_" + uuid.uuid4().hex[:12]
         await self.db.execute(
             "INSERT INTO sessions (id, task_id, identity_id, language, created, state) VALUES (?, ?, ?, ?, ?, ?)",
-            (sid, task_id, identity_id, language, time.time(), json.dumps(state)),
+            (sid, task_id, identity_id, language, time.time(), dump_state(state)),
         )
         await self.db.commit()
         return sid, task_id
 
-    async def session(self, sid: str) -> tuple[str, str, dict[str, Any]] | None:
-        """(identity_id, language, state) of a session."""
+    async def session(self, sid: str) -> tuple[str, str, SessionState] | None:
+        """(identity_id, language, state) of a session; a state stored by an older version is migrated."""
         async with self.db.execute(
             "SELECT identity_id, language, state FROM sessions WHERE id = ?", (sid,)
         ) as cur:
             row = await cur.fetchone()
         if row is None:
             return None
-        return row["identity_id"], row["language"], json.loads(row["state"])
+        return row["identity_id"], row["language"], load_state(row["state"])
 
-    async def save_state(self, sid: str, state: dict[str, Any]) -> None:
+    async def save_state(self, sid: str, state: SessionState) -> None:
         await self.db.execute(
-            "UPDATE sessions SET state = ? WHERE id = ?", (json.dumps(state), sid)
+            "UPDATE sessions SET state = ? WHERE id = ?", (dump_state(state), sid)
         )
         await self.db.commit()
 
