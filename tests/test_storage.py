@@ -105,3 +105,35 @@ async def test_per_chat_settings(tmp_path: Path) -> None:
         await store.set_setting("tg:2", "voice", "joe")
         assert await store.get_setting("tg:1", "voice") == "amy"
         assert await store.get_setting("tg:2", "voice") == "joe"
+
+
+async def test_backend_store_adopts_a_data_dir_from_before_versioned_migrations(
+    tmp_path: Path,
+) -> None:
+    """Real SQLite: a backend.sqlite3 written by the old opener (tables, PRAGMA user_version, no
+    schema_version table) opens through the shared migration runner with its rows kept."""
+    from backend.state.store import MIGRATIONS as BACKEND_MIGRATIONS
+    from backend.state.store import BackendStore
+    from storage.sqlite import schema_version
+
+    path = tmp_path / "backend.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.executescript(BACKEND_MIGRATIONS[0])
+        db.execute("PRAGMA user_version=1")
+        db.execute(
+            "INSERT INTO identities (id, client_id, created, credits) VALUES ('id1', 'c1', 0, 77)"
+        )
+    store = await BackendStore.open(path)
+    try:
+        assert await schema_version(store.db) == len(BACKEND_MIGRATIONS)
+        ident = await store.identity("id1")
+        assert ident is not None and ident.credits == 77
+    finally:
+        await store.close()
+    store = await BackendStore.open(path)  # a second start runs no step again
+    try:
+        async with store.db.execute("SELECT COUNT(*) FROM schema_version") as cur:
+            row = await cur.fetchone()
+        assert row is not None and row[0] == len(BACKEND_MIGRATIONS)
+    finally:
+        await store.close()

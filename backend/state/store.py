@@ -18,10 +18,12 @@ from typing import Any
 import aiosqlite
 
 from backend.state.model import SessionState, dump_state, load_state
+from storage.sqlite import open_sqlite
 
-SCHEMA_VERSION = 1
-
-SCHEMA = """
+# Each entry moves the schema one version up (storage.sqlite). Step 1 uses IF NOT EXISTS so a data
+# dir made before versioned migrations adopts it as it is.
+MIGRATIONS: tuple[str, ...] = (
+    """
 CREATE TABLE IF NOT EXISTS identities (
     id TEXT PRIMARY KEY,              -- also the bind id shown in registration links
     client_id TEXT NOT NULL,
@@ -69,7 +71,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     created REAL NOT NULL,
     updated REAL NOT NULL
 );
-"""
+    """,
+)
 
 
 def hash_token(token: str) -> str:
@@ -132,15 +135,7 @@ class BackendStore:
 
     @classmethod
     async def open(cls, path: Path) -> BackendStore:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path)
-        db.row_factory = aiosqlite.Row
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute("PRAGMA busy_timeout=5000")
-        await db.executescript(SCHEMA)
-        await db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        await db.commit()
-        return cls(db)
+        return cls(await open_sqlite(path, MIGRATIONS, "backend store"))
 
     async def close(self) -> None:
         await self.db.close()
