@@ -6,10 +6,12 @@ Each case checks the specific code, that the message is for a person, and that n
 from __future__ import annotations
 
 import io
+import json
+import re
 import socket
 import sqlite3
 import subprocess
-import time
+import threading
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -192,32 +194,66 @@ def test_declared_oversize_is_refused_before_reading(backend: BackendProcess, ap
     assert '"code":4002' in reply.replace(" ", "")
 
 
+def read_reply(sock: socket.socket) -> tuple[bytes, bytes]:
+    """One HTTP/1.1 reply with a Content-Length, read off a raw socket: (head, body)."""
+    reply = b""
+    while True:
+        head, sep, body = reply.partition(b"\r\n\r\n")
+        if sep:
+            length = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
+            assert length, head
+            if len(body) >= int(length[1]):
+                return head, body
+        data = sock.recv(65536)
+        assert data, f"connection closed before a whole reply: {reply!r}"
+        reply += data
+
+
 def test_600mb_stream_without_length_is_cut_at_500mb(backend: BackendProcess, api: Api) -> None:
+    """A chunked upload (no Content-Length) is read up to 500 MB, then refused with 413/4002.
+    The server answers while the client is still sending, so a plain client may only see the
+    connection drop: this one sends from a thread and reads the reply on the same socket."""
     boundary = "vbtestboundary"
     chunk = b"\0" * (4 * 1024 * 1024)
+    total = 150 * len(chunk)  # 600 MiB
     sent = 0
+    headers = "".join(f"{k}: {v}\r\n" for k, v in api.headers.items())
+    head = (
+        f"POST /api/upload-video/nemo_agent/me/{api.sid} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"{headers}Content-Type: multipart/form-data; boundary={boundary}\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n"
+    ).encode()
 
-    def body() -> Iterator[bytes]:
+    def piece(data: bytes) -> bytes:
+        return b"%x\r\n" % len(data) + data + b"\r\n"
+
+    def send(sock: socket.socket) -> None:
         nonlocal sent
-        yield (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="big.mp4"\r\n'
-            "Content-Type: video/mp4\r\n\r\n"
-        ).encode()
-        for _ in range(150):  # 600 MB
-            sent += len(chunk)
-            yield chunk
-        yield f"\r\n--{boundary}--\r\n".encode()
+        try:
+            sock.sendall(head)
+            sock.sendall(
+                piece(
+                    f'--{boundary}\r\nContent-Disposition: form-data; name="files"; '
+                    'filename="big.mp4"\r\nContent-Type: video/mp4\r\n\r\n'.encode()
+                )
+            )
+            for _ in range(150):
+                sock.sendall(piece(chunk))
+                sent += len(chunk)
+            sock.sendall(piece(f"\r\n--{boundary}--\r\n".encode()) + b"0\r\n\r\n")
+        except OSError:
+            pass  # the server stopped reading after its reply: that is the refusal
 
-    try:
-        r = api.http.post(
-            f"/api/upload-video/nemo_agent/me/{api.sid}",
-            content=body(),
-            headers={**api.headers, "Content-Type": f"multipart/form-data; boundary={boundary}"},
-        )
-        assert r.status_code == 413 and code(r) == 4002
-        assert "compress" in r.json()["message"].lower()
-    except httpx.TransportError:
-        pass  # the server may close the connection while we are still sending: also a refusal
+    with socket.create_connection(("127.0.0.1", backend.port), timeout=60) as sock:
+        sender = threading.Thread(target=send, args=(sock,), daemon=True)
+        sender.start()
+        status, body = read_reply(sock)
+        sock.shutdown(socket.SHUT_RDWR)
+        sender.join(timeout=30)
+    assert status.startswith(b"HTTP/1.1 413"), status
+    refusal = json.loads(body)
+    assert refusal["code"] == 4002 and "compress" in refusal["message"].lower()
+    assert 450 * 1024 * 1024 < sent < total  # read up to the limit, and not a byte further
     assert not parts_left(backend)
     r = api.get(f"/api/state/nemo_agent/me/{api.sid}/latest")
     assert r.json()["data"]["state"]["uploads"] == []
@@ -374,6 +410,8 @@ def test_two_turns_at_once_run_one_after_the_other(backend: BackendProcess) -> N
     other = httpx.Client(base_url=backend.url, timeout=120)
     assert api.upload(("s.txt", b"Two turns at once. They take turns.")).status_code == 200
 
+    first_event = threading.Event()
+
     def say(text: str) -> int:
         body = {
             "app_name": "nemo_agent",
@@ -382,12 +420,14 @@ def test_two_turns_at_once_run_one_after_the_other(backend: BackendProcess) -> N
             "new_message": {"parts": [{"text": text}]},
         }
         with other.stream("POST", "/run_sse", json=body, headers=api.headers) as r:
-            r.read()
+            for line in r.iter_lines():
+                if line.startswith("data:") and line[5:].strip():
+                    first_event.set()  # the turn is under way (its first step is out)
             return r.status_code
 
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         first = pool.submit(say, "generate a voiceover")
-        time.sleep(0.05)
+        assert first_event.wait(60), "the first turn never started"
         second = pool.submit(say, "slower")
         assert first.result() == 200 and second.result() == 200
     state = api.state()

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.backend import Api, BackendProcess
+from tests.support.wait import wait_for
 
 SCRIPT = "Quartz lamps glow softly. Nobody else should read this line in a log."
 
@@ -54,7 +55,8 @@ def test_a_crash_mid_synthesis_strands_no_credits_or_files(tmp_path: Path) -> No
             frozen = _balance(proc, api)["frozen"]
             time.sleep(0.05)
         assert frozen > 0
-        time.sleep(0.5)  # some sentences are on disk, the rest not yet
+        cache = proc.data_dir / "tts-cache"
+        wait_for(lambda: any(cache.glob("*.wav")), 60, "a first sentence on disk")
         stray = proc.data_dir / "sessions" / "left-over.part"
         stray.parent.mkdir(parents=True, exist_ok=True)
         stray.write_bytes(b"cut off")

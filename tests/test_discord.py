@@ -9,7 +9,6 @@ The engine behind it is real; the backend is the stand-in (fast, scriptable) or 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import re
 import time
 from collections.abc import AsyncIterator
@@ -27,7 +26,6 @@ from tests.support import discordapi as d
 from tests.support.backend import BackendProcess
 from tests.support.standin import engine_harness
 
-RENDERER = importlib.util.find_spec("backend.media.render") is not None
 PROMPT = "generate a natural male voiceover in English for my script"
 
 
@@ -336,9 +334,6 @@ def test_safe_filename() -> None:
     assert safe_filename("...") == "upload"
 
 
-@pytest.mark.skipif(
-    not RENDERER, reason="the backend's renderer (backend.media.render) has not landed"
-)
 async def test_voiceover_and_export_real_backend(
     api: d.DiscordStandIn, backend: BackendProcess, tmp_path: Path
 ) -> None:
@@ -373,7 +368,8 @@ async def test_voiceover_and_export_real_backend(
         seconds = container.duration / 1_000_000
         assert 10 < seconds < 60, seconds
     assert not any(c.files for c in linked)
-    assert any("/files/" in c.content or "http" in c.content for c in linked if c.json)
+    links = [c.content for c in linked if c.json and f"{backend.url}/files/render_" in c.content]
+    assert len(links) == 1 and "sig=" in links[0], [c.content for c in linked]
 
 
 async def test_a_message_mentioning_the_bot_is_answered_in_reply(

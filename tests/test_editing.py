@@ -4,6 +4,7 @@ backend over HTTP (real Piper, real ffmpeg, real SQLite). No stand-ins.
 
 from __future__ import annotations
 
+import itertools
 import re
 import subprocess
 from pathlib import Path
@@ -160,9 +161,12 @@ def test_caption_files_match_speech(api: Api, tmp_path: Path) -> None:
     assert len(cues) >= 3 and len(re.findall(stamp + " --> ", vtt)) == len(cues)
     for start, _end in cues:  # speech is there within 0.3 s of every cue start
         assert max(rms_db(out, start + a, start + a + 0.1) for a in (0.0, 0.1, 0.2)) > -35
-    first = cues[0][0]
-    if first > 0.35:
-        assert rms_db(out, 0, first - 0.3) < -45  # and not before the first cue
+    assert cues[0][0] <= 0.35  # speech starts at once, and so does the first cue
+    # No speech without a cue: the [pause 1s] is the longest gap between two cues, and silent.
+    gaps = [(end, nxt) for (_s, end), (nxt, _e) in itertools.pairwise(cues)]
+    quiet_from, quiet_to = max(gaps, key=lambda g: g[1] - g[0])
+    assert quiet_to - quiet_from > 0.8, cues
+    assert rms_db(out, quiet_from + 0.15, quiet_to - 0.15) < -45
 
 
 def test_timed_script_places_each_line(api: Api, tmp_path: Path) -> None:

@@ -17,7 +17,14 @@ import pytest
 from adapters.console import ConsoleAdapter
 from bot.messages import Attachment, Buttons, Inbound, Limits, Link, Progress, Text, VideoFile
 from bot.texts import t
-from tests.support.standin import FAKE_MP4, SUMMARY, StandIn, engine_harness
+from tests.support.standin import (
+    FAKE_MP4,
+    SUMMARY,
+    StandIn,
+    buttons,
+    engine_harness,
+    next_steps,
+)
 
 SCRIPT = "Meet Lumen, the smart desk lamp that works the way you do. Better light, better work."
 ASK = "generate a natural male voiceover in English for my script"
@@ -90,6 +97,8 @@ async def test_chinese_keywords_route_to_endpoints(standin: StandIn, tmp_path: P
     assert said[1] == t("state_empty", "zh")
     assert standin.count("/api/render/proxy/lambda", "POST") == 1
     assert standin.sse_started == 0  # keyword routes skip the agent
+    videos = [o for o in console.sent(VideoFile, "voiced") if isinstance(o, VideoFile)]
+    assert len(videos) == 1 and videos[0].caption == t("video_ready", "zh")
 
 
 async def test_reply_without_text_polls_state(standin: StandIn, tmp_path: Path) -> None:
@@ -99,6 +108,7 @@ async def test_reply_without_text_polls_state(standin: StandIn, tmp_path: Path) 
         await console.push_message(ASK)
     assert t("no_text_changed", "en", summary=SUMMARY) in texts(console)
     assert standin.count("/latest") == 1
+    assert buttons(console) == [next_steps()]
 
 
 async def test_token_expiry_mid_conversation(standin: StandIn, tmp_path: Path) -> None:
@@ -112,6 +122,7 @@ async def test_token_expiry_mid_conversation(standin: StandIn, tmp_path: Path) -
     assert standin.count("with-session") == 1
     assert texts(console).count(standin.behaviour.sse_text) == 2
     assert record is not None and record.token in standin.tokens
+    assert buttons(console) == [next_steps()] * 2
 
 
 async def test_revoked_token_gets_new_identity(standin: StandIn, tmp_path: Path) -> None:
@@ -127,6 +138,7 @@ async def test_revoked_token_gets_new_identity(standin: StandIn, tmp_path: Path)
     assert second.session_id != first.session_id
     assert t("session_renewed", "en") in texts(console)
     assert texts(console).count(standin.behaviour.sse_text) == 2
+    assert buttons(console) == [next_steps()] * 2
 
 
 async def test_session_not_found_creates_new_session(standin: StandIn, tmp_path: Path) -> None:
@@ -139,6 +151,7 @@ async def test_session_not_found_creates_new_session(standin: StandIn, tmp_path:
     assert standin.count("/run_sse") == 2  # the 1002 and the retry
     assert t("session_renewed", "en") in texts(console)
     assert standin.behaviour.sse_text in texts(console)
+    assert buttons(console) == [next_steps()]
 
 
 async def test_no_credits_anonymous_gets_registration_link(
@@ -193,6 +206,7 @@ async def test_rate_limit_retried_once(standin: StandIn, tmp_path: Path) -> None
         await console.push_message("again please")
     assert standin.count("/run_sse") == 4
     assert texts(console)[-1] == t("err_rate_limited", "en")
+    assert buttons(console) == [next_steps()]
 
 
 async def test_stream_cut_polls_state(standin: StandIn, tmp_path: Path) -> None:
@@ -249,6 +263,7 @@ async def test_gui_translation_export_and_panel(standin: StandIn, tmp_path: Path
     assert said.count("Voiceover added.") == 2
     assert len(console.sent(VideoFile)) == 1
     assert t("state", "en", summary=SUMMARY) in said
+    assert buttons(console) == [next_steps()]
 
 
 async def test_still_working_ticks_while_silent(standin: StandIn, tmp_path: Path) -> None:
@@ -264,6 +279,7 @@ async def test_still_working_ticks_while_silent(standin: StandIn, tmp_path: Path
     sends = [r for r in console.outputs if isinstance(r.out, Progress) and r.action == "send"]
     assert len(sends) == 1  # one progress message per job, edited in place
     assert standin.behaviour.sse_text in texts(console)
+    assert buttons(console) == [next_steps()]
 
 
 async def test_job_ceiling(standin: StandIn, tmp_path: Path) -> None:
@@ -290,6 +306,7 @@ async def test_order_per_chat_and_queued_notice(standin: StandIn, tmp_path: Path
     assert said.index(t("queued", "en")) < first_reply
     credits = said.index(t("credits", "en", available=100, frozen=0, total=100))
     assert first_reply < credits < said.index(t("state", "en", summary=SUMMARY))
+    assert buttons(console) == [next_steps()]
 
 
 async def test_chats_run_concurrently(standin: StandIn, tmp_path: Path) -> None:
@@ -304,6 +321,7 @@ async def test_chats_run_concurrently(standin: StandIn, tmp_path: Path) -> None:
         assert t("queued", "en") not in texts(console, "b")
         await console.wait_idle()
     assert standin.behaviour.sse_text in texts(console, "a")
+    assert buttons(console, "a") == [next_steps()]
 
 
 async def test_cancel_stops_job_and_queue(standin: StandIn, tmp_path: Path) -> None:
@@ -422,6 +440,8 @@ async def test_tokens_never_logged(
     for token in standin.tokens:
         assert token not in logged
     assert "secret-signature" not in logged
+    assert texts(console) == [standin.behaviour.sse_text]
+    assert buttons(console) == [next_steps()]
 
 
 async def test_cancel_during_render_is_not_resumed(standin: StandIn, tmp_path: Path) -> None:
@@ -430,10 +450,24 @@ async def test_cancel_during_render_is_not_resumed(standin: StandIn, tmp_path: P
     async with engine_harness(standin.base_url, tmp_path) as (engine, console):
         console.push_nowait("export")
         await until(lambda: standin.count("/api/render/proxy/lambda/") >= 1)
+        [job] = await engine.store.in_flight_jobs()
         await console.push_message("/cancel")
         await console.wait_idle()
         assert await engine.store.in_flight_jobs() == []
     assert t("cancelled", "en") in texts(console)
+    assert console.sent(VideoFile) == []
+    progress(console)  # the export's progress line, read: it has no result to announce
+    # The render finishes now; an engine restarted on the same store must not pick it up.
+    standin.behaviour.render_seconds = 0
+    polls = standin.count("/api/render/proxy/lambda/", "GET")
+    async with engine_harness(standin.base_url, tmp_path) as (engine2, console2):
+        assert await engine2.resume(console2.replier_for) == 0
+        await engine2.wait_background()
+        stored = await engine2.store.get_job(job.render_id)
+    assert stored is not None and stored.status == "cancelled"
+    assert console2.texts() == []  # no "resumed" notice, no video
+    assert standin.count("/api/render/proxy/lambda/", "GET") == polls
+    assert standin.count("/files/") == 0
 
 
 async def test_language_kept_per_chat_across_restart(standin: StandIn, tmp_path: Path) -> None:
@@ -446,6 +480,7 @@ async def test_language_kept_per_chat_across_restart(standin: StandIn, tmp_path:
         await console2.push_message("/status", chat_id="other")
     assert texts(console2) == [t("credits", "zh", available=100, frozen=0, total=100)]
     assert texts(console2, "other") == [t("state_empty", "en")]
+    assert texts(console) == [t("credits", "zh", available=100, frozen=0, total=100)]
 
 
 async def test_button_press_keeps_the_chat_language(standin: StandIn, tmp_path: Path) -> None:
@@ -453,21 +488,21 @@ async def test_button_press_keeps_the_chat_language(standin: StandIn, tmp_path: 
     async with engine_harness(standin.base_url, tmp_path) as (_e, console):
         await console.push_message("用自然的男声为我的脚本配音")
         offered = [o for o in console.sent(Buttons) if isinstance(o, Buttons)]
+        before = len(console.outputs)
         assert offered and offered[-1].text == t("next_steps", "zh")
         payloads = [b.command for b in offered[-1].buttons]
         assert "slower" in payloads
-        before = len(console.outputs)
         await console.push_message("slower")  # what pressing the "慢一点" button sends
         await console.push_message("/credits")
-    after = console.outputs[before:]
-    buttons = [r.out for r in after if isinstance(r.out, Buttons)]
-    assert [b.text for b in buttons] == [t("next_steps", "zh")]
-    assert [b.label for b in buttons[0].buttons] == [
+    rows = [o for o in console.sent(Buttons) if isinstance(o, Buttons)][len(offered) :]
+    assert [b.text for b in rows] == [t("next_steps", "zh")]
+    assert [b.label for b in rows[0].buttons] == [
         t("button_export", "zh"),
         t("button_slower", "zh"),
         t("button_vertical", "zh"),
     ]
-    steps = [r.out.text for r in after if isinstance(r.out, Progress)]
+    later = console.outputs[before:]
+    steps = [r.out.text for r in console.records(Progress) if r in later]
     assert steps and steps[-1].endswith(t("done", "zh")) and "正在生成配音" in steps[-1]
     assert texts(console)[-1] == t("credits", "zh", available=100, frozen=0, total=100)
 

@@ -4,7 +4,6 @@ on 127.0.0.1, started by the `backend` fixture of conftest.py). No stand-in here
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,9 +17,7 @@ from bot.texts import SUPPORTED_FORMATS, t
 from tests.support.backend import BackendProcess
 from tests.support.fileserver import serve_folder
 from tests.support.media import make_test_video
-from tests.support.standin import engine_harness, progress, texts
-
-RENDERER = importlib.util.find_spec("backend.media.render") is not None
+from tests.support.standin import buttons, engine_harness, next_steps, progress, texts
 
 
 async def test_voiceover_turn_real_backend(backend: BackendProcess, tmp_path: Path) -> None:
@@ -35,7 +32,7 @@ async def test_voiceover_turn_real_backend(backend: BackendProcess, tmp_path: Pa
     said = texts(console)
     assert any("voiceover" in s.lower() for s in said[:-1]), said
     assert not any("functionCall" in s or "synthesize_speech" in s for s in said + progress)
-    assert console.sent(Buttons)
+    assert buttons(console) == [next_steps()]
     assert said[-1].startswith("📋 Timeline")
 
 
@@ -52,9 +49,6 @@ async def test_chinese_credits_and_bad_file_real_backend(
     assert said[1].startswith("🚫"), said
 
 
-@pytest.mark.skipif(
-    not RENDERER, reason="the backend's renderer (backend.media.render) has not landed yet"
-)
 async def test_demo_conversation_real_backend(backend: BackendProcess, tmp_path: Path) -> None:
     import av
 
@@ -76,6 +70,13 @@ async def test_demo_conversation_real_backend(backend: BackendProcess, tmp_path:
         assert video.codec_context.name == "h264"
         assert container.streams.audio
         assert container.duration is not None and 10 < container.duration / 1_000_000 < 60
+    said = texts(console, "demo")
+    assert (
+        len(said) == 1
+        and said[0].startswith("Your voiceover is ready: ")
+        and "7 sentences" in said[0]
+    )
+    assert buttons(console, "demo") == [next_steps()]
 
 
 async def test_export_with_an_edit_applies_the_edit_first(
@@ -100,6 +101,10 @@ async def test_export_with_an_edit_applies_the_edit_first(
             ctx = container.streams.video[0].codec_context
             sizes.append((ctx.width, ctx.height))
     assert sizes == [(1080, 1920), (720, 1280)], sizes
+    said = texts(console, "x")
+    assert said[0].startswith("Your voiceover is ready: ") and "2 sentences" in said[0], said
+    assert said[1:] == ["画面比例已设为 9:16（1080x1920）。", "Output resolution 720p."]
+    assert buttons(console, "x") == [next_steps()]
 
 
 @pytest.fixture
@@ -137,6 +142,7 @@ async def test_pasted_link_uploads_by_url_real_backend(
     assert said[-1].startswith("❌") and "redirect" in said[-1], said[-1]
     zh = [o.text for o in console.sent(Progress, "zh") if isinstance(o, Progress)]
     assert zh[-1] == t("uploaded_script", "zh", name="promo.txt", words=10)
+    assert buttons(console, "u") == [next_steps()]
 
 
 async def test_backend_messages_follow_the_chats_language_now(

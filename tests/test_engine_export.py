@@ -7,7 +7,15 @@ from pathlib import Path
 
 from bot.messages import VideoFile
 from bot.texts import t
-from tests.support.standin import DRAFT, StandIn, engine_harness, progress, texts
+from tests.support.standin import (
+    DRAFT,
+    StandIn,
+    buttons,
+    engine_harness,
+    next_steps,
+    progress,
+    texts,
+)
 
 
 async def test_polling_rides_out_502_and_429(standin: StandIn, tmp_path: Path) -> None:
@@ -62,3 +70,5 @@ async def test_render_request_carries_the_draft(standin: StandIn, tmp_path: Path
     assert body["draft"] == DRAFT
     assert body["output"] == {"format": "mp4", "quality": "high"}
     assert body["id"].startswith("render_") and body["sessionId"].startswith("sess_")
+    assert texts(console) == [standin.behaviour.sse_text]
+    assert buttons(console) == [next_steps()]

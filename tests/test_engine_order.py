@@ -8,7 +8,8 @@ from pathlib import Path
 
 from bot.messages import Outbound, Replier, Text
 from bot.texts import t
-from tests.support.standin import SUMMARY, StandIn, engine_harness
+from tests.support.standin import SUMMARY, StandIn, buttons, engine_harness, next_steps
+from tests.support.wait import until
 
 ASK = "generate a natural male voiceover in English for my script"
 
@@ -42,10 +43,9 @@ async def test_slow_queued_notice_does_not_let_a_later_message_overtake(
         async with asyncio.timeout(10):
             while standin.sse_started == 0:  # noqa: ASYNC110 - the stand-in runs in a thread
                 await asyncio.sleep(0.01)
-        b = asyncio.create_task(
-            engine.handle(console.inbound("credits"), SlowNotice(console.replier(), 1.0))
-        )
-        await asyncio.sleep(0.05)  # B is waiting for its notice to go out
+        slow = SlowNotice(console.replier(), 1.0)
+        b = asyncio.create_task(engine.handle(console.inbound("credits"), slow))
+        await until(lambda: slow.slowed, what="B waiting for its notice to go out")
         c = asyncio.create_task(engine.handle(console.inbound("status"), console.replier()))
         await asyncio.gather(b, c)
         await console.wait_idle()
@@ -55,3 +55,4 @@ async def test_slow_queued_notice_does_not_let_a_later_message_overtake(
     assert said.count(t("queued", "en")) == 2
     assert said.index(standin.behaviour.sse_text) < credits < status
     assert max(i for i, s in enumerate(said) if s == t("queued", "en")) < credits
+    assert buttons(console) == [next_steps()]

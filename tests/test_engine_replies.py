@@ -11,7 +11,16 @@ from pathlib import Path
 
 from bot.messages import Buttons, VideoFile
 from bot.texts import t
-from tests.support.standin import FAKE_MP4, NO_SCRIPT, StandIn, engine_harness, progress, texts
+from tests.support.standin import (
+    FAKE_MP4,
+    NO_SCRIPT,
+    StandIn,
+    buttons,
+    engine_harness,
+    next_steps,
+    progress,
+    texts,
+)
 
 ASK = "generate a natural male voiceover in English for my script"
 ASK_ZH = "用自然的男声为我的脚本配音"
@@ -93,6 +102,7 @@ async def test_a_second_export_is_not_started_again(standin: StandIn, tmp_path: 
     assert standin.count("/api/render/proxy/lambda", "POST") == 3
     videos = [o for o in console.sent(VideoFile) if isinstance(o, VideoFile)]
     assert len(videos) == 3 and all(v.path.read_bytes().startswith(FAKE_MP4) for v in videos)
+    assert buttons(console) == [next_steps()]
 
 
 async def test_voiceover_progress_shows_the_percentage(standin: StandIn, tmp_path: Path) -> None:
@@ -115,6 +125,9 @@ async def test_voiceover_progress_shows_the_percentage(standin: StandIn, tmp_pat
         "✅ Done",
     ]
     assert any(p.endswith("🗣️ 正在生成配音... 40%") for p in progress(console, "zh"))
+    assert texts(console, "local") == texts(console, "zh") == [standin.behaviour.sse_text]
+    assert buttons(console, "local") == [next_steps()]
+    assert buttons(console, "zh") == [next_steps("zh")]
 
 
 async def test_export_with_nothing_to_export(standin: StandIn, tmp_path: Path) -> None:
@@ -148,6 +161,8 @@ async def test_next_steps_only_after_a_voiceover(standin: StandIn, tmp_path: Pat
     assert console.sent(Buttons, "empty") == []
     assert len(console.sent(Buttons, "voiced")) == 1
     assert len(console.sent(Buttons, "fresh")) == 1
+    assert texts(console, "voiced") == [NO_SCRIPT]
+    assert texts(console, "fresh") == [standin.behaviour.sse_text]
 
 
 async def test_music_upload_acknowledgment(standin: StandIn, tmp_path: Path) -> None:

@@ -6,17 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from backend.protocol.summary import summary_or_empty, timeline_summary
 from bot.texts import t
 from tests.support.standin import (
     BACKEND_SUMMARY,
-    DRAFT,
     SUMMARY,
     SUMMARY_ZH,
     StandIn,
+    buttons,
     engine_harness,
+    next_steps,
     texts,
 )
 
@@ -118,6 +117,7 @@ async def test_status_and_no_text_reply_in_chinese(standin: StandIn, tmp_path: P
         t("no_text_changed", "zh", summary=SUMMARY_ZH),
         t("state", "zh", summary=SUMMARY_ZH),
     ]
+    assert buttons(console) == [next_steps("zh")]
 
 
 async def test_summary_without_backend_summary(standin: StandIn, tmp_path: Path) -> None:
@@ -126,6 +126,7 @@ async def test_summary_without_backend_summary(standin: StandIn, tmp_path: Path)
         await console.push_message("generate a natural male voiceover in English for my script")
         await console.push_message("status")
     assert texts(console)[-1] == t("state", "en", summary=SUMMARY)
+    assert buttons(console) == [next_steps()]
 
 
 async def test_backend_summary_only_without_a_draft(standin: StandIn, tmp_path: Path) -> None:
@@ -142,3 +143,4 @@ async def test_backend_summary_only_without_a_draft(standin: StandIn, tmp_path: 
     assert said[0] == t("state_empty", "en")
     assert said[-2] == t("state", "en", summary=SUMMARY)
     assert said[-1] == t("state", "en", summary=BACKEND_SUMMARY)
+    assert buttons(console) == [next_steps()]

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import httpx
 import pytest
 
 from tests.support.backend import Api, BackendProcess
+from tests.support.wait import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def test_download_link_works_then_expires(quick_backend: BackendProcess, tmp_pat
     assert (
         r.status_code == 200 and r.headers["content-type"] == "video/mp4" and len(r.content) > 1000
     )
-    time.sleep(2.5)
+    wait_for(lambda: httpx.get(url).status_code != 200, 15, "the link to expire")
     r = httpx.get(url)
     assert r.status_code == 403 and "expired" in r.text
     # Polling again hands out a freshly signed link for the same file.
@@ -51,7 +51,7 @@ def test_upload_link_expires(quick_backend: BackendProcess) -> None:
     api = Api(quick_backend.url)
     url = api.post(f"/api/upload-link/nemo_agent/me/{api.sid}").json()["data"]["url"]
     assert httpx.get(url).status_code == 200
-    time.sleep(2.5)
+    wait_for(lambda: httpx.get(url).status_code != 200, 15, "the link to expire")
     page = httpx.get(url)
     assert page.status_code == 403 and "expired" in page.text
     post = url.replace(f"/upload/{api.sid}", f"/upload/{api.sid}/files")

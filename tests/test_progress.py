@@ -7,6 +7,7 @@ import asyncio
 
 from bot.messages import Limits, Outbound, Progress
 from bot.progress import ProgressLine
+from tests.support.wait import until
 
 
 class Recorder:
@@ -31,7 +32,7 @@ async def test_a_throttled_stage_is_sent_late_not_dropped() -> None:
     await line.show("Recording the voiceover")  # too soon: deferred
     await line.show("Placing it on the timeline")  # replaces the deferred text
     assert rec.calls == [("send", "Uploading")]
-    await asyncio.sleep(0.35)
+    await until(lambda: len(rec.calls) > 1, what="the deferred edit")
     assert rec.calls == [("send", "Uploading"), ("edit", "Placing it on the timeline")]
     await line.finish("Done")
     assert rec.calls[-1] == ("edit", "Done")
@@ -42,6 +43,9 @@ async def test_finish_cancels_a_deferred_edit() -> None:
     line = ProgressLine(rec)
     await line.show("Uploading")
     await line.show("Rendering")  # deferred
+    deferred = line._timer
+    assert deferred is not None
     await line.finish("Done")
-    await asyncio.sleep(0.35)
+    await asyncio.wait([deferred], timeout=5)  # the deferred edit's task has ended...
+    assert deferred.cancelled()  # ... cancelled, before it could send anything
     assert rec.calls == [("send", "Uploading"), ("edit", "Done")]  # nothing after the final text

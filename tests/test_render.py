@@ -24,6 +24,7 @@ from backend.media.render import RenderError, render, sidecar_paths
 from backend.speech.catalog import discover_voices
 from backend.speech.cues import parse_srt
 from backend.speech.tts import TTSEngine
+from tests.support.ci import requires
 from tests.support.media import (
     audio_samples,
     frame_rgb,
@@ -503,7 +504,7 @@ def _title_pixels(text: str, voice: Path, tmp_path: Path) -> np.ndarray:
     return frame_rgb(out, 0.5)[120:240, 120:520].astype(np.int32)
 
 
-@pytest.mark.skipif(not fonts.cjk_font_available(), reason="no CJK font on this machine")
+@requires(fonts.cjk_font_available(), "no CJK font on this machine")
 def test_chinese_titles_use_the_system_cjk_font(speech: SpeechResult, tmp_path: Path) -> None:
     """REAL ffmpeg + libass. DejaVu has no Chinese glyphs: without a fallback font, every character
     is the same empty box, so two different phrases render alike. With the machine's CJK font

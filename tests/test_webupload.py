@@ -15,15 +15,16 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.messages import Link
+from bot.messages import Link, Text
 from tests.support.backend import Api, BackendProcess
+from tests.support.ci import requires
 from tests.support.media import make_test_video
 from tests.support.standin import engine_harness
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-needs_browser = pytest.mark.skipif(
-    not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
+needs_browser = requires(
+    Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists(),
     reason="Debian chromium + chromium-driver not installed",
 )
 
@@ -173,6 +174,8 @@ async def test_upload_link_watch_survives_a_bot_restart(
         await console.push_message("大文件", chat_id="r")
         links = [o for o in console.sent(Link, "r") if isinstance(o, Link)]
         assert len(links) == 1
+        [told_link] = [o.text for o in console.sent(Text, "r") if isinstance(o, Text)]
+        assert told_link.startswith("📤 打开此页面发送文件（最大 500 MB）"), told_link
         watches = await engine.store.upload_watches()
         assert [w.chat_key for w in watches] == [console.chat_key("r")]
     # The bot is down; the user uploads through the page (the form's plain POST).

@@ -27,6 +27,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from adapters.console import ConsoleAdapter, Recorded, render
+from bot.messages import Outbound, Progress
 from tests.support.threaded import ThreadedServer
 
 STATUS = {
@@ -534,10 +536,49 @@ class StandIn:
             self._server.stop()
 
 
+# Every console engine_harness made during the current test; conftest.py fails the test at
+# teardown if one of them holds a reply the test never read (as Errbot's test backend does).
+CONSOLES: list[ReadingConsole] = []
+
+
+class ReadingConsole(ConsoleAdapter):
+    """The programmatic console, keeping track of which replies the test has read: a reply is
+    read once `records`, `sent`, `texts` (or the `texts()` / `progress()` helpers) returned it."""
+
+    def __init__(self, engine: Any, output_dir: Path) -> None:
+        super().__init__(engine, output_dir=output_dir, echo=False)
+        self.read: set[int] = set()  # id() of each Recorded returned to the test
+        CONSOLES.append(self)
+
+    def records(self, kind: type = object, chat_id: str | None = None) -> list[Recorded]:
+        """The recorded sends and edits of one kind (and chat), in order; they count as read."""
+        found = [
+            r
+            for r in self.outputs
+            if isinstance(r.out, kind) and (chat_id is None or r.chat_id == chat_id)
+        ]
+        self.read.update(id(r) for r in found)
+        return found
+
+    def sent(self, kind: type, chat_id: str | None = None) -> list[Outbound]:
+        return [r.out for r in self.records(kind, chat_id)]
+
+    def texts(self, chat_id: str | None = None) -> list[str]:
+        return [render(r.out) for r in self.records(object, chat_id)]
+
+    def unread(self) -> list[str]:
+        """The replies no accessor has returned yet. Progress lines (a status edited in place
+        while a job runs, like a typing indicator) are not replies and need not be read."""
+        return [
+            f"{r.chat_id}: {type(r.out).__name__} {render(r.out)}"
+            for r in self.outputs
+            if id(r) not in self.read and not isinstance(r.out, Progress)
+        ]
+
+
 @asynccontextmanager
 async def engine_harness(base_url: str, tmp_path: Path, **settings: Any) -> AsyncIterator[Any]:
     """A real Engine over a real SQLite file in `tmp_path`, with the programmatic console."""
-    from adapters.console import ConsoleAdapter
     from bot.client import BackendClient
     from bot.engine import Engine
     from bot.settings import Settings
@@ -557,7 +598,7 @@ async def engine_harness(base_url: str, tmp_path: Path, **settings: Any) -> Asyn
     client = BackendClient(base_url, timeout=10.0, sse_read_timeout=cfg.sse_read_timeout_seconds)
     store = await ChatStore.open(cfg.db_path)
     engine = Engine(client, store, cfg)
-    console = ConsoleAdapter(engine, output_dir=cfg.output_dir, echo=False)
+    console = ReadingConsole(engine, cfg.output_dir)
     try:
         yield engine, console
     finally:
@@ -578,3 +619,28 @@ def progress(console: Any, chat: str | None = None) -> list[str]:
     from bot.messages import Progress
 
     return [o.text for o in console.sent(Progress, chat) if isinstance(o, Progress)]
+
+
+def buttons(console: Any, chat: str | None = None) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The button rows the console recorded: (text, [(label, command), ...]) each."""
+    from bot.messages import Buttons
+
+    return [
+        (o.text, [(b.label, b.command) for b in o.buttons])
+        for o in console.sent(Buttons, chat)
+        if isinstance(o, Buttons)
+    ]
+
+
+def next_steps(lang: str = "en") -> tuple[str, list[tuple[str, str]]]:
+    """The row of buttons offered after a voiceover, in the chat's language."""
+    from bot.texts import t
+
+    return (
+        t("next_steps", lang),
+        [
+            (t("button_export", lang), "export"),
+            (t("button_slower", lang), "slower"),
+            (t("button_vertical", lang), "make it vertical"),
+        ],
+    )
