@@ -159,13 +159,17 @@ def _close(parts: list[_Part]) -> None:
 
 async def check_url(url: str, allow_private: bool, lang: str) -> None:
     """Refuse non-http(s) URLs and hosts that resolve to loopback, private or link-local ranges (SSRF)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:  # "http://[::1" and "http://host:99999/" do not parse: ValueError
+        parts = urlsplit(url)
+        scheme, host, port = parts.scheme, parts.hostname, parts.port
+    except ValueError as exc:
+        raise ApiError(BAD_INPUT, t("bad_url", lang, url=url[:200])) from exc
+    if scheme not in ("http", "https") or not host:
         raise ApiError(BAD_INPUT, t("bad_url", lang, url=url[:200]))
     if allow_private:
         return
     try:
-        addrs = await resolve(parts.hostname, parts.port or 443)
+        addrs = await resolve(host, port or 443)
     except socket.gaierror as exc:
         raise ApiError(
             BAD_INPUT, t("url_failed", lang, url=url[:200], reason="the host name does not resolve")
@@ -193,6 +197,15 @@ async def fetch_url(
             item = await _fetch_one(client, current, url, folder, limit, lang)
         except RefusedAddress as exc:  # the name resolved differently at connect time (rebinding)
             raise ApiError(BAD_INPUT, t("private_url", lang, url=url[:200])) from exc
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:  # unreachable, too slow, cut off...
+            reason = (
+                "the server did not answer in time"
+                if isinstance(exc, httpx.TimeoutException)
+                else "the server could not be reached"
+                if isinstance(exc, httpx.ConnectError)
+                else "the download failed"
+            )
+            raise ApiError(BAD_INPUT, t("url_failed", lang, url=url[:200], reason=reason)) from exc
         if isinstance(item, str):
             current = item
             continue
