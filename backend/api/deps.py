@@ -1,11 +1,17 @@
 """Request dependencies: the backend's parts, the caller's language, the identity behind the token and
-the session it may use. Raised errors carry the protocol's codes (1001, 1002, 4003)."""
+the session it may use, as FastAPI dependencies (``Depends``). Raised errors carry the protocol's codes
+(1001, 1002, 4003, 402)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Header, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import Request
 
-from backend.core.errors import BAD_TOKEN, FORBIDDEN, NO_SESSION, api_error
+from backend.core.errors import BAD_TOKEN, EXPORT_BLOCKED, FORBIDDEN, NO_SESSION, api_error
 from backend.core.i18n import pick_lang
 from backend.runtime.context import Backend
 from backend.state.model import SessionState
@@ -21,7 +27,14 @@ def request_lang(request: Request) -> str:
     return pick_lang(request.headers.get("accept-language"))
 
 
-async def authenticate(request: Request) -> Identity:
+# Declares the bearer scheme in /openapi.json; the header is read (and refused with 1001) below.
+bearer = HTTPBearer(auto_error=False, description="The token of `POST /api/auth/anonymous-token`.")
+
+
+async def authenticate(
+    request: Request,
+    _scheme: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None,
+) -> Identity:
     """The identity behind the bearer token, or 1001."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -46,3 +59,37 @@ async def load_session(request: Request, sid: str, ident: Identity) -> tuple[str
         raise api_error(FORBIDDEN, "forbidden_session", lang)
     # The chat's language now (a client that sends it) beats the one the session was created in.
     return (lang if request.headers.get("accept-language") else session_lang), state
+
+
+CurrentIdentity = Annotated[Identity, Depends(authenticate)]
+
+
+@dataclass
+class SessionRef:
+    sid: str
+    lang: str
+    state: SessionState
+
+
+async def session_ref(request: Request, sid: str, ident: Identity) -> SessionRef:
+    lang, state = await load_session(request, sid, ident)
+    return SessionRef(sid, lang, state)
+
+
+async def path_session(request: Request, sid: str, ident: CurrentIdentity) -> SessionRef:
+    """The session named in the path (``{sid}``), owned by the caller."""
+    return await session_ref(request, sid, ident)
+
+
+PathSession = Annotated[SessionRef, Depends(path_session)]
+
+
+async def require_attribution(
+    request: Request,
+    x_skill_source: Annotated[str | None, Header()] = None,
+    x_skill_version: Annotated[str | None, Header()] = None,
+    x_skill_platform: Annotated[str | None, Header()] = None,
+) -> None:
+    """Exports need the three attribution headers (402 without one of them)."""
+    if not (x_skill_source and x_skill_version and x_skill_platform):
+        raise api_error(EXPORT_BLOCKED, "missing_attribution", request_lang(request))

@@ -11,17 +11,26 @@ import re
 import secrets
 import time
 import uuid
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
+from fastapi import APIRouter, Depends, Header, Query
+from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
-from starlette.routing import Route
 
-from backend.api.deps import authenticate, backend_of, load_session, request_lang
+from backend.api import schemas as s
+from backend.api.deps import (
+    CurrentIdentity,
+    PathSession,
+    SessionRef,
+    backend_of,
+    request_lang,
+    require_attribution,
+    session_ref,
+)
 from backend.core.errors import (
     BAD_INPUT,
     BAD_REQUEST,
-    EXPORT_BLOCKED,
     MISSING_CLIENT_ID,
     NOT_FOUND,
     RATE_LIMITED,
@@ -39,22 +48,30 @@ from backend.state.draft import DraftError, to_spec
 from backend.state.model import SessionState
 from backend.state.sessions import public_state
 
-ATTRIBUTION = ("x-skill-source", "x-skill-version", "x-skill-platform")
 DOWNLOAD_TYPES = {"mp4": "video/mp4", "srt": "application/x-subrip", "vtt": "text/vtt"}
 JOB_ID = re.compile(r"render_[A-Za-z0-9_-]{1,72}")  # the bot sends render_<ms>; never a path part
 JSON_MAX_BYTES = 1024 * 1024
 JSON_MAX_DEPTH = 64
+M = TypeVar("M", bound=BaseModel)
+
+router = APIRouter(responses=s.ERRORS)
 
 
+@router.get("/healthz", response_model=s.Envelope[s.Health], tags=["service"])
 async def healthz(request: Request) -> JSONResponse:
     backend = backend_of(request)
     return envelope({"status": "ok", "voices": [v.id for v in backend.voices]})
 
 
-async def anonymous_token(request: Request) -> JSONResponse:
+@router.post(
+    "/api/auth/anonymous-token", response_model=s.Envelope[s.TokenIssued], tags=["identity"]
+)
+async def anonymous_token(
+    request: Request, x_client_id: Annotated[str | None, Header()] = None
+) -> JSONResponse:
     backend = backend_of(request)
     lang = request_lang(request)
-    client_id = request.headers.get("x-client-id", "").strip()
+    client_id = (x_client_id or "").strip()
     if not client_id or len(client_id) > 128:
         raise api_error(MISSING_CLIENT_ID, "no_client_id", lang)
     last = await backend.store.last_token_issue(client_id)
@@ -80,8 +97,8 @@ async def anonymous_token(request: Request) -> JSONResponse:
     )
 
 
-async def credits(request: Request) -> JSONResponse:
-    ident = await authenticate(request)
+@router.get("/api/credits/balance/simple", response_model=s.Envelope[s.Balance], tags=["identity"])
+async def credits(ident: CurrentIdentity) -> JSONResponse:
     return envelope(
         {
             "available": ident.available,
@@ -93,28 +110,51 @@ async def credits(request: Request) -> JSONResponse:
     )
 
 
-async def create_session(request: Request) -> JSONResponse:
-    ident = await authenticate(request)
-    body = await _object(request)
-    lang = pick_lang(str(body.get("language") or request.headers.get("accept-language") or "en"))
-    state = SessionState.new(str(body.get("task_name", "project"))[:80])
+@router.post(
+    "/api/tasks/me/with-session/nemo_agent",
+    response_model=s.Envelope[s.SessionCreated],
+    openapi_extra=s.json_body(s.SessionCreate, required=False),
+    tags=["session"],
+)
+async def create_session(request: Request, ident: CurrentIdentity) -> JSONResponse:
+    body = await read_model(request, s.SessionCreate)
+    lang = pick_lang(body.language or request.headers.get("accept-language") or "en")
+    state = SessionState.new(body.task_name[:80])
     sid, task_id = await backend_of(request).store.create_session(ident.id, lang, state)
     return envelope({"task_id": task_id, "session_id": sid, "bind_id": ident.id, "language": lang})
 
 
-async def session_state(request: Request) -> JSONResponse:
-    ident = await authenticate(request)
-    sid = request.path_params["sid"]
-    _, state = await load_session(request, sid, ident)
+@router.get(
+    "/api/state/nemo_agent/me/{sid}/latest",
+    response_model=s.Envelope[s.SessionLatest],
+    tags=["session"],
+)
+async def session_state(
+    request: Request, ident: CurrentIdentity, session: PathSession
+) -> JSONResponse:
+    sid, state = session.sid, session.state
     backend = backend_of(request)
     media = await backend.store.media(sid)
     return envelope({"session_id": sid, "bind_id": ident.id, "state": public_state(state, media)})
 
 
-async def upload(request: Request) -> JSONResponse:
-    ident = await authenticate(request)
-    sid = request.path_params["sid"]
-    lang, _ = await load_session(request, sid, ident)
+@router.post(
+    "/api/upload-video/nemo_agent/me/{sid}",
+    response_model=s.Envelope[s.Uploaded],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {"schema": s.MULTIPART_FILES},
+                "application/json": {"schema": s.ref(s.UrlUpload)},
+            },
+        }
+    },
+    tags=["upload"],
+)
+async def upload(request: Request, session: PathSession) -> JSONResponse:
+    """Multipart ``files`` streamed to disk as they arrive, or JSON ``{"urls": [...]}``."""
+    sid, lang = session.sid, session.lang
     backend = backend_of(request)
     limit = backend.settings.max_upload_bytes
     folder = backend.settings.data_dir / "sessions" / sid / "media"
@@ -124,12 +164,7 @@ async def upload(request: Request) -> JSONResponse:
     ctype = request.headers.get("content-type", "")
     received: list[Received] = []
     if ctype.startswith("application/json"):
-        body = await _object(request)
-        urls = body.get("urls")
-        if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
-            raise api_error(
-                BAD_REQUEST, "bad_request", lang, reason="'urls' must be a list of links"
-            )
+        urls = (await read_model(request, s.UrlUpload, lang)).urls
         try:
             for url in urls[:10]:
                 received.append(
@@ -151,15 +186,34 @@ async def upload(request: Request) -> JSONResponse:
     return envelope(await accept(backend, sid, lang, received))
 
 
-async def render_start(request: Request) -> JSONResponse:
-    ident = await authenticate(request)
-    lang = request_lang(request)
-    if not all(request.headers.get(h) for h in ATTRIBUTION):
-        raise api_error(EXPORT_BLOCKED, "missing_attribution", lang)
-    body = await _object(request)
-    sid = str(body.get("sessionId") or body.get("session_id") or "")
-    lang, state = await load_session(request, sid, ident)
-    job_id = str(body.get("id") or f"render_{int(time.time() * 1000)}_{uuid.uuid4().hex[:6]}")
+async def render_body(request: Request) -> s.RenderStart:
+    return await read_model(request, s.RenderStart)
+
+
+async def render_session(
+    request: Request,
+    ident: CurrentIdentity,
+    body: Annotated[s.RenderStart, Depends(render_body)],
+) -> SessionRef:
+    """The session named in the body (``sessionId`` or ``session_id``), owned by the caller."""
+    return await session_ref(request, body.sessionId or body.session_id or "", ident)
+
+
+@router.post(
+    "/api/render/proxy/lambda",
+    response_model=s.Envelope[s.RenderQueued],
+    openapi_extra=s.json_body(s.RenderStart),
+    tags=["render"],
+)
+async def render_start(
+    request: Request,
+    ident: CurrentIdentity,
+    _attribution: Annotated[None, Depends(require_attribution)],  # 402 after 1001, before 4000
+    session: Annotated[SessionRef, Depends(render_session)],
+    body: Annotated[s.RenderStart, Depends(render_body)],
+) -> JSONResponse:
+    sid, lang, state = session.sid, session.lang, session.state
+    job_id = body.id or f"render_{int(time.time() * 1000)}_{uuid.uuid4().hex[:6]}"
     if not JOB_ID.fullmatch(job_id):
         raise api_error(
             BAD_REQUEST,
@@ -167,7 +221,7 @@ async def render_start(request: Request) -> JSONResponse:
             lang,
             reason="the render id must be 'render_' and up to 72 letters, digits, '_' or '-'",
         )
-    draft = body.get("draft") or state.draft
+    draft = body.draft or state.draft
     backend = backend_of(request)
     existing = await backend.store.job(job_id)
     if existing is not None:
@@ -192,10 +246,14 @@ async def render_start(request: Request) -> JSONResponse:
     return envelope({"id": job_id, "status": "queued"})
 
 
-async def render_status(request: Request) -> JSONResponse:
-    ident = await authenticate(request)
+@router.get(
+    "/api/render/proxy/lambda/{job_id}",
+    response_model=s.Envelope[s.RenderState],
+    tags=["render"],
+)
+async def render_status(request: Request, job_id: str, ident: CurrentIdentity) -> JSONResponse:
     backend = backend_of(request)
-    job = await backend.store.job(request.path_params["job_id"])
+    job = await backend.store.job(job_id)
     if job is None or job.identity_id != ident.id:
         raise api_error(NOT_FOUND, "render_not_found", request_lang(request))
     progress = job.progress
@@ -209,17 +267,27 @@ async def render_status(request: Request) -> JSONResponse:
     return envelope(data)
 
 
-async def download(request: Request) -> Response:
+@router.api_route(
+    "/files/{name}",
+    methods=["GET", "HEAD"],
+    response_class=FileResponse,
+    responses={
+        200: {"content": {mime: {} for mime in DOWNLOAD_TYPES.values()}},
+        403: {"content": {"text/html": {}}, "description": "Expired or tampered link"},
+        404: {"content": {"text/html": {}}, "description": "No such file"},
+    },
+    tags=["render"],
+)
+async def download(
+    request: Request,
+    name: str,
+    exp: Annotated[str | None, Query()] = None,
+    sig: Annotated[str | None, Query()] = None,
+) -> Response:
     """A signed link: no bearer token, refused after it expires or if anything in it was changed."""
     backend = backend_of(request)
-    name = request.path_params["name"]
     path = f"/files/{name}"
-    if not verify(
-        backend.settings.secret(),
-        path,
-        request.query_params.get("exp"),
-        request.query_params.get("sig"),
-    ):
+    if not verify(backend.settings.secret(), path, exp, sig):
         return _link_page(request, 403)
     job_id, _, ext = name.rpartition(".")
     file = backend.runner.output_path(job_id).with_suffix(f".{ext}")
@@ -285,6 +353,27 @@ def _depth(value: Any) -> int:
     return deepest
 
 
+async def read_model(request: Request, model: type[M], lang: str | None = None) -> M:
+    """The JSON body read by ``_object`` (capped), validated by ``model``; 4000 if it does not fit."""
+    body = await _object(request)
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise api_error(
+            BAD_REQUEST, "bad_request", lang or request_lang(request), reason=validation_reason(exc)
+        ) from exc
+
+
+def validation_reason(exc: ValidationError | Any) -> str:
+    """The first problem of a validation error, for a person: ``'new_message.parts': Field required``."""
+    errors = exc.errors()
+    if not errors:
+        return "the request does not fit the protocol"
+    first = errors[0]
+    where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+    return f"'{where}': {first.get('msg', 'invalid')}" if where else str(first.get("msg"))
+
+
 async def _object(request: Request) -> dict[str, Any]:
     """The JSON body, which must be an object."""
     body = await _json(request)
@@ -298,16 +387,4 @@ async def _object(request: Request) -> dict[str, Any]:
     return body
 
 
-routes = [
-    Route("/healthz", healthz),
-    Route("/api/auth/anonymous-token", anonymous_token, methods=["POST"]),
-    Route("/api/credits/balance/simple", credits),
-    Route("/api/tasks/me/with-session/nemo_agent", create_session, methods=["POST"]),
-    Route("/api/state/nemo_agent/me/{sid}/latest", session_state),
-    Route("/api/upload-video/nemo_agent/me/{sid}", upload, methods=["POST"]),
-    Route("/api/render/proxy/lambda", render_start, methods=["POST"]),
-    Route("/api/render/proxy/lambda/{job_id}", render_status),
-    Route("/files/{name}", download),
-]
-
-__all__ = ["ApiError", "routes"]
+__all__ = ["ApiError", "router"]

@@ -10,33 +10,51 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import APIRouter, Depends
 from sse_starlette.sse import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import Response
 
-from backend.api.deps import authenticate, backend_of, load_session
-from backend.api.routes import _object as read_json
+from backend.api import schemas as s
+from backend.api.deps import CurrentIdentity, SessionRef, backend_of, load_session, session_ref
+from backend.api.routes import read_model
 from backend.conversation.interpret import parse
 from backend.conversation.plan import check_turn, plan
 from backend.conversation.turn import execute
 from backend.core.errors import BAD_REQUEST, api_error
 
+router = APIRouter(responses=s.ERRORS)
 
-async def run_sse(request: Request) -> Response:
-    ident = await authenticate(request)
+
+async def run_body(request: Request) -> s.RunRequest:
+    return await read_model(request, s.RunRequest)
+
+
+async def run_session(
+    request: Request, ident: CurrentIdentity, body: Annotated[s.RunRequest, Depends(run_body)]
+) -> SessionRef:
+    """The session named in the body, owned by the caller (checked again under the lock)."""
+    return await session_ref(request, body.session_id, ident)
+
+
+@router.post(
+    "/run_sse",
+    openapi_extra=s.json_body(s.RunRequest),
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "ADK events"}},
+    tags=["conversation"],
+)
+async def run_sse(
+    request: Request,
+    ident: CurrentIdentity,
+    session: Annotated[SessionRef, Depends(run_session)],
+    body: Annotated[s.RunRequest, Depends(run_body)],
+) -> Response:
     backend = backend_of(request)
-    body = await read_json(request)
-    sid = str(body.get("session_id", ""))
-    lang, _state = await load_session(request, sid, ident)
-    message = body.get("new_message")
-    parts = message.get("parts") if isinstance(message, dict) else None
-    if not isinstance(parts, list):
-        raise api_error(
-            BAD_REQUEST, "bad_request", lang, reason="'new_message' must hold a list of 'parts'"
-        )
-    text = "\n".join(str(p.get("text", "")) for p in parts if isinstance(p, dict)).strip()
+    sid, lang = session.sid, session.lang
+    text = "\n".join(p.text or "" for p in body.new_message.parts).strip()
     if not text:
         raise api_error(BAD_REQUEST, "bad_request", lang, reason="the message has no text")
     # The turn is planned on the state as it is under the session's lock, and the lock is held

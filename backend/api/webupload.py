@@ -8,12 +8,14 @@ content sniffing, nothing kept on refusal).
 from __future__ import annotations
 
 import html
+from typing import Annotated, Any
 
+from fastapi import APIRouter, Query
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route
 
-from backend.api.deps import authenticate, backend_of, load_session
+from backend.api import schemas as s
+from backend.api.deps import PathSession, backend_of
 from backend.core.errors import TOO_LARGE, ApiError, api_error, envelope, error_response
 from backend.core.i18n import t
 from backend.core.signing import sign, verify
@@ -63,6 +65,11 @@ x.onerror=()=>{s.className='err';s.textContent='Network error';b.disabled=false;
 """
 
 
+router = APIRouter(tags=["web upload"])
+Signed = Annotated[str | None, Query(description="from the signed link")]
+HTML: dict[str, Any] = {"content": {"text/html": {}}}
+
+
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(
         "<!doctype html><html><head><meta charset=utf-8>"
@@ -73,11 +80,14 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
     )
 
 
-async def create_link(request: Request) -> JSONResponse:
+@router.post(
+    "/api/upload-link/nemo_agent/me/{sid}",
+    response_model=s.Envelope[s.UploadLink],
+    responses=s.ERRORS,
+)
+async def create_link(request: Request, session: PathSession) -> JSONResponse:
     """``POST /api/upload-link/nemo_agent/me/<sid>``: a signed page URL for this session."""
-    ident = await authenticate(request)
-    sid = request.path_params["sid"]
-    await load_session(request, sid, ident)
+    sid = session.sid
     backend = backend_of(request)
     path, expires = sign(
         backend.settings.secret(), f"/upload/{sid}", backend.settings.upload_link_ttl_seconds
@@ -106,7 +116,13 @@ async def _checked(request: Request) -> tuple[str, str] | Response:
     return sid, lang
 
 
-async def page(request: Request) -> Response:
+@router.get(
+    "/upload/{sid}",
+    response_class=HTMLResponse,
+    responses={403: {**HTML, "description": "Expired or tampered link"}},
+)
+async def page(request: Request, sid: str, exp: Signed = None, sig: Signed = None) -> Response:
+    """The upload page of a signed link (no token)."""
     checked = await _checked(request)
     if isinstance(checked, Response):
         return checked
@@ -125,7 +141,23 @@ async def page(request: Request) -> Response:
     return _page(words["title"], body)
 
 
-async def receive(request: Request) -> Response:
+@router.post(
+    "/upload/{sid}/files",
+    response_class=HTMLResponse,
+    responses={
+        200: {**HTML, "content": {**HTML["content"], "application/json": {}}},
+        **s.ERRORS,
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": s.MULTIPART_FILES}},
+        }
+    },
+)
+async def receive(request: Request, sid: str, exp: Signed = None, sig: Signed = None) -> Response:
+    """The page's form: multipart ``files`` streamed to disk; the envelope with
+    ``Accept: application/json``, else a page."""
     checked = await _checked(request)
     wants_json = "application/json" in request.headers.get("accept", "")
     if isinstance(checked, Response):
@@ -156,10 +188,3 @@ async def receive(request: Request) -> Response:
     return _page(
         PAGE_TEXT[lang]["title"], f"<p class=ok>{html.escape(PAGE_TEXT[lang]['done'])}</p>"
     )
-
-
-routes = [
-    Route("/api/upload-link/nemo_agent/me/{sid}", create_link, methods=["POST"]),
-    Route("/upload/{sid}", page),
-    Route("/upload/{sid}/files", receive, methods=["POST"]),
-]
