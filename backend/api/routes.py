@@ -135,7 +135,8 @@ async def session_state(
     sid, state = session.sid, session.state
     backend = backend_of(request)
     media = await backend.store.media(sid)
-    return envelope({"session_id": sid, "bind_id": ident.id, "state": public_state(state, media)})
+    state_out = public_state(state, media, session.lang)
+    return envelope({"session_id": sid, "bind_id": ident.id, "state": state_out})
 
 
 @router.post(
