@@ -11,6 +11,7 @@ import itertools
 import mimetypes
 import shutil
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,8 +216,21 @@ class ConsoleAdapter:
             file=self.stream,
             flush=True,
         )
+        lines = _read_lines(src)
+        try:
+            await self._read_loop(lines)
+        except asyncio.CancelledError:
+            # SIGINT/SIGTERM: messages being worked on or waiting get the engine's restart notice
+            # (it answers a cancelled handler) before the engine and the backend are closed.
+            for task in list(self._pending):
+                task.cancel()
+            await self.wait_idle()
+            raise
+        await self.wait_idle()
+
+    async def _read_loop(self, lines: asyncio.Queue[str]) -> None:
         while True:
-            line = await asyncio.to_thread(src.readline)
+            line = await lines.get()
             if not line:
                 break
             line = line.strip()
@@ -238,4 +252,26 @@ class ConsoleAdapter:
                 self.push_nowait(caption, [path])
             else:
                 self.push_nowait(line)
-        await self.wait_idle()
+
+
+def _read_lines(src: TextIO) -> asyncio.Queue[str]:
+    """Lines of `src` ("" at EOF), read by a daemon thread: a blocked read never holds up the
+    process's exit (asyncio.to_thread's worker would, until the terminal sends a line)."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str] = asyncio.Queue()
+
+    def read() -> None:
+        while True:
+            try:
+                line = src.readline()
+            except (OSError, ValueError):
+                line = ""
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, line)
+            except RuntimeError:  # the loop is closed: the process is exiting
+                return
+            if not line:
+                return
+
+    threading.Thread(target=read, name="console-stdin", daemon=True).start()
+    return queue

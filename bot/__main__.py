@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import importlib
 import logging
+import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -85,7 +86,24 @@ async def _platform_adapter(settings: Settings, engine: Engine) -> bool:
     return True
 
 
+def drain_on_sigterm() -> None:
+    """SIGTERM (Docker, systemd, Procfile runners) stops the bot the way Ctrl+C does: the main task
+    is cancelled, so the adapters stop taking messages, chats with work in flight are told, in-flight
+    renders stay stored for the restart, and the embedded backend is stopped on the way out."""
+    loop = asyncio.get_running_loop()
+    main_task = asyncio.current_task()
+    if main_task is None or sys.platform == "win32":
+        return
+
+    def stop() -> None:
+        log.info("SIGTERM: stopping (in-flight work is saved and resumed at the next start)")
+        main_task.cancel()
+
+    loop.add_signal_handler(signal.SIGTERM, stop)
+
+
 async def run_chat(settings: Settings) -> int:
+    drain_on_sigterm()
     async with runtime(settings) as engine:
         if await _platform_adapter(settings, engine):
             return 0
@@ -135,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(run_chat(settings))
     except KeyboardInterrupt:
         return 130
+    except asyncio.CancelledError:  # SIGTERM, drained
+        return 128 + signal.SIGTERM
 
 
 if __name__ == "__main__":

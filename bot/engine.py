@@ -17,7 +17,7 @@ from bot.bigfiles import BigFiles
 from bot.buttons import is_button_payload, next_steps, voice_buttons, voice_names, voice_payload
 from bot.client import Auth, BackendClient, BackendError, BackendUnavailable, StreamCut
 from bot.error_text import error_text
-from bot.export import Exporter
+from bot.export import USER_CANCEL, Exporter
 from bot.failures import reported
 from bot.identity import Chat, Identities, Notice
 from bot.messages import (
@@ -168,7 +168,7 @@ class Engine:
     async def _cancel(self, key: str, slot: _Slot, replier: Replier, lang: str) -> None:
         slot.generation += 1
         if slot.current is not None and not slot.current.done():
-            slot.current.cancel()
+            slot.current.cancel(USER_CANCEL)
             await self.store.settle_chat_jobs(key, "cancelled")
             await replier.send(Text(t("cancelled", lang)))
         else:

@@ -6,6 +6,7 @@ In-flight renders are written to storage first, so a restarted bot picks them ba
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import time
@@ -30,6 +31,9 @@ from storage import ChatStore
 
 log = logging.getLogger(__name__)
 
+# The message of `Task.cancel` for /cancel: any other cancellation is the bot stopping.
+USER_CANCEL = "user-cancel"
+
 
 class ExportFailed(Exception):
     def __init__(self, reason: str) -> None:
@@ -39,6 +43,10 @@ class ExportFailed(Exception):
 
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "chat"
+
+
+def _progress_key(render_id: str) -> str:
+    return f"progress:{render_id}"
 
 
 def _expires(ts: float | None, lang: str) -> str:
@@ -107,6 +115,10 @@ class Exporter:
 
         status = await self.ids.call(chat, start, notice=notice)
         await self.store.add_job(chat.key, status.id, started[-1], "queued")
+        handle = progress.handle
+        if isinstance(handle, int | str) and not isinstance(handle, bool):
+            # a bot restarted after a crash edits this message on, rather than leave it stuck
+            await self.store.set_setting(chat.key, _progress_key(status.id), json.dumps(handle))
         return await self.follow(chat, replier, status.id, progress)
 
     async def follow(
@@ -129,7 +141,38 @@ class Exporter:
         progress: ProgressLine | None,
         started: float | None,
     ) -> Path | None:
-        progress = progress or ProgressLine(replier, "render")
+        if progress is None:
+            progress = ProgressLine(replier, "render")
+            stored = await self.store.get_setting(chat.key, _progress_key(render_id))
+            if stored:
+                progress.adopt(json.loads(stored))
+        try:
+            result = await self._poll(chat, replier, render_id, progress, started)
+        except asyncio.CancelledError as exc:
+            # Stopped (SIGTERM/SIGINT: the render stays stored and resumes, editing this same
+            # message on) or /cancel-led: the message showing "Rendering... N%" says which.
+            cancelled = bool(exc.args) and exc.args[0] == USER_CANCEL
+            text = t("cancelled" if cancelled else "render_interrupted", chat.language)
+            try:
+                async with asyncio.timeout(5):
+                    await progress.finish(text)
+            except Exception:
+                log.info("could not edit the progress message on the way out", exc_info=True)
+            raise
+        except BaseException:
+            await self.store.set_setting(chat.key, _progress_key(render_id), None)
+            raise
+        await self.store.set_setting(chat.key, _progress_key(render_id), None)
+        return result
+
+    async def _poll(
+        self,
+        chat: Chat,
+        replier: Replier,
+        render_id: str,
+        progress: ProgressLine,
+        started: float | None,
+    ) -> Path | None:
         lang = chat.language
         delay = self.settings.render_poll_initial_seconds
         deadline = (started or time.time()) + self.settings.job_ceiling_seconds

@@ -32,6 +32,15 @@ class ProgressLine:
     def text(self) -> str:
         return self._text
 
+    @property
+    def handle(self) -> object | None:
+        """What the replier returned for the message (None until it is sent)."""
+        return self._handle
+
+    def adopt(self, handle: object) -> None:
+        """Continue a message sent before (by a previous run of the bot): edit it, send no new one."""
+        self._handle = handle
+
     async def show(self, text: str) -> None:
         """Create the message, or edit it now, or as soon as the flood interval allows."""
         if self.done or text == (self._pending if self._pending is not None else self._text):

@@ -126,6 +126,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "delivered when it is back; for anything else, say “status” in a minute to see where it stands.",
         "zh": "🔄 机器人在处理“{text}”时重启了。正在渲染的视频恢复后仍会发给你；其他请求请稍后发送“状态”查看进度。",
     },
+    "render_interrupted": {
+        "en": "🔄 The bot is restarting. The render carries on, and your video comes when the bot is back.",
+        "zh": "🔄 机器人正在重启。渲染会继续，机器人恢复后会把视频发给你。",
+    },
     "resumed": {
         "en": "🔄 I was restarted while rendering; picking your render back up.",
         "zh": "🔄 渲染过程中机器人重启了，正在继续你的渲染。",

@@ -42,6 +42,7 @@ class BackendProcess:
         False  # pass --data-dir as a relative path (run from its parent), as a user would
     )
     log_level: str = "info"
+    extra_args: list[str] = field(default_factory=list)  # more `python -m backend` options
 
     @property
     def url(self) -> str:
@@ -64,6 +65,7 @@ class BackendProcess:
                 self.data_dir.name if self.relative else str(self.data_dir),
                 "--log-level",
                 self.log_level,
+                *self.extra_args,
             ],
             env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
             cwd=self.data_dir.parent if self.relative else None,
