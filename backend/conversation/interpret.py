@@ -83,6 +83,9 @@ _CAPTIONS_ON = re.compile(
 )
 _BURN = re.compile(r"burn(ed)?[- ]?in|hard[- ]?(coded|sub)|烧录|硬字幕", re.I)
 _SCRIPT_MARK = re.compile(r"(?:^|\n)\s*(?:script|text|脚本|文案|台词)\s*[:：]\s*", re.I)
+# The mark inside a line: "… voiceover in English for this script: Welcome to …" ("text" is not
+# taken there: "caption text: bigger" is no script).
+_INLINE_SCRIPT_MARK = re.compile(r"(?:\bscript|脚本|文案|台词)\s*[:：]\s*", re.I)
 _QUOTED = re.compile(r"[\"“]([^\"”]{12,})[\"”]")
 # Quoted text meant for the screen is never a script, even when too long to be a title.
 _ON_SCREEN = re.compile(
@@ -136,10 +139,14 @@ class Intent:
 
 
 def split_script(text: str) -> tuple[str, str | None]:
-    """Separate an inline script from the request: after 'script:', in long quotes, or after the first line."""
+    """Separate an inline script from the request: after 'script:' (at a line's start or inside
+    it), in long quotes, or after the first line."""
     mark = _SCRIPT_MARK.search(text)
     if mark:
         return text[: mark.start()].strip(), text[mark.end() :].strip() or None
+    inline = _INLINE_SCRIPT_MARK.search(text)
+    if inline and text[inline.end() :].strip():
+        return text[: inline.start()].strip(), text[inline.end() :].strip()
     quoted = _QUOTED.search(text)
     if quoted and not _ON_SCREEN.search(text[: quoted.start()]):
         return (text[: quoted.start()] + text[quoted.end() :]).strip(), quoted.group(1).strip()
