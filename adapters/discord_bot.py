@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 NAME = "discord"
 # Per-chat setting: the id of the user whose render is in flight, to mention after a restart.
 REQUESTER = "discord_render_requester"
+# Per-chat setting: "0" when the interaction's `app_permissions` lacked Send Messages, so a render
+# resumed after a restart goes to the requester's DMs instead of failing on the channel.
+CAN_SEND = "discord_can_send"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -83,11 +86,21 @@ class VoiceoverBot(discord.Client):
             guild = discord.Object(id=self.guild_id)
             self.tree.copy_global_to(guild=guild)
             synced = await self.tree.sync(guild=guild)
+            await self._clear_global_commands()
         else:
             synced = await self.tree.sync()
         log.info("synced %d slash commands (%s)", len(synced), self.guild_id or "global")
         if self.resume:
             await self.engine.resume(self.replier_for, platform=NAME)
+
+    async def _clear_global_commands(self) -> None:
+        """With a guild id the commands live in that guild; global ones left by an earlier global
+        sync would show every command twice there, so they are removed (once: only while any)."""
+        if not await self.tree.fetch_commands():
+            return
+        self.tree.clear_commands(guild=None)
+        await self.tree.sync()
+        log.info("removed the global slash commands (guild %s has its own)", self.guild_id)
 
     async def close(self) -> None:
         await super().close()
@@ -150,15 +163,25 @@ class VoiceoverBot(discord.Client):
         guild = getattr(channel, "guild", None)
         user_id = await self.engine.store.get_setting(key, REQUESTER)
         requester = discord.Object(id=int(user_id)) if user_id and user_id.isdigit() else None
+        can_send = await self.engine.store.get_setting(key, CAN_SEND) != "0"
         return ChannelReplier(
-            channel, file_limit=guild.filesize_limit if guild else None, requester=requester
+            channel,
+            file_limit=guild.filesize_limit if guild else None,
+            requester=requester,
+            can_send=can_send,
+            open_dm=partial(self.create_dm, requester) if requester is not None else None,
         )
 
-    def remember_requester(self, channel_id: int, user: discord.abc.User) -> OnRender:
-        """What a replier runs when a render starts: store who asked, for `replier_for`."""
+    def remember_requester(
+        self, channel_id: int, user: discord.abc.User, can_send: bool = True
+    ) -> OnRender:
+        """What a replier runs when a render starts: store who asked (and whether the bot may
+        post in the channel), for `replier_for`."""
 
         async def remember() -> None:
-            await self.engine.store.set_setting(f"{NAME}:{channel_id}", REQUESTER, str(user.id))
+            key = f"{NAME}:{channel_id}"
+            await self.engine.store.set_setting(key, REQUESTER, str(user.id))
+            await self.engine.store.set_setting(key, CAN_SEND, "1" if can_send else "0")
 
         return remember
 
@@ -180,7 +203,9 @@ class VoiceoverBot(discord.Client):
             interaction,
             self.channel_of(channel_id),
             as_menu=as_menu,
-            on_render=self.remember_requester(channel_id, interaction.user),
+            on_render=self.remember_requester(
+                channel_id, interaction.user, interaction.app_permissions.send_messages
+            ),
         )
         inbound = self.inbound(channel_id, interaction.user, text, attachments)
         try:
@@ -194,13 +219,26 @@ class VoiceoverBot(discord.Client):
 
     # mentions
 
-    async def on_message(self, message: discord.Message) -> None:
-        """Messages that mention the bot (or any message in a DM) go to the engine."""
+    def addressed(self, message: discord.Message) -> bool:
+        """A message for the bot: in a DM, mentioning it, or replying to one of its messages.
+        (A reply with its ping on lists the bot in `mentions` without `<@id>` in the content,
+        and Discord delivers its content without the message-content intent.)"""
         me = self.user
-        if me is None or message.author.bot:
-            return
-        direct = message.guild is None
-        if not direct and me.id not in message.raw_mentions:
+        if me is None:
+            return False
+        direct = message.guild is None and getattr(message.channel, "guild_id", None) is None
+        if direct or me.id in message.raw_mentions:
+            return True
+        if any(user.id == me.id for user in message.mentions):
+            return True
+        ref = message.reference
+        replied = ref.resolved if ref is not None else None
+        return isinstance(replied, discord.Message) and replied.author.id == me.id
+
+    async def on_message(self, message: discord.Message) -> None:
+        """Messages addressed to the bot (see `addressed`) go to the engine."""
+        me = self.user
+        if me is None or message.author.bot or not self.addressed(message):
             return
         text = re.sub(rf"<@!?{me.id}>", "", message.content).strip()
         if not text and not message.attachments:
@@ -275,6 +313,7 @@ def _commands() -> list[app_commands.Command[Any, Any, Any]]:
         _simple("new", "Start a new project in this channel"),
         _simple("voice", "Pick a voice", as_menu=True),
         _simple("cancel", "Stop the running job"),
+        _simple("help", "What the bot can do and how to ask"),
     ]
 
 

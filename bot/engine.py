@@ -22,6 +22,7 @@ from bot.failures import reported
 from bot.identity import Chat, Identities, Notice
 from bot.messages import (
     Inbound,
+    NotDelivered,
     Replier,
     ReplierFactory,
     Text,
@@ -245,8 +246,9 @@ class Engine:
             if not inbound.attachments:
                 await replier.send(Text(t("upload_hint", lang)))
                 return
-            uploaded = await self.uploader.upload(chat, inbound.attachments, replier)
-            if uploaded and rt.text and not is_only_upload_words(rt.text):
+            asked = bool(rt.text) and not is_only_upload_words(rt.text)
+            uploaded = await self.uploader.upload(chat, inbound.attachments, replier, asked=asked)
+            if uploaded and asked:
                 await self.converse(chat, rt.text, replier)
         elif not rt.text:
             await replier.send(Text(t("help", lang)))
@@ -376,13 +378,21 @@ class Engine:
         async with slot.lock:
             replier = await replier_for(key)
             chat = await self._chat(key, None)
-            await replier.send(Text(t("resumed", chat.language)))
 
             async def job() -> None:
                 async with reported(chat, replier, self.settings, self.error_text):
                     await self.exporter.follow(chat, replier, render_id, started=started)
 
-            await self._run(slot, job())
+            try:
+                await replier.send(Text(t("resumed", chat.language)))
+                await self._run(slot, job())
+            except NotDelivered:
+                # The chat takes nothing from the bot (no permission, no DM): resuming again at
+                # every start would fail the same way, so the render is settled here.
+                log.warning(
+                    "chat %s: render %s cannot be delivered; not resuming it", key, render_id
+                )
+                await self.store.set_job_status(render_id, "undeliverable")
 
     async def wait_background(self) -> None:
         """Wait for resumed renders (tests, graceful shutdown)."""

@@ -20,7 +20,15 @@ from bot.bigfiles import is_loopback
 from bot.client import Auth, BackendClient, BackendError, BackendUnavailable
 from bot.error_text import is_transient
 from bot.identity import Chat, Identities, Notice
-from bot.messages import FileDoc, Link, Replier, Text, TooLargeForChat, VideoFile
+from bot.messages import (
+    FileDoc,
+    Link,
+    NotDelivered,
+    Replier,
+    Text,
+    TooLargeForChat,
+    VideoFile,
+)
 from bot.models import RenderStatus, SessionState
 from bot.progress import ProgressLine
 from bot.settings import Settings
@@ -242,7 +250,6 @@ class Exporter:
         if size > limit:
             await self._send_link(chat, replier, status, size, progress)
             return dest
-        await progress.finish(t("video_ready", lang))
         video = VideoFile(
             path=dest,
             caption=t("video_ready", lang),
@@ -257,6 +264,11 @@ class Exporter:
             log.warning("render %s: the chat refused %d bytes, sending the link", status.id, size)
             await self._send_link(chat, replier, status, size, progress)
             return dest
+        except NotDelivered:  # refused for another reason: the file is kept, the link goes out
+            log.warning("render %s: the chat did not take the video, sending the link", status.id)
+            await self._send_link(chat, replier, status, size, progress)
+            return dest
+        await progress.finish(t("video_ready", lang))  # "ready" only once the file is there
         await self._send_captions(chat, replier, status, auth)
         await self.store.set_job_status(status.id, "delivered")
         log.info("render %s delivered to %s (%d bytes)", status.id, chat.key, size)

@@ -146,6 +146,12 @@ class TooLargeForChat(Exception):
         self.size = size
 
 
+class NotDelivered(Exception):
+    """Raised by a Replier's `send` when the platform would not take the message by any way the
+    adapter knows (no permission in the chat nor in a DM, a rate limit that outlasts its retries).
+    The engine keeps the file and sends the download link, and never retries such a send forever."""
+
+
 # Adapters give the engine a Replier for a chat key without an inbound message (resumed renders).
 ReplierFactory = Callable[[str], Awaitable[Replier]]
 

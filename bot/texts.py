@@ -87,6 +87,19 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "🖼️ Got {name}{details}. Now tell me what to do with it.",
         "zh": "🖼️ 已收到 {name}{details}。现在告诉我要做什么。",
     },
+    # the message with the file also said what to do with it: no "now tell me" prompt
+    "uploaded_script_asked": {
+        "en": "📄 Got your script {name} ({words} words).",
+        "zh": "📄 已收到脚本 {name}（{words} 词）。",
+    },
+    "uploaded_media_asked": {"en": "🎬 Got {name}{details}.", "zh": "🎬 已收到 {name}{details}。"},
+    "uploaded_audio_asked": {"en": "🎵 Got {name}{details}.", "zh": "🎵 已收到 {name}{details}。"},
+    "uploaded_image_asked": {"en": "🖼️ Got {name}{details}.", "zh": "🖼️ 已收到 {name}{details}。"},
+    # Discord: a reply the interaction could no longer carry went out as a new message
+    "continued_below": {
+        "en": "⤵️ This took a while: the rest follows in a new message.",
+        "zh": "⤵️ 处理时间较长：后续内容在新消息中。",
+    },
     "upload_duration": {"en": " ({seconds} s)", "zh": "（{seconds} 秒）"},
     "upload_hint": {
         "en": "📎 Attach a file to your message (supported: {formats}; up to 500 MB).",

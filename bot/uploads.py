@@ -38,9 +38,15 @@ class Uploader:
         self.bigfiles = bigfiles
 
     async def upload(
-        self, chat: Chat, attachments: tuple[Attachment, ...], replier: Replier
+        self,
+        chat: Chat,
+        attachments: tuple[Attachment, ...],
+        replier: Replier,
+        *,
+        asked: bool = False,
     ) -> int:
-        """Upload each attachment to the chat's session; returns how many succeeded."""
+        """Upload each attachment to the chat's session; returns how many succeeded. `asked`: the
+        message already says what to do with the files, so no "now tell me what to do" prompt."""
         lang = chat.language
         done = 0
         for att in attachments:
@@ -64,7 +70,7 @@ class Uploader:
             except BaseException:
                 await progress.finish(t("uploading", lang, name=att.name).rstrip(".") + " ✗")
                 raise
-            await progress.finish(_uploaded_text(result, att.name, lang))
+            await progress.finish(_uploaded_text(result, att.name, lang, asked=asked))
             done += 1
         return done
 
@@ -120,11 +126,12 @@ class Uploader:
         raise ValueError(f"attachment {att.name!r} has no path, fetcher or URL")
 
 
-def _uploaded_text(result: UploadResult, name: str, lang: str) -> str:
+def _uploaded_text(result: UploadResult, name: str, lang: str, *, asked: bool = False) -> str:
     f = result.files[0] if result.files else None
+    suffix = "_asked" if asked else ""
     if f is not None and f.kind == "script":
         return t(
-            "uploaded_script",
+            "uploaded_script" + suffix,
             lang,
             name=f.name or name,
             words=f.words if f.words is not None else "?",
@@ -135,4 +142,4 @@ def _uploaded_text(result: UploadResult, name: str, lang: str) -> str:
     key = {"audio": "uploaded_audio", "image": "uploaded_image"}.get(
         f.kind if f else "", "uploaded_media"
     )
-    return t(key, lang, name=(f.name if f else "") or name, details=details)
+    return t(key + suffix, lang, name=(f.name if f else "") or name, details=details)

@@ -9,12 +9,14 @@ The engine behind it is real; the backend is the stand-in (fast, scriptable) or 
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import discord
 import pytest
 import pytest_asyncio
@@ -67,6 +69,34 @@ def script_attachment(api: d.DiscordStandIn, data: bytes, name: str = "script.tx
 
 def since(api: d.DiscordStandIn, start: int) -> list[d.Call]:
     return api.calls[start:]
+
+
+def join_guild(bot: VoiceoverBot) -> None:
+    """The guild and its channel in the client's cache, as GUILD_CREATE puts them at start-up."""
+    guild = d.guild_payload()
+    guild["channels"] = [d.channel_payload(d.CHANNEL_ID)]
+    bot._connection.parse_guild_create(guild)  # type: ignore[arg-type]
+
+
+def api_session() -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(headers={"Authorization": "Bot test-token-not-real"})
+
+
+async def interrupted_render(
+    api: d.DiscordStandIn, standin: Any, engine: Engine, **kw: Any
+) -> None:
+    """A render started by /export, then the process dies mid-render (its handlers cancelled)."""
+    standin.behaviour.render_polls = 10_000  # the render runs until the "restart"
+    first = await start_bot(engine)
+    first._connection.parse_interaction_create(d.slash_payload("export", **kw))  # type: ignore[arg-type]
+    async with asyncio.timeout(10):
+        while not await engine.store.in_flight_jobs():  # noqa: ASYNC110 - stored by the bot
+            await asyncio.sleep(0.02)
+    for task in list(first._active):
+        task.cancel()
+    await asyncio.gather(*first._active, return_exceptions=True)
+    await first.close()
+    standin.behaviour.render_polls = 0
 
 
 def shown(content: str) -> str:
@@ -216,7 +246,9 @@ async def test_oversized_attachment_refused_before_download(
 async def test_after_the_interaction_window_results_go_to_the_channel(
     api: d.DiscordStandIn, standin: Any, tmp_path: Path
 ) -> None:
-    old = time.time() - 14.5 * 60  # the token is about to expire: stop using it
+    """Issue 12: past 14 minutes the token is given up while it still works (15 minutes): the
+    deferred "thinking…" response says the rest follows, and the results come in the channel."""
+    old = time.time() - 14.7 * 60
     async with engine_harness(standin.base_url, tmp_path) as (engine, _console):
         bot = await start_bot(engine)
         start = len(api.calls)
@@ -229,7 +261,52 @@ async def test_after_the_interaction_window_results_go_to_the_channel(
     assert video.content.startswith(f"<@{d.USER_ID}>")
     # only the requester may be pinged: no @everyone, no roles, no one else
     assert video.allowed_mentions == {"parse": [], "users": [d.USER_ID]}
-    assert not [c for c in calls if "/webhooks/" in c.path]
+    [resolved] = [c for c in calls if "/webhooks/" in c.path]
+    assert resolved.method == "PATCH" and resolved.path.endswith("/old/messages/@original")
+    assert "follows in a new message" in resolved.content and resolved.ok
+    assert calls.index(resolved) < calls.index(channel[0])
+
+
+async def test_a_token_refused_early_falls_back_to_the_channel(
+    api: d.DiscordStandIn, standin: Any, tmp_path: Path
+) -> None:
+    """Issue 12: Discord refuses the interaction token (401 / 50027) right after the deferral:
+    the export still renders and the video comes in the channel, mentioning the requester."""
+    api.refuse_token("early")
+    async with engine_harness(standin.base_url, tmp_path) as (engine, _console):
+        bot = await start_bot(engine)
+        start = len(api.calls)
+        await dispatch(bot, d.slash_payload("export", token="early"))
+        await bot.close()
+    calls = since(api, start)
+    refused = [c for c in calls if "/webhooks/" in c.path]
+    assert refused and all(c.status == 401 for c in refused)
+    assert len(refused) == 1  # refused once, then never tried again
+    channel = [c for c in calls if c.path == f"/api/v10/channels/{d.CHANNEL_ID}/messages"]
+    [video] = [c for c in channel if c.files]
+    assert video.ok and video.content.startswith(f"<@{d.USER_ID}>")
+    assert standin.count("/api/render/proxy/lambda", "POST") == 1
+    assert not any("went wrong" in c.content for c in calls)
+
+
+async def test_interaction_tokens_live_15_minutes(
+    api: d.DiscordStandIn, standin: Any, tmp_path: Path
+) -> None:
+    """The stand-in refuses a token past 15 minutes (401 code 50027), as Discord does."""
+    async with engine_harness(standin.base_url, tmp_path) as (engine, _console):
+        bot = await start_bot(engine)
+        start = len(api.calls)
+        await dispatch(bot, d.slash_payload("status", created_at=time.time() - 16 * 60, token="x"))
+        await bot.close()
+    calls = since(api, start)
+    assert not [c for c in calls if "/webhooks/" in c.path]  # the adapter knows the clock too
+    [answer] = [c for c in calls if c.path.endswith(f"/channels/{d.CHANNEL_ID}/messages")]
+    assert answer.ok
+    api.tokens["y"] = time.time() - 16 * 60
+    async with api_session() as session:
+        async with session.patch(f"{api.api_base}/webhooks/{d.APP_ID}/y/messages/@original") as r:
+            assert r.status == 401
+            assert await r.json() == {"message": "Invalid Webhook Token", "code": 50027}
 
 
 async def test_buttons_survive_a_restart(
@@ -427,3 +504,205 @@ async def test_a_file_discord_refuses_goes_out_as_the_link(
     link = [c for c in calls if "/files/" in c.content and not c.files]
     assert link, [c.content for c in calls]
     assert not any("went wrong" in c.content for c in calls)
+
+
+# issue 12
+
+
+async def test_no_send_permission_resumed_render_goes_to_dms(
+    api: d.DiscordStandIn, standin: Any, tmp_path: Path
+) -> None:
+    """Slash commands work where the bot lacks Send Messages; a render resumed after a restart
+    goes to the requester's DMs (the interaction's `app_permissions` said so), with no 403, and a
+    later start has nothing left to resume."""
+    api.no_send.add(d.CHANNEL_ID)
+    async with engine_harness(standin.base_url, tmp_path) as (engine, _console):
+        await interrupted_render(api, standin, engine, app_permissions=d.WITHOUT_SEND, token="np")
+        start = len(api.calls)
+        second = await start_bot(engine)
+        async with asyncio.timeout(30):
+            await engine.wait_background()
+        await second.close()
+        assert not await engine.store.in_flight_jobs()
+        third = await start_bot(engine)
+        assert not engine._background  # nothing resumed again
+        await third.close()
+    calls = since(api, start)
+    assert not [c for c in calls if c.status == 403]
+    dm = [c for c in calls if c.path.endswith(f"/channels/{d.DM_CHANNEL_ID}/messages")]
+    assert any("restarted" in c.content for c in dm)
+    [video] = [c for c in dm if c.files]
+    assert video.ok and not video.content.startswith("<@")  # no ping needed in a DM
+
+
+async def test_a_refused_channel_and_closed_dms_are_not_retried_forever(
+    api: d.DiscordStandIn, standin: Any, tmp_path: Path
+) -> None:
+    """The channel refuses (403 50013, the permission removed after the command) and the DMs are
+    closed (403 50007): the resumed render is settled, not resumed again at every start."""
+    api.no_send.add(d.CHANNEL_ID)
+    api.closed_dms.add(d.USER_ID)
+    async with engine_harness(standin.base_url, tmp_path) as (engine, _console):
+        await interrupted_render(api, standin, engine, token="gone")
+        start = len(api.calls)
+        for _ in range(2):  # two later starts
+            bot = await start_bot(engine)
+            async with asyncio.timeout(30):
+                await engine.wait_background()
+            await bot.close()
+        assert not await engine.store.in_flight_jobs()
+    refused = [c for c in since(api, start) if c.status == 403]
+    assert [c.path.split("/")[-2] for c in refused] == [str(d.CHANNEL_ID), str(d.DM_CHANNEL_ID)]
+
+
+@pytest.mark.parametrize("via", [True, False])
+async def test_a_rate_limited_video_is_retried_and_ready_only_with_it(
+    api: d.DiscordStandIn, standin: Any, tmp_path: Path, via: bool
+) -> None:
+    """A 429 on the video follow-up (without `Via`, discord.py does not retry it): the video is
+    sent again after `retry_after`, and the progress line says "ready" only once it is there."""
+    api.rate_limit("/webhooks/", method="POST", via=via, retry_after=0.2)
+    async with engine_harness(standin.base_url, tmp_path) as (engine, _console):
+        bot = await start_bot(engine)
+        start = len(api.calls)
+        await dispatch(bot, d.slash_payload("export", token="rl"))
+        await bot.close()
+    calls = since(api, start)
+    tries = [c for c in calls if c.files]
+    assert [c.status for c in tries] == [429, 200]
+    ready = [i for i, c in enumerate(calls) if "Your video is ready" in c.content and not c.files]
+    assert ready and min(ready) > calls.index(tries[-1])
+
+
+async def test_a_video_rate_limited_for_long_goes_out_as_the_link(
+    api: d.DiscordStandIn, standin: Any, tmp_path: Path
+) -> None:
+    api.rate_limit("/webhooks/", method="POST", via=False, retry_after=60)
+    async with engine_harness(standin.base_url, tmp_path, allow_loopback_links=True) as (
+        engine,
+        _c,
+    ):
+        bot = await start_bot(engine)
+        start = len(api.calls)
+        await dispatch(bot, d.slash_payload("export", token="long"))
+        await bot.close()
+    calls = since(api, start)
+    assert [c.status for c in calls if c.files] == [429]
+    link = [c for c in calls if "/files/" in c.content and not c.files]
+    assert link and link[-1].ok
+    assert not any("went wrong" in c.content for c in calls)
+
+
+@pytest.mark.parametrize("ping", [True, False])
+async def test_a_reply_to_the_bot_is_answered(
+    api: d.DiscordStandIn, standin: Any, tmp_path: Path, ping: bool
+) -> None:
+    """Replying to one of the bot's messages addresses it, with the reply ping on (the bot is in
+    `mentions`, not in the content) or off."""
+    earlier = d.bot_message_payload("🎉 Your video is ready.")
+    message = d.message_payload("/credits", mentions=[d.BOT_USER] if ping else [], reply_to=earlier)
+    async with engine_harness(standin.base_url, tmp_path) as (engine, _console):
+        bot = await start_bot(engine)
+        join_guild(bot)
+        start = len(api.calls)
+        before = bot.started
+        bot._connection.parse_message_create(message)  # type: ignore[arg-type]
+        await answered(bot, before)
+        await bot.close()
+    [reply] = [c for c in since(api, start) if c.path.endswith("/messages")]
+    assert reply.content.startswith("💳") and reply.ok
+
+
+async def test_a_message_to_someone_else_is_not_answered(
+    api: d.DiscordStandIn, standin: Any, tmp_path: Path
+) -> None:
+    other = {**d.USER, "id": "42", "username": "kim"}
+    earlier = {**d.bot_message_payload("hi"), "author": other}
+    message = d.message_payload("/credits", mentions=[other], reply_to=earlier)
+    async with engine_harness(standin.base_url, tmp_path) as (engine, _console):
+        bot = await start_bot(engine)
+        join_guild(bot)
+        bot._connection.parse_message_create(message)  # type: ignore[arg-type]
+        await asyncio.sleep(0.2)
+        assert bot.started == 0
+        await bot.close()
+
+
+async def test_a_script_sent_with_its_request_is_not_asked_about(
+    api: d.DiscordStandIn, standin: Any, tmp_path: Path
+) -> None:
+    """Issue 12: /voiceover with a TXT and the request: "Got your script", then the voiceover,
+    with no "Now tell me what to do with it"."""
+    async with engine_harness(standin.base_url, tmp_path) as (engine, _console):
+        bot = await start_bot(engine)
+        start = len(api.calls)
+        att = script_attachment(api, EXAMPLE_SCRIPT.read_bytes())
+        await dispatch(bot, d.slash_payload("voiceover", {"prompt": PROMPT}, {"script": att}))
+        await bot.close()
+    contents = [c.content for c in since(api, start) if c.content]
+    assert any(c.startswith("📄 Got your script script.txt") for c in contents), contents
+    assert not any("tell me what to do" in c for c in contents), contents
+    assert any("voiceover is ready" in c for c in contents)
+
+
+async def test_a_guild_id_clears_the_global_commands_once(
+    api: d.DiscordStandIn, standin: Any, tmp_path: Path
+) -> None:
+    """Issue 12: commands synced globally before DISCORD_GUILD_ID was set would show twice in
+    the guild: the global set is emptied (once), and /help is one of the commands."""
+    async with engine_harness(standin.base_url, tmp_path) as (engine, _console):
+        earlier = VoiceoverBot(engine)  # no guild id: a global sync
+        await earlier.login("test-token-not-real")
+        await earlier.close()
+        assert {c["name"] for c in api.global_commands} >= {"voiceover", "help"}
+        for _ in range(2):
+            bot = await start_bot(engine)
+            await bot.close()
+        bot = await start_bot(engine)
+        start = len(api.calls)
+        await dispatch(bot, d.slash_payload("help", token="help"))
+        await bot.close()
+    assert api.global_commands == []
+    global_puts = api.find("PUT", f"/applications/{d.APP_ID}/commands")
+    assert [len(c.json) for c in global_puts] == [len(global_puts[0].json), 0]  # emptied once
+    guild = {c["name"] for c in api.guild_commands[str(d.GUILD_ID)]}
+    assert guild == {"voiceover", "export", "status", "credits", "new", "voice", "cancel", "help"}
+    [answer] = [c for c in since(api, start) if c.path.endswith("/@original")]
+    assert "Commands:" in answer.content and "/help" in answer.content
+
+
+async def test_the_stand_in_enforces_discords_limits(
+    api: d.DiscordStandIn, standin: Any, tmp_path: Path
+) -> None:
+    """Unknown routes, over-long content, too many files, files over 10 MiB: refused as Discord
+    refuses them; long engine texts are split so that none is refused."""
+    long_text = "\n".join(f"Line {i}: " + "word " * 30 for i in range(60))  # ~9,500 characters
+    standin.behaviour.sse_text = long_text
+    async with engine_harness(standin.base_url, tmp_path) as (engine, _console):
+        bot = await start_bot(engine)
+        start = len(api.calls)
+        await dispatch(bot, d.slash_payload("voiceover", {"prompt": "hello"}, token="long"))
+        sent = since(api, start)
+        channel = bot.get_partial_messageable(d.CHANNEL_ID)
+        with pytest.raises(discord.NotFound) as missing:
+            await bot.http.request(discord.http.Route("GET", "/nowhere"))
+        with pytest.raises(discord.HTTPException) as too_long:
+            await channel.send("x" * 2001)
+        files = [discord.File(io.BytesIO(b"x"), filename=f"{i}.txt") for i in range(11)]
+        with pytest.raises(discord.HTTPException) as too_many:
+            await channel.send("files", files=files)
+        big = discord.File(io.BytesIO(b"x" * (10 * 1024 * 1024 + 1)), filename="big.mp4")
+        with pytest.raises(discord.HTTPException) as too_big:
+            await channel.send("big", file=big)
+        await bot.close()
+    assert (missing.value.status, missing.value.code, missing.value.text) == (
+        404,
+        0,
+        "404: Not Found",
+    )
+    assert (too_long.value.status, too_long.value.code) == (400, 50035)
+    assert (too_many.value.status, too_many.value.code) == (400, 50035)
+    assert (too_big.value.status, too_big.value.code) == (413, 40005)
+    pieces = [c for c in sent if c.content and "Line " in c.content]
+    assert len(pieces) >= 5 and all(c.ok and len(c.content) <= 2000 for c in pieces)
+    assert "Line 59" in pieces[-1].content
