@@ -7,12 +7,16 @@ CPU/disk bound: the API runs it in a worker thread.
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
 import zipfile
-from pathlib import Path
-from typing import Any
+import zlib
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
 
 import av
+from charset_normalizer import from_bytes
+from lxml import etree
 
 from backend.core.errors import BAD_INPUT, UNSUPPORTED_FILE, ApiError
 from backend.core.i18n import t
@@ -22,6 +26,24 @@ from backend.core.types import Ingested
 DOCX_MAX_UNCOMPRESSED = 50 * 1024 * 1024
 DOCX_MAX_RATIO = 200
 DOCX_MAX_DOCUMENT_XML = 10 * 1024 * 1024  # far above any script under the word limit
+DOCX_MAX_PARAGRAPHS = 50_000  # empty ones included; a 20,000-word script has far fewer
+DOCX_MAX_SECONDS = 10.0
+DOCX_CHUNK = 64 * 1024  # document.xml is inflated and parsed this much at a time
+DOCX_MAX_RELS = 256 * 1024
+W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+OFFICE_DOCUMENT = "/officeDocument"
+TEXT_MAX_CHAOS = (
+    0.2  # charset-normalizer's "mess": above it, the bytes are not text in any encoding
+)
+# Byte order marks: a file starting with one is text, whatever a container sniffer would say (FF FE
+# is also an MPEG audio frame header). UTF-32 first: its LE mark starts with UTF-16's.
+TEXT_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xef\xbb\xbf", "utf-8-sig"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
 SCRIPT_MAX_BYTES = 5 * 1024 * 1024
 NAME_MAX_CHARS = 200
 
@@ -48,7 +70,9 @@ def safe_name(name: str) -> str:
 
 
 def sniff(head: bytes) -> str | None:
-    """Container format from the first bytes, or None if unknown."""
+    """Container format from the first bytes, or None if unknown (text with a BOM included)."""
+    if any(head.startswith(bom) for bom, _ in TEXT_BOMS):
+        return None
     if len(head) >= 12 and head[4:8] == b"ftyp":
         brand = head[8:12]
         if brand in (b"M4A ", b"M4B ", b"M4P "):
@@ -133,26 +157,31 @@ def _too_long(lang: str, max_words: int) -> ApiError:
 
 
 def decode_text(data: bytes) -> str | None:
-    """UTF-8 (with or without BOM), UTF-16 with BOM, or GB18030; None if it is not text."""
-    candidates: list[str]
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        candidates = ["utf-16"]
+    """The text of ``data``, or None if it is not text: a BOM (UTF-8/16/32) decides; then UTF-8;
+    then charset-normalizer's guess (GB18030, Big5, Shift-JIS, EUC-KR, Windows code pages...) if
+    the bytes read as text in it without mess (random bytes read as nothing)."""
+    text: str | None = None
+    for bom, enc in TEXT_BOMS:
+        if data.startswith(bom):
+            try:
+                text = data.decode(enc)
+            except UnicodeDecodeError:
+                return None
+            break
     else:
-        candidates = ["utf-8-sig", "gb18030"]
-    for enc in candidates:
         try:
-            text = data.decode(enc)
+            text = data.decode("utf-8")
         except UnicodeDecodeError:
-            continue
-        if "\x00" in text:
-            return None
-        controls = sum(
-            1 for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\n\r\t\f"
-        )
-        if controls > max(2, len(text) // 100):
-            return None
-        return text
-    return None
+            best = from_bytes(data).best()
+            if best is None or best.chaos > TEXT_MAX_CHAOS:
+                return None
+            text = str(best)
+    if "\x00" in text:
+        return None
+    controls = sum(1 for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\n\r\t\f")
+    if controls > max(2, len(text) // 100):
+        return None
+    return text
 
 
 def check_script(text: str, name: str, lang: str, max_words: int) -> str:
@@ -173,8 +202,15 @@ def check_script(text: str, name: str, lang: str, max_words: int) -> str:
     return text
 
 
-def read_docx(path: Path, name: str, lang: str, max_words: int = 20_000) -> str:
-    """Paragraph text of a DOCX, after refusing zip bombs by their declared sizes."""
+def read_docx(
+    path: Path, name: str, lang: str, max_words: int = 20_000, max_seconds: float = DOCX_MAX_SECONDS
+) -> str:
+    """Paragraph text of a DOCX (the body's paragraphs, as python-docx's ``document.paragraphs``),
+    bounded in memory and time whatever the file claims: zip bombs are refused by their declared
+    sizes first, then the main part is inflated a chunk at a time with a hard cap on what actually
+    comes out (a part that lies about its size is cut off at the cap or fails its CRC) and parsed
+    as a stream (lxml's pull parser, no entities, no network), with the paragraph count, the word
+    count and the time capped as it goes."""
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
@@ -184,21 +220,116 @@ def read_docx(path: Path, name: str, lang: str, max_words: int = 20_000) -> str:
                 total / packed > DOCX_MAX_RATIO and total > 5 * 1024 * 1024
             ):
                 raise ApiError(UNSUPPORTED_FILE, t("docx_bomb", lang, name=name))
-            if "word/document.xml" not in zf.namelist():
+            info = _main_part(zf)
+            if info is None or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
                 raise ApiError(UNSUPPORTED_FILE, t("bad_docx", lang, name=name))
-            body = zf.getinfo("word/document.xml").file_size  # zipfile never inflates past it
-            if body > DOCX_MAX_DOCUMENT_XML:
+            if info.file_size > DOCX_MAX_DOCUMENT_XML:
                 raise _too_long(lang, max_words)
-    except zipfile.BadZipFile as exc:
+            with zf.open(info) as fh:
+                return _docx_paragraphs(fh, name, lang, max_words, max_seconds)
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        OSError,
+        RuntimeError,
+        etree.LxmlError,
+    ) as exc:
+        # broken or encrypted packages, a CRC that does not match what was inflated, bad XML
         raise ApiError(UNSUPPORTED_FILE, t("bad_docx", lang, name=name)) from exc
-    import docx  # python-docx; imported here because it is slow to import and only DOCX needs it
 
-    try:
-        document = docx.Document(str(path))
-    except Exception as exc:  # python-docx raises several types for broken packages
-        raise ApiError(UNSUPPORTED_FILE, t("bad_docx", lang, name=name)) from exc
-    paragraphs = [p.text.strip() for p in document.paragraphs]
-    return "\n\n".join(p for p in paragraphs if p)
+
+def _main_part(zf: zipfile.ZipFile) -> zipfile.ZipInfo | None:
+    """The package's main document (its officeDocument relationship; word/document.xml if the
+    relationships say nothing usable)."""
+    names = {i.filename: i for i in zf.infolist()}
+    rels = names.get("_rels/.rels")
+    if rels is not None and rels.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        with zf.open(rels) as fh:
+            data = fh.read(DOCX_MAX_RELS + 1)
+        if len(data) <= DOCX_MAX_RELS:
+            parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+            try:
+                root = etree.fromstring(data, parser)
+            except etree.XMLSyntaxError:
+                root = None
+            for rel in root.iter() if root is not None else ():
+                if str(rel.get("Type", "")).endswith(OFFICE_DOCUMENT):
+                    target = str(PurePosixPath("/") / str(rel.get("Target", "")))
+                    found = names.get(target.lstrip("/"))
+                    if found is not None:
+                        return found
+    return names.get("word/document.xml")
+
+
+def _docx_paragraphs(
+    fh: IO[bytes], name: str, lang: str, max_words: int, max_seconds: float
+) -> str:
+    parser = etree.XMLPullParser(
+        events=("start", "end"),
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+    deadline = time.monotonic() + max_seconds
+    body, para, hyperlink, run = W + "body", W + "p", W + "hyperlink", W + "r"
+    runs_text = {W + "t": None, W + "tab": "\t", W + "br": "\n", W + "cr": "\n", W + "ptab": "\t"}
+    runs_text[W + "noBreakHyphen"] = "-"
+    paragraphs: list[str] = []
+    current: list[str] | None = None  # the text of the body paragraph being read
+    count = words = inflated = 0
+
+    def handle(event: str, el: Any) -> None:
+        nonlocal current, count, words
+        parent = el.getparent()
+        if event == "start":
+            if el.tag == para and parent is not None and parent.tag == body:
+                current = []
+            return
+        if current is not None and el.tag in runs_text and parent is not None and parent.tag == run:
+            owner = parent.getparent()
+            if owner is not None and owner.tag == hyperlink:
+                owner = owner.getparent()
+            if owner is not None and owner.tag == para and owner.getparent() is not None:
+                if owner.getparent().tag == body:
+                    piece = runs_text[el.tag]
+                    current.append(el.text or "" if piece is None else piece)
+        if el.tag == para and parent is not None and parent.tag == body:
+            count += 1
+            if count > DOCX_MAX_PARAGRAPHS:
+                raise ApiError(
+                    BAD_INPUT,
+                    t("docx_too_many_paragraphs", lang, name=name, limit=DOCX_MAX_PARAGRAPHS),
+                )
+            text = "".join(current or ()).strip()
+            current = None
+            if text:
+                words += count_words(text)
+                if words > max_words:
+                    raise _too_long(lang, max_words)
+                paragraphs.append(text)
+        if el.tag not in (body, W + "document") and parent is not None:
+            # Done with it: drop it (and what came before it) so the tree never grows.
+            el.clear(keep_tail=False)
+            while el.getprevious() is not None:
+                del parent[0]
+
+    while chunk := fh.read(DOCX_CHUNK):
+        inflated += len(chunk)
+        if inflated > DOCX_MAX_DOCUMENT_XML:  # whatever the zip said about the size
+            raise _too_long(lang, max_words)
+        parser.feed(chunk)
+        for event, el in parser.read_events():
+            handle(event, el)
+        if time.monotonic() > deadline:
+            raise ApiError(UNSUPPORTED_FILE, t("docx_too_slow", lang, name=name))
+    parser.close()
+    for event, el in parser.read_events():
+        handle(event, el)
+    return "\n\n".join(paragraphs)
 
 
 def _probe_media(path: Path, name: str, fmt: str, lang: str) -> Ingested:
