@@ -27,14 +27,84 @@ class RefusedAddress(Exception):
         self.host = host
 
 
+# Not globally routable, though Python's ``is_global`` may say otherwise (it varies by version).
+_REFUSED_V4 = tuple(
+    ipaddress.IPv4Network(n)
+    for n in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",  # shared address space: carrier NAT, cloud metadata
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",  # IETF protocol assignments (192.0.0.8 among them)
+        "192.0.2.0/24",
+        "192.88.99.0/24",  # 6to4 relay anycast
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/3",  # multicast, reserved, broadcast
+    )
+)
+_REFUSED_V6 = tuple(
+    ipaddress.IPv6Network(n)
+    for n in (
+        "::/8",  # unspecified, loopback, IPv4-compatible and -mapped (checked as IPv4 too)
+        "64:ff9b:1::/48",  # local-use NAT64
+        "100::/64",  # discard-only
+        "2001::/23",  # IETF protocol assignments, Teredo (2001::/32) among them
+        "2001:db8::/32",
+        "fc00::/7",  # unique local
+        "fe80::/10",  # link-local
+        "fec0::/10",  # site-local (deprecated, still routed inside sites)
+        "ff00::/8",  # multicast
+    )
+)
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def _embedded_v4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses an IPv6 address carries: mapped or compatible (::ffff:a.b.c.d, ::a.b.c.d),
+    6to4 (2002:AABB:CCDD::), Teredo (server and client), NAT64 (64:ff9b::a.b.c.d)."""
+    found: list[ipaddress.IPv4Address] = []
+    if ip.ipv4_mapped:
+        found.append(ip.ipv4_mapped)
+    packed = ip.packed
+    if packed[:12] == bytes(12):
+        found.append(ipaddress.IPv4Address(packed[12:]))
+    if ip.sixtofour:
+        found.append(ip.sixtofour)
+    if ip.teredo:
+        found.extend(ip.teredo)
+    if ip in _NAT64:
+        found.append(ipaddress.IPv4Address(packed[12:]))
+    return found
+
+
 def refused_address(addr: str) -> bool:
     """True for every address that is not globally routable: loopback, private, shared (100.64/10),
-    link-local, reserved, multicast, unspecified, including IPv4 written as IPv6 (``::ffff:127.0.0.1``)."""
-    ip = ipaddress.ip_address(addr.split("%")[0])
+    link-local, site-local, reserved, documentation, IETF protocol assignments (192.0.0.0/24),
+    multicast, unspecified; and for an IPv6 address that carries a refused IPv4 one (mapped,
+    compatible, 6to4, Teredo, NAT64). Only global unicast (2000::/3) IPv6 is allowed at all."""
+    try:
+        ip = ipaddress.ip_address(addr.split("%")[0])
+    except ValueError:
+        return True
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+        return refused_address(str(ip.ipv4_mapped))  # ::ffff:a.b.c.d is a.b.c.d
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = _embedded_v4(ip)
+        if embedded:
+            return any(refused_address(str(v4)) for v4 in embedded) or (
+                ip not in _NAT64 and not ip.sixtofour and any(ip in n for n in _REFUSED_V6)
+            )
+        if ip not in ipaddress.IPv6Network("2000::/3") or any(ip in n for n in _REFUSED_V6):
+            return True
+    elif any(ip in n for n in _REFUSED_V4):
+        return True
     return bool(
-        not ip.is_global  # also shared address space (100.64/10: carrier NAT, cloud metadata)
+        not ip.is_global
         or ip.is_private
         or ip.is_loopback
         or ip.is_link_local
