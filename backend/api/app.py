@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shutil
+import sys
+import tempfile
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -14,7 +18,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
 from backend.api import routes, schemas, sse, webupload
@@ -53,10 +57,28 @@ def sweep_leftovers(data_dir: Path) -> int:
     return removed
 
 
+def keep_temp_files_inside(data_dir: Path) -> Path:
+    """Point this process's temporary files (TMPDIR, Python's tempfile) at ``data_dir/tmp``.
+
+    onnxruntime (Piper's runtime) writes its telemetry session file ``.ses`` to TMPDIR when it is
+    first imported, which happens at the first synthesis: without this it landed in /tmp, outside
+    the data dir. Emptied at every start, like the other leftovers.
+    """
+    tmp = data_dir / "tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True, exist_ok=True)
+    os.environ["TMPDIR"] = str(tmp)
+    tempfile.tempdir = None  # re-read from TMPDIR on next use
+    if "onnxruntime" in sys.modules:
+        log.warning("onnxruntime was imported before the data dir was set: its .ses is in /tmp")
+    return tmp
+
+
 def create_app(settings: BackendSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        keep_temp_files_inside(settings.data_dir)
         settings.secret()
         fonts.configure(settings.extra_font_dirs())
         if not fonts.cjk_font_available():
@@ -125,6 +147,14 @@ def create_app(settings: BackendSettings) -> FastAPI:
             api_error(BAD_REQUEST, "bad_request", request_lang(request), reason=reason)
         )
 
+    async def on_gone(request: Request, exc: Exception) -> JSONResponse:
+        """The client hung up before its body was read (nobody gets this reply): not our error."""
+        log.info("client disconnected before its request to %s was read", request.url.path)
+        reason = "the client disconnected before sending the whole request"
+        return error_response(
+            api_error(BAD_REQUEST, "bad_request", request_lang(request), reason=reason)
+        )
+
     async def on_crash(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s", request.url.path)
         return envelope({}, INTERNAL, t("internal"))
@@ -145,6 +175,7 @@ def create_app(settings: BackendSettings) -> FastAPI:
             ApiError: on_api_error,
             RequestValidationError: on_invalid,
             HTTPException: on_http_error,
+            ClientDisconnect: on_gone,
             Exception: on_crash,
         },
     )

@@ -28,13 +28,13 @@ from backend.api.deps import (
     require_attribution,
     session_ref,
 )
+from backend.api.limits import upload_pace, upload_slot
 from backend.core.errors import (
     BAD_INPUT,
     BAD_REQUEST,
     MISSING_CLIENT_ID,
     NOT_FOUND,
     RATE_LIMITED,
-    TOO_LARGE,
     ApiError,
     api_error,
     envelope,
@@ -42,7 +42,7 @@ from backend.core.errors import (
 from backend.core.i18n import pick_lang, t
 from backend.core.signing import verify
 from backend.core.types import Received
-from backend.intake.receive import discard, fetch_url, receive_multipart
+from backend.intake.receive import check_count, discard, fetch_url, receive_multipart, too_large
 from backend.runtime.accept import accept
 from backend.state.draft import DraftError, to_spec
 from backend.state.model import SessionState
@@ -153,38 +153,44 @@ async def session_state(
     },
     tags=["upload"],
 )
-async def upload(request: Request, session: PathSession) -> JSONResponse:
+async def upload(request: Request, session: PathSession, ident: CurrentIdentity) -> JSONResponse:
     """Multipart ``files`` streamed to disk as they arrive, or JSON ``{"urls": [...]}``."""
     sid, lang = session.sid, session.lang
     backend = backend_of(request)
-    limit = backend.settings.max_upload_bytes
-    folder = backend.settings.data_dir / "sessions" / sid / "media"
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit + 1024 * 1024:
-        raise api_error(TOO_LARGE, "too_large", lang)
+    settings = backend.settings
+    limit = settings.max_upload_bytes
+    folder = settings.data_dir / "sessions" / sid / "media"
+    declared = request.headers.get("content-length", "").strip()
+    if declared.isascii() and declared.isdigit() and int(declared) > limit + 1024 * 1024:
+        raise too_large(lang, limit)
     ctype = request.headers.get("content-type", "")
     received: list[Received] = []
-    if ctype.startswith("application/json"):
-        urls = (await read_model(request, s.UrlUpload, lang)).urls
-        try:
-            for url in urls[:10]:
-                received.append(
-                    await fetch_url(
-                        backend.http,
-                        url,
-                        folder,
-                        limit,
-                        backend.settings.allow_private_urls,
-                        backend.settings.url_max_redirects,
-                        lang,
+    async with upload_slot(request, ident.id, settings.max_uploads_per_identity, lang):
+        if ctype.startswith("application/json"):
+            urls = (await read_model(request, s.UrlUpload, lang)).urls
+            check_count(len(urls), lang)
+            try:
+                for url in urls:
+                    received.append(
+                        await fetch_url(
+                            backend.http,
+                            url,
+                            folder,
+                            limit,
+                            settings.allow_private_urls,
+                            settings.url_max_redirects,
+                            lang,
+                            settings.url_total_seconds,
+                        )
                     )
-                )
-        except BaseException:
-            discard(received)
-            raise
-    else:
-        received = await receive_multipart(ctype, request.stream(), folder, limit, lang)
-    return envelope(await accept(backend, sid, lang, received))
+            except BaseException:
+                discard(received)
+                raise
+        else:
+            received = await receive_multipart(
+                ctype, request.stream(), folder, limit, lang, upload_pace(settings)
+            )
+        return envelope(await accept(backend, sid, lang, received))
 
 
 async def render_body(request: Request) -> s.RenderStart:

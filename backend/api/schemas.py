@@ -28,9 +28,9 @@ class SessionCreate(Body):
 class UrlUpload(Body):
     urls: list[str] = Field(
         min_length=1,
-        description="http(s) links; the first 10 are fetched (4005 for a bad one).",
+        description="http(s) links, at most 10 (4000 for more; 4005 for a bad one).",
         # Documented (and fuzzed) as links; any other string is refused with 4005, not 4000.
-        json_schema_extra={"items": {"type": "string", "pattern": "^https?://"}},
+        json_schema_extra={"items": {"type": "string", "pattern": "^https?://"}, "maxItems": 10},
     )
     source_type: str | None = Field(None, examples=["url"])
 

@@ -7,6 +7,8 @@ content sniffing, nothing kept on refusal).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 from typing import Annotated, Any
 
@@ -16,23 +18,24 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from backend.api import schemas as s
 from backend.api.deps import PathSession, backend_of
-from backend.core.errors import TOO_LARGE, ApiError, api_error, envelope, error_response
+from backend.api.limits import upload_pace, upload_slot
+from backend.core.errors import ApiError, envelope, error_response
 from backend.core.i18n import t
 from backend.core.signing import sign, verify
-from backend.intake.receive import receive_multipart
+from backend.intake.receive import receive_multipart, size_text, too_large
 from backend.runtime.accept import accept
 
 PAGE_TEXT = {
     "en": {
         "title": "Send a file to your voiceover chat",
-        "pick": "Choose a video, audio or script file (up to 500 MB).",
+        "pick": "Choose a video, audio or script file (up to {limit}).",
         "send": "Upload",
         "done": "Uploaded. You can go back to the chat.",
         "sending": "Uploading…",
     },
     "zh": {
         "title": "向配音对话发送文件",
-        "pick": "选择视频、音频或脚本文件（最大 500 MB）。",
+        "pick": "选择视频、音频或脚本文件（最大 {limit}）。",
         "send": "上传",
         "done": "上传完成，可以回到聊天了。",
         "sending": "正在上传…",
@@ -70,6 +73,25 @@ Signed = Annotated[str | None, Query(description="from the signed link")]
 HTML: dict[str, Any] = {"content": {"text/html": {}}}
 
 
+def _hash(source: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(source.encode()).digest()).decode() + "'"
+
+
+# The page may run only its own script and style, post only to itself, and never be framed (its
+# signed link is a capability: no clickjacking, no referrer carrying it elsewhere).
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        f"default-src 'none'; script-src {_hash(SCRIPT)}; style-src {_hash(STYLE)}; "
+        "connect-src 'self'; form-action 'self'; img-src 'self'; base-uri 'none'; "
+        "frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(
         "<!doctype html><html><head><meta charset=utf-8>"
@@ -77,7 +99,13 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
         f"<body><main><h1>{html.escape(title)}</h1><div class=card>{body}</div></main></body></html>",
         status_code=status,
+        headers=SECURITY_HEADERS,
     )
+
+
+def _secured(response: Response) -> Response:
+    response.headers.update(SECURITY_HEADERS)
+    return response
 
 
 @router.post(
@@ -101,7 +129,8 @@ async def create_link(request: Request, session: PathSession) -> JSONResponse:
     )
 
 
-async def _checked(request: Request) -> tuple[str, str] | Response:
+async def _checked(request: Request) -> tuple[str, str, str] | Response:
+    """(session, language, owner identity) of a valid signed link, or the 403 page."""
     backend = backend_of(request)
     sid = request.path_params["sid"]
     q = request.query_params
@@ -113,7 +142,7 @@ async def _checked(request: Request) -> tuple[str, str] | Response:
         return _page(
             "Link not valid", f"<p class=err>{html.escape(t('link_expired', lang))}</p>", 403
         )
-    return sid, lang
+    return sid, lang, found[0]
 
 
 @router.get(
@@ -126,11 +155,11 @@ async def page(request: Request, sid: str, exp: Signed = None, sig: Signed = Non
     checked = await _checked(request)
     if isinstance(checked, Response):
         return checked
-    sid, lang = checked
+    sid, lang, _owner = checked
     words = PAGE_TEXT[lang]
     action = html.escape(f"/upload/{sid}/files?{request.url.query}")
     body = (
-        f"<p>{html.escape(words['pick'])}</p>"
+        f"<p>{html.escape(words['pick'].format(limit=size_text(backend_of(request).settings.max_upload_bytes)))}</p>"
         f"<form id=f method=post enctype=multipart/form-data action='{action}'>"
         "<input id=file type=file name=files required>"
         f"<button id=b data-sending='{html.escape(words['sending'])}' data-done='{html.escape(words['done'])}'>"
@@ -162,29 +191,36 @@ async def receive(request: Request, sid: str, exp: Signed = None, sig: Signed = 
     wants_json = "application/json" in request.headers.get("accept", "")
     if isinstance(checked, Response):
         if wants_json:
-            return envelope({}, 4003, t("link_expired"))
+            return _secured(envelope({}, 4003, t("link_expired")))
         return checked
-    sid, lang = checked
+    sid, lang, owner = checked
     backend = backend_of(request)
-    declared = request.headers.get("content-length", "")
+    settings = backend.settings
+    declared = request.headers.get("content-length", "").strip()
     try:
-        if declared.isdigit() and int(declared) > backend.settings.max_upload_bytes + 1024 * 1024:
-            raise api_error(TOO_LARGE, "too_large", lang)
-        folder = backend.settings.data_dir / "sessions" / sid / "media"
-        received = await receive_multipart(
-            request.headers.get("content-type", ""),
-            request.stream(),
-            folder,
-            backend.settings.max_upload_bytes,
-            lang,
-        )
-        data = await accept(backend, sid, lang, received)
+        if (
+            declared.isascii()
+            and declared.isdigit()
+            and int(declared) > settings.max_upload_bytes + 1024 * 1024
+        ):
+            raise too_large(lang, settings.max_upload_bytes)
+        folder = settings.data_dir / "sessions" / sid / "media"
+        async with upload_slot(request, owner, settings.max_uploads_per_identity, lang):
+            received = await receive_multipart(
+                request.headers.get("content-type", ""),
+                request.stream(),
+                folder,
+                settings.max_upload_bytes,
+                lang,
+                upload_pace(settings),
+            )
+            data = await accept(backend, sid, lang, received)
     except ApiError as exc:
         if wants_json:
-            return error_response(exc)
+            return _secured(error_response(exc))
         return _page(PAGE_TEXT[lang]["title"], f"<p class=err>{html.escape(exc.message)}</p>", 400)
     if wants_json:
-        return envelope(data)
+        return _secured(envelope(data))
     return _page(
         PAGE_TEXT[lang]["title"], f"<p class=ok>{html.escape(PAGE_TEXT[lang]['done'])}</p>"
     )

@@ -53,8 +53,28 @@ MESSAGES: dict[str, dict[str, str]] = {
         "zh": "{name} 解压后的数据量远超脚本所需，已拒绝。",
     },
     "too_large": {
-        "en": "The file is larger than 500 MB. Compress it or trim it, then send it again.",
-        "zh": "文件超过 500 MB。请压缩或剪短后重新发送。",
+        "en": "The file is larger than {limit}. Compress it or trim it, then send it again.",
+        "zh": "文件超过 {limit}。请压缩或剪短后重新发送。",
+    },
+    "too_many_files": {
+        "en": "This upload has more than {limit} files or links; send at most {limit} at a time.",
+        "zh": "本次上传的文件或链接超过 {limit} 个，每次最多 {limit} 个。",
+    },
+    "upload_too_slow": {
+        "en": "The upload was too slow (under {rate} a second, or over {minutes} minutes), so it was stopped. Try again on a faster connection.",
+        "zh": "上传速度过慢（每秒不足 {rate}，或超过 {minutes} 分钟），已中止。请换用更快的网络后重试。",
+    },
+    "uploads_busy": {
+        "en": "You already have {limit} uploads in progress. Wait for one to finish, then send this one again.",
+        "zh": "你已有 {limit} 个上传正在进行。请等其中一个完成后再发送。",
+    },
+    "docx_too_many_paragraphs": {
+        "en": "{name} has more than {limit} paragraphs, far more than a script needs. Remove the empty ones or send the text as a .txt file.",
+        "zh": "{name} 的段落超过 {limit} 个，远超脚本所需。请删除空段落，或以 .txt 发送文本。",
+    },
+    "docx_too_slow": {
+        "en": "{name} took too long to read, so it was refused. Save it again as .docx or send the text as a .txt file.",
+        "zh": "{name} 读取耗时过长，已拒绝。请重新另存为 .docx，或以 .txt 发送文本。",
     },
     "empty_script": {
         "en": "The script is empty. Paste some text or send a TXT or DOCX file.",

@@ -28,6 +28,15 @@ class BackendSettings(BaseSettings):
     max_upload_bytes: int = 500 * MB
     url_max_redirects: int = 3
     url_timeout_seconds: float = 30.0
+    # A URL download as a whole (redirects included); a source trickling bytes is cut off after it.
+    url_total_seconds: float = 300.0
+    # Uploads: after a grace period, at least this many bytes a second on average, and all of a
+    # body within the deadline (500 MB in 2 hours is 70 KB/s); slower uploads are stopped (4000)
+    # and their partial files removed. At most this many uploads at once per identity (429).
+    upload_min_bytes_per_second: int = 8 * 1024
+    upload_grace_seconds: float = 30.0
+    upload_deadline_seconds: float = 2 * 3600.0
+    max_uploads_per_identity: int = 3
     token_ttl_seconds: int = 7 * 24 * 3600
     initial_credits: int = 100
     seconds_per_credit: int = 10

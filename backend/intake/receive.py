@@ -11,14 +11,20 @@ import contextlib
 import logging
 import socket
 import uuid
-from collections.abc import AsyncIterator
+import zlib
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
 import httpx
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import (
+    MAX_BOUNDARY_LENGTH,
+    MultipartParser,
+    MultipartState,
+    parse_options_header,
+)
 
 from backend.core.errors import BAD_INPUT, BAD_REQUEST, TOO_LARGE, ApiError
 from backend.core.i18n import t
@@ -27,8 +33,68 @@ from backend.intake.safe_http import RefusedAddress, refused_address, resolve
 
 log = logging.getLogger(__name__)
 
-MAX_FILES = 10
+MAX_FILES = 10  # files of one multipart upload, and links of one URL upload: one limit, one message
 MAX_PART_HEADER = 64 * 1024  # a long file name (5,000 chars, percent-encoded) still fits
+INFLATE_STEP = 256 * 1024  # a compressed download is inflated this much at a time, never more
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How slowly a body may arrive: after ``grace`` seconds, at least ``min_rate`` bytes a second
+    on average since the start, and all of it within ``deadline`` seconds."""
+
+    min_rate: float
+    grace: float
+    deadline: float
+
+
+def size_text(size: int) -> str:
+    """``524288000`` -> ``500 MB``; ``1536`` -> ``1.5 KB`` (for messages)."""
+    value, unit = float(size), "bytes"
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            break
+        value /= 1024
+    return f"{value:.0f} {unit}" if value >= 10 or unit == "bytes" else f"{value:.1f} {unit}"
+
+
+def too_large(lang: str, limit: int) -> ApiError:
+    return ApiError(TOO_LARGE, t("too_large", lang, limit=size_text(limit)))
+
+
+def check_count(count: int, lang: str) -> None:
+    """4000 past ``MAX_FILES`` items in one upload (files or links): refused, never cut short."""
+    if count > MAX_FILES:
+        raise ApiError(BAD_REQUEST, t("too_many_files", lang, limit=MAX_FILES))
+
+
+async def paced(body: AsyncIterator[bytes], pace: Pace, lang: str) -> AsyncIterator[bytes]:
+    """``body``'s chunks, or 4000 once it arrives slower than ``pace`` allows (a client trickling a
+    byte a second would otherwise hold a descriptor and a ``.part`` file for as long as it likes)."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    got = 0
+    chunks = body.__aiter__()
+    while True:
+        # The next chunk is due before the average rate falls under min_rate (or the deadline).
+        due = min(start + pace.deadline, start + max(pace.grace, got / max(pace.min_rate, 1e-9)))
+        try:
+            async with asyncio.timeout(max(0.0, due - loop.time())):
+                chunk = await chunks.__anext__()
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise ApiError(
+                BAD_REQUEST,
+                t(
+                    "upload_too_slow",
+                    lang,
+                    rate=size_text(int(pace.min_rate)),
+                    minutes=max(1, round(pace.deadline / 60)),
+                ),
+            ) from None
+        got += len(chunk)
+        yield chunk
 
 
 @dataclass
@@ -57,13 +123,24 @@ def discard(files: list[Received]) -> None:
 
 
 async def receive_multipart(
-    content_type: str, body: AsyncIterator[bytes], folder: Path, limit: int, lang: str
+    content_type: str,
+    body: AsyncIterator[bytes],
+    folder: Path,
+    limit: int,
+    lang: str,
+    pace: Pace | None = None,
 ) -> list[Received]:
-    """Stream the ``files`` parts of a multipart body into ``folder``. Raises 4002 past ``limit`` bytes a file."""
+    """Stream the ``files`` parts of a multipart body into ``folder``. Raises 4002 past ``limit``
+    bytes a file, 4000 for a malformed, cut-off or (with ``pace``) too slow body."""
     ctype, params = parse_options_header(content_type)
     boundary = params.get(b"boundary")
     if ctype != b"multipart/form-data" or not boundary:
         raise ApiError(BAD_REQUEST, t("bad_request", lang, reason="expected multipart/form-data"))
+    if len(boundary) > MAX_BOUNDARY_LENGTH:  # RFC 2046 allows 70; the parser refuses over 256
+        raise ApiError(
+            BAD_REQUEST,
+            t("bad_request", lang, reason="the multipart boundary is longer than 70 characters"),
+        )
 
     files: list[Received] = []
     pending: list[tuple[_Part, bytes]] = []
@@ -86,10 +163,7 @@ async def receive_multipart(
         part = cur.part
         _, disp = parse_options_header(part.headers.get(b"content-disposition", b""))
         if disp.get(b"name") in (b"files", b"file") and b"filename" in disp:
-            if len(files) >= MAX_FILES:
-                raise ApiError(
-                    BAD_REQUEST, t("bad_request", lang, reason=f"at most {MAX_FILES} files")
-                )
+            check_count(len(files) + 1, lang)
             name = disp[b"filename"].decode("utf-8", "replace")
             part.received = Received(name=name, path=_new_part_path(folder))
             files.append(part.received)
@@ -100,7 +174,7 @@ async def receive_multipart(
             return
         part.received.size += end - start
         if part.received.size > limit:
-            raise ApiError(TOO_LARGE, t("too_large", lang))
+            raise too_large(lang, limit)
         pending.append((part, data[start:end]))
 
     parser = MultipartParser(
@@ -124,14 +198,17 @@ async def receive_multipart(
             part.fh.write(chunk)
 
     parts_open: list[_Part] = []
+    cut_off = t("bad_request", lang, reason="the upload was cut off or malformed")
     try:
-        async for chunk in body:
+        async for chunk in paced(body, pace, lang) if pace else body:
             parser.write(chunk)
             if pending:
                 batch, pending[:] = list(pending), []
                 parts_open.extend(p for p, _ in batch if p not in parts_open)
                 await asyncio.to_thread(flush, batch)
         parser.finalize()
+        if parser.state != MultipartState.END:  # no closing boundary: the body was cut off
+            raise ApiError(BAD_REQUEST, cut_off)
     except ApiError:
         _close(parts_open)
         discard(files)
@@ -139,9 +216,11 @@ async def receive_multipart(
     except Exception as exc:
         _close(parts_open)
         discard(files)
-        raise ApiError(
-            BAD_REQUEST, t("bad_request", lang, reason="the upload was cut off or malformed")
-        ) from exc
+        raise ApiError(BAD_REQUEST, cut_off) from exc
+    except BaseException:  # cancelled (the server stopping): still nothing left behind
+        _close(parts_open)
+        discard(files)
+        raise
     _close(parts_open)
     for item in files:
         if not item.path.exists():  # a zero-byte part never opened a file
@@ -180,6 +259,23 @@ async def check_url(url: str, allow_private: bool, lang: str) -> None:
         raise ApiError(BAD_INPUT, t("private_url", lang, url=url[:200]))
 
 
+def _failure(exc: Exception) -> str:
+    """Why a download failed, in words a person understands."""
+    if isinstance(exc, httpx.TimeoutException):
+        return "the server did not answer in time"
+    if isinstance(exc, httpx.ConnectError):
+        return "the server could not be reached"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        if "incomplete" in str(exc).lower() or "peer closed" in str(exc).lower():
+            return "the server closed the connection before sending the whole file"
+        return "the server sent an answer that is not valid HTTP"
+    if isinstance(exc, httpx.DecodingError | zlib.error):
+        return "the server sent a compressed file that could not be unpacked"
+    if isinstance(exc, httpx.ReadError | httpx.WriteError):
+        return "the connection broke during the download"
+    return "the download failed"
+
+
 async def fetch_url(
     client: httpx.AsyncClient,
     url: str,
@@ -188,52 +284,90 @@ async def fetch_url(
     allow_private: bool,
     max_redirects: int,
     lang: str,
+    total_seconds: float = 300.0,
 ) -> Received:
-    """Download one URL into ``folder``, following at most ``max_redirects`` redirects, each re-checked."""
+    """Download one URL into ``folder``, following at most ``max_redirects`` redirects, each
+    re-checked, all within ``total_seconds`` (a source sending a byte now and then is cut off)."""
     current = url
-    for _ in range(max_redirects + 1):
-        await check_url(current, allow_private, lang)
-        try:
-            item = await _fetch_one(client, current, url, folder, limit, lang)
-        except RefusedAddress as exc:  # the name resolved differently at connect time (rebinding)
-            raise ApiError(BAD_INPUT, t("private_url", lang, url=url[:200])) from exc
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:  # unreachable, too slow, cut off...
-            reason = (
-                "the server did not answer in time"
-                if isinstance(exc, httpx.TimeoutException)
-                else "the server could not be reached"
-                if isinstance(exc, httpx.ConnectError)
-                else "the download failed"
-            )
-            raise ApiError(BAD_INPUT, t("url_failed", lang, url=url[:200], reason=reason)) from exc
-        if isinstance(item, str):
-            current = item
-            continue
-        return item
+    try:
+        async with asyncio.timeout(total_seconds):
+            for _ in range(max_redirects + 1):
+                await check_url(current, allow_private, lang)
+                try:
+                    item = await _fetch_one(client, current, url, folder, limit, lang)
+                except RefusedAddress as exc:  # resolved differently at connect time (rebinding)
+                    raise ApiError(BAD_INPUT, t("private_url", lang, url=url[:200])) from exc
+                except (httpx.HTTPError, httpx.InvalidURL, zlib.error) as exc:
+                    reason = _failure(exc)  # unreachable, too slow, cut off, garbled...
+                    raise ApiError(
+                        BAD_INPUT, t("url_failed", lang, url=url[:200], reason=reason)
+                    ) from exc
+                if isinstance(item, str):
+                    current = item
+                    continue
+                return item
+    except TimeoutError as exc:
+        reason = f"the download took longer than {total_seconds:.0f} seconds"
+        raise ApiError(BAD_INPUT, t("url_failed", lang, url=url[:200], reason=reason)) from exc
     raise ApiError(BAD_INPUT, t("url_failed", lang, url=url[:200], reason="too many redirects"))
+
+
+def _decoder(encoding: str) -> Any:
+    """A zlib decompressor for a Content-Encoding (None: the body is as it is)."""
+    names = [e.strip().lower() for e in encoding.split(",") if e.strip()]
+    names = [e for e in names if e != "identity"]
+    if not names:
+        return None
+    if names == ["gzip"] or names == ["x-gzip"]:
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if names == ["deflate"]:
+        return zlib.decompressobj(32 + zlib.MAX_WBITS)  # zlib-wrapped (raw deflate is refused)
+    raise httpx.DecodingError(f"unsupported content encoding {encoding!r}")
+
+
+def _inflate(decoder: Any, data: bytes) -> Iterator[bytes]:
+    """``data`` inflated INFLATE_STEP bytes at a time, so a bomb never sits in memory whole."""
+    while data:
+        piece = decoder.decompress(data, INFLATE_STEP)
+        if piece:
+            yield piece
+        data = decoder.unconsumed_tail
+        if decoder.eof:
+            return  # bytes after the end of the compressed stream are ignored
 
 
 async def _fetch_one(
     client: httpx.AsyncClient, current: str, url: str, folder: Path, limit: int, lang: str
 ) -> Received | str:
-    """One GET: the file, or where a redirect points."""
-    async with client.stream("GET", current, follow_redirects=False) as resp:
+    """One GET: the file, or where a redirect points. Compressed bodies are inflated here with a
+    cap on the inflated size (httpx would inflate a whole chunk at once)."""
+    headers = {"Accept-Encoding": "gzip, deflate"}
+    async with client.stream("GET", current, follow_redirects=False, headers=headers) as resp:
         if resp.is_redirect:
             return str(resp.url.join(resp.headers.get("location", "")))
         if resp.status_code != 200:
             reason = f"the server answered {resp.status_code}"
             raise ApiError(BAD_INPUT, t("url_failed", lang, url=url[:200], reason=reason))
-        declared = resp.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise ApiError(TOO_LARGE, t("too_large", lang))
+        decoder = _decoder(resp.headers.get("content-encoding", ""))
+        declared = resp.headers.get("content-length", "").strip()
+        if decoder is None and declared.isdigit() and int(declared) > limit:
+            raise too_large(lang, limit)
         item = Received(name=_name_from(resp, current), path=_new_part_path(folder))
         try:
             with item.path.open("wb") as fh:
-                async for chunk in resp.aiter_bytes(1024 * 1024):
-                    item.size += len(chunk)
+                async for raw in resp.aiter_raw(64 * 1024):
+                    pieces = _inflate(decoder, raw) if decoder is not None else iter((raw,))
+                    for chunk in pieces:
+                        item.size += len(chunk)  # the decoded size counts against the cap
+                        if item.size > limit:
+                            raise too_large(lang, limit)
+                        await asyncio.to_thread(fh.write, chunk)
+                if decoder is not None:
+                    tail = decoder.flush()
+                    item.size += len(tail)
                     if item.size > limit:
-                        raise ApiError(TOO_LARGE, t("too_large", lang))
-                    await asyncio.to_thread(fh.write, chunk)
+                        raise too_large(lang, limit)
+                    fh.write(tail)
         except BaseException:
             discard([item])
             raise
