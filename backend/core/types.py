@@ -13,15 +13,20 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Voice:
-    """An installed Piper voice."""
+    """An installed voice: a Piper model, or a Kokoro style vector (``engine="kokoro"``)."""
 
-    id: str  # e.g. "en_US-joe-medium"
+    id: str  # e.g. "en_US-joe-medium", "bf_emma"
     name: str  # human name, e.g. "Joe"
     language: str  # BCP-47-ish with underscore, e.g. "en_US"
     gender: str  # "male" | "female" | "unknown"
-    model_path: Path
+    model_path: Path  # Piper: the .onnx; Kokoro: the style vector (.bin)
     config_path: Path
     quality: str = "medium"
+    engine: str = "piper"  # "piper" | "kokoro"
+    description: str = ""  # a few words for people, English
+    description_zh: str = ""  # the same in Chinese
+    traits: tuple[str, ...] = ()  # "warm", "deep", "bright", ... for "a warmer voice"
+    aliases: tuple[str, ...] = ()  # other names people may use ("晓晓")
 
 
 @dataclass(frozen=True)

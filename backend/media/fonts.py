@@ -1,9 +1,10 @@
 """Which fonts libass may use: the bundled DejaVu Sans Bold, plus fonts for scripts it lacks.
 
-DejaVu has no Chinese, Japanese or Korean glyphs, and no such font installs from PyPI. When the
-machine has one (Debian: fonts-wqy-microhei, fonts-noto-cjk), its folder is added to the private
-fontconfig that ffmpeg runs with, and libass falls back to it glyph by glyph. Without one, CJK
-captions would be empty boxes: `cjk_font_available()` lets the caller say so.
+DejaVu has no Chinese, Japanese or Korean glyphs. Noto Sans CJK Bold (OFL-1.1) installs from PyPI
+with the project (``cvttf-notosanscjk-bold``); a CJK font of the machine (Debian: fonts-wqy-microhei,
+fonts-noto-cjk) is used as well, found first. Their folders are added to the private fontconfig that
+ffmpeg runs with, and libass falls back to them glyph by glyph. Without any, CJK captions would be
+empty boxes: `cjk_font_available()` lets the caller say so.
 """
 
 from __future__ import annotations
@@ -24,6 +25,16 @@ SYSTEM_CJK_DIRS = (
 )
 _FONT_SUFFIXES = (".ttf", ".ttc", ".otf", ".otc")
 
+
+def packaged_cjk_dir() -> Path | None:
+    """The folder of the Noto Sans CJK Bold installed from PyPI, if it is installed."""
+    try:
+        import cvttf_NotoSansCJK_Bold as noto
+    except ImportError:
+        return None
+    return Path(noto.__file__).resolve().parent
+
+
 _configured: tuple[Path, ...] | None = None
 
 
@@ -34,7 +45,11 @@ def configure(extra_dirs: Sequence[Path] | None) -> None:
 
 
 def extra_dirs() -> list[Path]:
-    dirs = _configured if _configured is not None else SYSTEM_CJK_DIRS
+    if _configured is not None:
+        dirs: Sequence[Path] = _configured
+    else:
+        packaged = packaged_cjk_dir()
+        dirs = (*SYSTEM_CJK_DIRS, packaged) if packaged else SYSTEM_CJK_DIRS
     return [d for d in dirs if d.is_dir() and any(_fonts_in(d))]
 
 

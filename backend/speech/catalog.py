@@ -1,4 +1,5 @@
-"""The voice catalogue: the packaged Piper voice plus any .onnx voice dropped into the voices folder."""
+"""The voice catalogue: the packaged Piper voice (Joe, the default), the Kokoro voices shipped in
+``backend/speech/voices/`` and any Piper .onnx voice dropped into the voices folder."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.core.types import Voice
+from backend.speech.kokoro import catalogue as kokoro_voices
 
 _LOG = logging.getLogger(__name__)
 
@@ -36,6 +38,9 @@ def _packaged_voice() -> Voice:
         model_path=Path(joe.model_path()),
         config_path=Path(joe.config_path()),
         quality="medium",
+        description="clear, steady American man (the fastest voice)",
+        description_zh="清晰稳重的美式男声（速度最快）",
+        traits=("clear", "steady", "fast"),
     )
 
 
@@ -64,9 +69,10 @@ def _gender(data: dict[str, Any], dataset: str) -> str:
 
 
 def discover_voices(voices_dir: Path | None) -> list[Voice]:
-    """The packaged Joe voice plus every `<id>.onnx` with a sibling `<id>.onnx.json` in voices_dir."""
-    voices = [_packaged_voice()]
-    seen = {voices[0].id}
+    """The packaged Joe voice, the Kokoro voices, and every `<id>.onnx` with a sibling
+    `<id>.onnx.json` in voices_dir."""
+    voices = [_packaged_voice(), *kokoro_voices()]
+    seen = {v.id for v in voices}
     if voices_dir is None or not voices_dir.is_dir():
         return voices
     for model in sorted(voices_dir.glob("*.onnx")):

