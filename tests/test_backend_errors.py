@@ -380,13 +380,16 @@ def test_messages_in_chinese(backend: BackendProcess) -> None:
 def test_script_no_installed_voice_can_read_is_refused_without_charge(
     backend: BackendProcess,
 ) -> None:
-    """REAL backend: a Chinese script with only the English voice installed is refused with 4005
-    and a message that says why and what to install, before any synthesis: no credits used, no
-    voiceover made (Joe would read each character out as "Chinese letter")."""
-    for lang, words in (("en", ("Chinese", "English", "voices folder")), ("zh", ("中文", "英文"))):
+    """REAL backend: a Japanese script with only English and Chinese voices installed is refused
+    with 4005 and a message that says why and what to install, before any synthesis: no credits
+    used, no voiceover made (an English voice would spell the kana out letter by letter)."""
+    for lang, words in (
+        ("en", ("Japanese", "English", "Chinese", "voices folder")),
+        ("zh", ("日语", "英文", "中文")),
+    ):
         api = Api(backend.url, lang=lang)
         before = api.get("/api/credits/balance/simple").json()["data"]["available"]
-        r = api.upload(("稿子.txt", "你好，欢迎来到春季促销。所有商品八折，快来看看吧！".encode()))
+        r = api.upload(("原稿.txt", "こんにちは、春のセールへようこそ。全品二割引です！".encode()))
         assert code(r) == 0, r.text
         r, events = api.say("generate a natural voiceover for my script")
         assert code(r) == 4005 and not events, r.text

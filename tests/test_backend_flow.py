@@ -109,11 +109,12 @@ def test_docx_script_and_vertical(api: Api, tmp_path: Path) -> None:
 
 def test_inline_script_voice_fallback_and_speed(api: Api) -> None:
     r, events = api.say(
-        "Generate a female voiceover in English.\nscript: Welcome to the spring sale. Everything is twenty percent off."
+        "Generate a female voiceover in Spanish.\nscript: Welcome to the spring sale. Everything is twenty percent off."
     )
     assert r.status_code == 200
     reply = texts(events)
-    assert "no female English voice" in reply and "Joe" in reply
+    # No Spanish voice: the closest one (female, and the language of the script) reads it.
+    assert "no female Spanish voice" in reply and "Heart" in reply
     first = speech_ms(api.state())
     r, events = api.say("slower")
     assert "synthesize_speech" in function_names(events)

@@ -150,15 +150,15 @@ async def test_backend_messages_follow_the_chats_language_now(
 ) -> None:
     """A chat that began in English (so its session was created in English) and then writes
     Chinese gets the backend's own messages in Chinese: the bot sends the chat's language with each
-    request. Here: a Chinese script, which no installed voice reads (4005, written by the backend)."""
-    script = tmp_path / "稿子.txt"
-    script.write_text("你好，欢迎来到春季促销。所有商品八折，快来看看吧！")
+    request. Here: a Japanese script, which no installed voice reads (4005, written by the backend)."""
+    script = tmp_path / "原稿.txt"
+    script.write_text("こんにちは、春のセールへようこそ。全品二割引です！")
     async with engine_harness(backend.url, tmp_path) as (_e, console):
         await console.push_message("status", chat_id="lang")
         await console.push_message("", [script], chat_id="lang")
         await console.push_message("给我的文稿生成配音", chat_id="lang")
     said = [s for s in texts(console) if "配音" in s]
-    assert any("中文" in s and "没有扣除积分" in s for s in said), texts(console)
+    assert any("日语" in s and "没有扣除积分" in s for s in said), texts(console)
 
 
 async def test_unusable_files_get_the_backends_reason_real_backend(

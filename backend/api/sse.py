@@ -65,7 +65,8 @@ async def run_sse(
     try:
         lang, state = await load_session(request, sid, ident)
         ident = await backend.store.identity(ident.id) or ident  # credits as they are now
-        turn = plan(backend, sid, lang, ident, state, parse(text, [v.name for v in backend.voices]))
+        names = [n for v in backend.voices for n in (v.name, *v.aliases)]
+        turn = plan(backend, sid, lang, ident, state, parse(text, names))
         check_turn(backend, turn, ident)
     except BaseException:
         lock.release()

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 from backend.conversation.edit_phrases import Edits, parse_edits
+from backend.conversation.voice_phrases import other_accent, same_voice, voice_trait
 
 _VOICEOVER = re.compile(
     r"voice\s*-?\s*over|voiceover|narrat|read (it|this|my|the)|speak|tts|text to speech|"
@@ -104,6 +105,8 @@ class Intent:
     language: str | None = None
     accent: str | None = None
     voice_name: str | None = None
+    voice_trait: str | None = None  # "warm", "deep", ... (voice_phrases.TRAITS)
+    same_voice: bool = False  # "the same voice as before": keep the current one
     speed: float | None = None  # absolute factor, 1.0 = natural
     speed_change: float | None = None  # relative factor for "faster"/"slower"
     aspect: str | None = None  # "16:9" | "9:16" | "1:1"
@@ -116,7 +119,8 @@ class Intent:
     @property
     def changes_voice(self) -> bool:
         return any(
-            v is not None for v in (self.gender, self.language, self.accent, self.voice_name)
+            v is not None
+            for v in (self.gender, self.language, self.accent, self.voice_name, self.voice_trait)
         )
 
     @property
@@ -187,8 +191,13 @@ def parse(text: str, voice_names: list[str] | None = None) -> Intent:
         if pattern.search(request):
             intent.accent, intent.language = accent, "en"
             break
+    if intent.accent is None and (other := other_accent(request)):
+        intent.accent, intent.language = other, "en"
+    intent.voice_trait, intent.same_voice = voice_trait(request), same_voice(request)
     for name in voice_names or []:
-        if re.search(rf"\b{re.escape(name)}\b", request, re.I):
+        if re.search(rf"\b{re.escape(name)}\b", request, re.I) or (
+            not name.isascii() and name in request  # "用晓晓配音": no word boundary in CJK
+        ):
             intent.voice_name = name
             break
     if size := _DIMENSIONS.search(request):

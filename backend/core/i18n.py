@@ -199,6 +199,11 @@ LANG_WORDS = {
         "ko": "Korean",
         "en_GB": "British English",
         "en_US": "American English",
+        "en_AU": "Australian English",
+        "en_IN": "Indian English",
+        "en_IE": "Irish English",
+        "en_CA": "Canadian English",
+        "zh_CN": "Mandarin Chinese",
     },
     "zh": {
         "en": "英文",
@@ -210,6 +215,11 @@ LANG_WORDS = {
         "ko": "韩语",
         "en_GB": "英式英语",
         "en_US": "美式英语",
+        "en_AU": "澳洲英语",
+        "en_IN": "印度英语",
+        "en_IE": "爱尔兰英语",
+        "en_CA": "加拿大英语",
+        "zh_CN": "普通话",
     },
 }
 
