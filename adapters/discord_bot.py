@@ -27,12 +27,11 @@ from adapters.discord_reply import (
     MAX_INPUT_BYTES,
     NO_MENTIONS,
     ChannelReplier,
-    CommandButton,
-    CommandSelect,
     InteractionReplier,
     OnRender,
     Sendable,
 )
+from adapters.discord_views import CommandButton, CommandSelect
 from bot.engine import Engine
 from bot.messages import Attachment, Inbound, Replier
 from bot.redact import register_secret

@@ -3,8 +3,7 @@
 Every message goes out with restricted allowed mentions: nothing pings except, where intended, the
 requester. Text is Markdown-escaped: the engine's own texts use no Markdown, and what they carry
 from users (echoed words, titles, file names) must show as typed, never as formatting or a masked
-link ("[click](http://...)"); URLs stay clickable. Buttons carry the engine's command in their custom_id (`vo:cmd:<command>`) and are
-registered as dynamic items at start-up, so they keep working after a restart.
+link ("[click](http://...)"); URLs stay clickable. Buttons and menus are in ``adapters.discord_views``.
 """
 
 from __future__ import annotations
@@ -15,11 +14,12 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import discord
 from discord import ui
 
+from adapters.discord_views import view_for
 from bot.messages import (
     Buttons,
     FileDoc,
@@ -33,9 +33,6 @@ from bot.messages import (
     VideoFile,
 )
 from bot.texts import t
-
-if TYPE_CHECKING:
-    from re import Match
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +54,6 @@ MISSING_ACCESS = 50001
 MISSING_PERMISSIONS = 50013
 CANNOT_DM = 50007
 EDIT_INTERVAL_SECONDS = 1.0
-CMD_PREFIX = "vo:cmd:"
-PICK_ID = "vo:pick"
-MAX_CUSTOM_ID = 100
 
 NO_MENTIONS = discord.AllowedMentions.none()
 
@@ -76,80 +70,6 @@ def limits_for(file_limit: int | None) -> Limits:
         max_message_chars=MAX_CHARS - ESCAPE_ROOM,
         min_edit_interval_seconds=EDIT_INTERVAL_SECONDS,
     )
-
-
-class CommandHandler(Protocol):
-    """What a pressed button or a picked option is handed to (the adapter's client)."""
-
-    async def run_command(self, interaction: discord.Interaction[Any], command: str) -> None: ...
-
-
-def _handler(interaction: discord.Interaction[Any]) -> CommandHandler:
-    client: Any = interaction.client
-    return client
-
-
-class CommandButton(ui.DynamicItem[ui.Button[Any]], template=r"vo:cmd:(?P<command>.+)"):
-    """A button that sends the engine one command; the command lives in the custom_id."""
-
-    def __init__(self, label: str, command: str) -> None:
-        super().__init__(
-            ui.Button(
-                label=label[:80] or command[:80],
-                custom_id=(CMD_PREFIX + command)[:MAX_CUSTOM_ID],
-                style=discord.ButtonStyle.primary,
-            )
-        )
-        self.command = command
-
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction[Any],
-        item: ui.Item[Any],
-        match: Match[str],
-    ) -> CommandButton:
-        label = item.label if isinstance(item, ui.Button) else None
-        return cls(label or "", match["command"])
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await _handler(interaction).run_command(interaction, self.command)
-
-
-class CommandSelect(ui.DynamicItem[ui.Select[Any]], template=r"vo:pick"):
-    """A select menu (used for /voice) whose option values are engine commands."""
-
-    def __init__(self, options: list[discord.SelectOption] | None = None) -> None:
-        super().__init__(ui.Select(custom_id=PICK_ID, options=options or [], min_values=1))
-
-    @classmethod
-    async def from_custom_id(
-        cls,
-        interaction: discord.Interaction[Any],
-        item: ui.Item[Any],
-        match: Match[str],
-    ) -> CommandSelect:
-        return cls()
-
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        data: Any = interaction.data or {}
-        values = data.get("values") or []
-        if values:
-            await _handler(interaction).run_command(interaction, str(values[0]))
-
-
-def view_for(out: Buttons, as_menu: bool) -> ui.View:
-    """Buttons as a persistent view: a select menu when asked (and it fits), else buttons."""
-    view = ui.View(timeout=None)
-    if as_menu and 0 < len(out.buttons) <= 25:
-        options = [
-            discord.SelectOption(label=b.label[:100], value=b.command[:100]) for b in out.buttons
-        ]
-        view.add_item(CommandSelect(options))
-        return view
-    for button in out.buttons[:25]:
-        view.add_item(CommandButton(button.label, button.command))
-    return view
 
 
 @dataclass
