@@ -71,7 +71,8 @@ def test_dropped_in_voice_is_discovered(joe: Voice, tmp_path: Path) -> None:
     (tmp_path / "en_GB-alan-medium.onnx.json").write_text(json.dumps(config))
     (tmp_path / "orphan.onnx").write_bytes(b"no config next to me")
     voices = {v.id: v for v in discover_voices(tmp_path)}
-    assert set(voices) == {"en_US-joe-medium", "en_GB-alan-medium"}
+    kokoro = {"af_heart", "am_michael", "bf_emma", "bm_george", "zf_xiaoxiao", "zm_yunxi"}
+    assert set(voices) == {"en_US-joe-medium", "en_GB-alan-medium", *kokoro}
     alan = voices["en_GB-alan-medium"]
     assert (alan.name, alan.language, alan.gender) == ("Alan", "en_GB", "male")
 
