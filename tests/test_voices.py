@@ -20,7 +20,7 @@ from backend.core.types import SpeechResult
 from backend.speech.catalog import discover_voices
 from backend.speech.script import script_language
 from backend.speech.tts import TTSEngine
-from tests.support.backend import Api, texts
+from tests.support.backend import Api, BackendProcess, texts
 from tests.support.media import audio_samples, probe, speech_onsets
 
 VOICES = discover_voices(None)
@@ -134,6 +134,20 @@ def test_a_chinese_script_gets_a_mandarin_voice_and_an_english_one_leaves_it() -
     yunxi = choose(VOICES, parse("用普通话男声"), None, "zh")
     english = for_script(VOICES, yunxi, script_language("Welcome to the sale."), None)
     assert english is not None and english.voice.language.startswith("en")
+
+
+def test_voices_lists_the_catalogue(backend: BackendProcess) -> None:
+    for lang, said, words in (
+        ("en", "/voices", ("British woman",)),
+        ("zh", "有哪些声音", ("晓晓",)),
+    ):
+        api = Api(backend.url, lang=lang)
+        r, events = api.say(said)
+        api.close()
+        assert r.status_code == 200, r.text
+        reply = texts(events)
+        assert all(v.name in reply for v in VOICES) and all(w in reply for w in words), reply
+        assert "synthesize_speech" not in str(events)
 
 
 # -- synthesis: timing and pitch ---------------------------------------------------------------

@@ -10,7 +10,12 @@ import re
 from dataclasses import dataclass, field
 
 from backend.conversation.edit_phrases import Edits, parse_edits
-from backend.conversation.voice_phrases import other_accent, same_voice, voice_trait
+from backend.conversation.voice_phrases import (
+    asks_for_catalogue,
+    other_accent,
+    same_voice,
+    voice_trait,
+)
 
 _VOICEOVER = re.compile(
     r"voice\s*-?\s*over|voiceover|narrat|read (it|this|my|the)|speak|tts|text to speech|"
@@ -107,6 +112,7 @@ class Intent:
     voice_name: str | None = None
     voice_trait: str | None = None  # "warm", "deep", ... (voice_phrases.TRAITS)
     same_voice: bool = False  # "the same voice as before": keep the current one
+    list_voices: bool = False  # "voices", "/voices", "有哪些声音": the catalogue
     speed: float | None = None  # absolute factor, 1.0 = natural
     speed_change: float | None = None  # relative factor for "faster"/"slower"
     aspect: str | None = None  # "16:9" | "9:16" | "1:1"
@@ -194,6 +200,7 @@ def parse(text: str, voice_names: list[str] | None = None) -> Intent:
     if intent.accent is None and (other := other_accent(request)):
         intent.accent, intent.language = other, "en"
     intent.voice_trait, intent.same_voice = voice_trait(request), same_voice(request)
+    intent.list_voices = asks_for_catalogue(text)
     for name in voice_names or []:
         if re.search(rf"\b{re.escape(name)}\b", request, re.I) or (
             not name.isascii() and name in request  # "用晓晓配音": no word boundary in CJK

@@ -17,7 +17,7 @@ from typing import Any
 
 from backend.conversation.apply_edits import apply_edits, forget_if_unchanged, label, remember, undo
 from backend.conversation.plan import Turn, speech_charge
-from backend.conversation.voice_choice import describe
+from backend.conversation.voice_choice import describe, voice_list
 from backend.core.errors import BAD_INPUT, INTERNAL, NO_CREDITS, ApiError, api_error
 from backend.core.i18n import t
 from backend.intake.files import check_script
@@ -174,6 +174,8 @@ async def _execute(
         replies.append(await _synthesize(backend, turn, state, queue))
     elif intent.voiceover or intent.redo:
         replies.append(t("no_script", lang))
+    elif intent.list_voices and not intent.understood:
+        replies.append(voice_list(backend.voices, lang))
     elif not intent.understood and not replies:  # a specific reply beats the general help
         replies.append(t("help", lang, voices=", ".join(v.name for v in backend.voices)))
 

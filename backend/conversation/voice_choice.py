@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from backend.conversation.interpret import Intent
 from backend.conversation.voice_phrases import TRAIT_WORDS
-from backend.core.i18n import GENDER_WORDS, LANG_WORDS
+from backend.core.i18n import GENDER_WORDS, LANG_WORDS, t
 from backend.core.types import Voice
 
 DEFAULT_VOICE = "en_US-joe-medium"  # Joe: the default English (and male) voice
@@ -119,6 +119,16 @@ def for_script(
     able = [v for v in voices if _family(v.language) == script_lang]
     able.sort(key=lambda v: (v.gender != gender, v.id != DEFAULT_VOICE))
     return Choice(able[0]) if able else None
+
+
+def voice_list(voices: list[Voice], lang: str) -> str:
+    """The catalogue for people: one line per voice, how to pick one."""
+    lines = []
+    for v in voices:
+        default = (" ·默认" if lang == "zh" else " · default") if v.id == DEFAULT_VOICE else ""
+        name = f"{v.name}（{v.aliases[0]}）" if lang == "zh" and v.aliases else v.name
+        lines.append(f"• {name} — {describe(v, lang)}{default}")
+    return t("voice_list", lang, voices="\n".join(lines))
 
 
 def spoken_languages(voices: list[Voice], lang: str) -> str:

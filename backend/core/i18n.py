@@ -173,6 +173,10 @@ AGENT_MESSAGES: dict[str, dict[str, str]] = {
         "en": "It applies to the next voiceover and export.",
         "zh": "将在下次配音和导出时生效。",
     },
+    "voice_list": {
+        "en": 'The voices here:\n{voices}\nSay "use Emma", "a British female voice", "a deeper voice" or "普通话男声" to pick one; a Chinese script gets a Mandarin voice by itself.',
+        "zh": "可用的声音：\n{voices}\n说“用 Emma”“英式女声”“低沉一点的声音”或“普通话男声”即可选择；中文文稿会自动使用普通话声音。",
+    },
     "help": {
         "en": 'I can generate a voiceover for your script (upload a TXT or DOCX file, or paste it after "script:"), with or without your video. Choose a voice by gender, language or name ({voices}); change the pace ("slower", "1.2x"); the format ("vertical", "square"); captions on or off. Then say "export".',
         "zh": "我可以为你的脚本生成配音（上传 TXT 或 DOCX 文件，或在“脚本：”后粘贴文字），可配合你上传的视频。可按性别、语言或名字选择声音（{voices}）；调整语速（“慢一点”“1.2倍”）；画面比例（“竖屏”“方形”）；开关字幕。完成后说“导出”。",
