@@ -3,6 +3,11 @@ through `TelegramReplier`. It decides nothing: the engine chooses every word.
 
 - Private chats: every message. Groups and forum topics: commands (for this bot), @mentions of the
   bot and replies to the bot only; one engine session per chat, and per topic in forum supergroups.
+  In privacy mode (the default for bots) Telegram delivers only commands and replies to the bot in
+  groups, so everything works through those: `/voiceover <request>`, replies, and inline buttons.
+- Groups get about 20 bot messages a minute: no chat actions there, one message per job edited in
+  place, and the group's budget counted before sending (telegram_reply.GroupBudget).
+- `from_user.language_code` ("zh-hans", "zh-CN"...) sets the reply language of a chat that has none.
 - Files (documents, videos, video notes, audio, voice, photos) become lazy attachments: the engine
   checks the size against the Bot API's limit before anything is downloaded (`getFile`); the
   download itself is streamed to disk, or copied in a thread from a local Bot API server.
@@ -29,7 +34,7 @@ from telegram.ext import AIORateLimiter, Application, CallbackQueryHandler, Cont
 from telegram.ext import MessageHandler as _MessageHandler
 
 from adapters.telegram_files import download, file_limits
-from adapters.telegram_reply import TelegramReplier, run_ffmpeg
+from adapters.telegram_reply import GroupBudget, TelegramReplier, run_ffmpeg
 from adapters.telegram_webhook import start_webhook
 from bot.messages import Attachment, Inbound, Limits, Replier
 from bot.redact import install_redaction, register_secret
@@ -42,10 +47,10 @@ log = logging.getLogger(__name__)
 
 NAME = "telegram"
 ACTION_EVERY_SECONDS = 4.0  # a chat action shows for about 5 s
-GROUP_ACTION_EVERY_SECONDS = 12.0  # groups allow about 20 bot messages a minute in total
 
 COMMANDS = (
     BotCommand("start", "What this bot does"),
+    BotCommand("voiceover", "Ask in words: /voiceover make it slower"),
     BotCommand("help", "How to use it"),
     BotCommand("new", "Start a fresh project"),
     BotCommand("credits", "Your credit balance"),
@@ -116,6 +121,14 @@ def _mention(user: User) -> str:
     return f'<a href="tg://user?id={user.id}">{html.escape(user.full_name)}</a>'
 
 
+def user_language(user: User) -> str | None:
+    """The engine's language for the person's Telegram app language ("zh-hans" -> "zh")."""
+    code = (user.language_code or "").lower()
+    if code.startswith("zh"):
+        return "zh"
+    return "en" if code.startswith("en") else None
+
+
 def _safe_name(name: str, default: str) -> str:
     cleaned = re.sub(r"[^\w.-]+", "_", Path(name).name).strip("._")
     return cleaned or default
@@ -142,6 +155,8 @@ class TelegramAdapter:
         self.group_edit_interval = group_edit_interval
         self.poll_timeout = poll_timeout
         self.callbacks: dict[str, str] = {}  # long button commands, by short callback data
+        self.budgets: dict[int, GroupBudget] = {}  # per group: calls in the last minute
+        self._live: dict[str, TelegramReplier] = {}  # per group chat key: the job's message
         self._tasks: set[asyncio.Task[Any]] = set()
         self._webhook: asyncio.Task[None] | None = None
         self._webhook_server: Any = None
@@ -165,9 +180,7 @@ class TelegramAdapter:
     ) -> TelegramReplier:
         """Replies to the chat whose engine chat key is `key`."""
 
-        def refused(size: int) -> None:
-            self.upload_limit = min(self.upload_limit, size - 1)  # later results: links at once
-
+        budget = self.budgets.setdefault(chat_id, GroupBudget()) if chat_id < 0 else None
         return TelegramReplier(
             self.app.bot,
             chat_id,
@@ -175,7 +188,10 @@ class TelegramAdapter:
             thread_id=thread_id,
             who=who,
             callbacks=self.callbacks,
-            on_refused=refused,
+            budget=budget,
+            live=self._live if budget is not None else None,
+            key=key,
+            busy=self.engine.busy,
         )
 
     async def replier_for(self, key: str) -> Replier:
@@ -283,6 +299,8 @@ class TelegramAdapter:
             text=text,
             attachments=attachments,
             platform=NAME,
+            user_language=user_language(user),
+            commands_only=group and self._privacy_mode(),
         )
         who = _mention(user) if group else None
         replier = self.replier(inbound.chat_key, message.chat.id, _thread(message), who)
@@ -306,24 +324,35 @@ class TelegramAdapter:
             user_name=user.username or user.full_name,
             text=command,
             platform=NAME,
+            user_language=user_language(user),
+            commands_only=group and self._privacy_mode(),
         )
         who = _mention(user) if group else None
         replier = self.replier(inbound.chat_key, message.chat.id, _thread(message), who)
         await self._handle(inbound, replier)
 
+    def _privacy_mode(self) -> bool:
+        """Telegram delivers only commands and replies to the bot in groups (getMe says)."""
+        return not self.app.bot.can_read_all_group_messages
+
     async def _handle(self, inbound: Inbound, replier: TelegramReplier) -> None:
-        """Hand one message to the engine, with a chat action repeated while it works."""
+        """Hand one message to the engine, with a chat action repeated while it works (in
+        private chats; a group's messages are too few to spend on them)."""
         me = asyncio.current_task()
         if me is not None:
             self._tasks.add(me)
-        every = ACTION_EVERY_SECONDS if replier.chat_id > 0 else GROUP_ACTION_EVERY_SECONDS
-        ticker = asyncio.create_task(self._keep_action(replier, every))
+        ticker = None
+        if replier.budget is None:
+            ticker = asyncio.create_task(self._keep_action(replier, ACTION_EVERY_SECONDS))
         try:
             await self.engine.handle(inbound, replier)
         finally:
-            ticker.cancel()
-            with suppress(asyncio.CancelledError):
-                await ticker
+            if ticker is not None:
+                ticker.cancel()
+                with suppress(asyncio.CancelledError):
+                    await ticker
+            if replier.budget is not None:
+                await replier.close()
             if me is not None:
                 self._tasks.discard(me)
 

@@ -20,7 +20,9 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import httpx
 from telegram import Bot
 from telegram.constants import FileSizeLimit
+from telegram.error import BadRequest
 
+from bot.messages import TooLargeToFetch
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -54,7 +56,12 @@ def _encoded(url: str) -> str:
 async def download(bot: Bot, file_id: str, dest: Path, limit: int) -> Path:
     """`getFile`, then the file into `dest`: copied in a thread from a local Bot API server,
     streamed to disk in chunks from a hosted one (at most `limit` bytes)."""
-    tg_file = await bot.get_file(file_id, read_timeout=60)
+    try:
+        tg_file = await bot.get_file(file_id, read_timeout=60)
+    except BadRequest as exc:  # the update need not carry file_size: Telegram says it here
+        if "too big" in str(exc).lower():
+            raise TooLargeToFetch(limit) from exc
+        raise
     source = tg_file.file_path
     if not source:
         raise ValueError("Telegram gave no path for the file")

@@ -5,7 +5,13 @@ user text that the engine echoes arrives as the characters the user typed. Progr
 edited in place; videos get duration, size and a JPEG thumbnail cut with ffmpeg. A 429 that outlives
 the library's rate limiter retries is retried here, after `retry_after`: a reply is never dropped.
 A video Telegram refuses as too large (HTTP 413) raises `TooLargeForChat`: the engine sends its
-download link instead, and `on_refused` lets the adapter lower its limit for later results.
+download link instead; the refusal says nothing about the next result, so no limit is lowered.
+
+Groups get about 20 bot messages a minute (edits and chat actions included), so there a replier
+spends them carefully: no chat actions; one message per job, created by its first progress line
+and then edited in place, the job's replies and buttons folded into it (one edit, not one message
+each); other people's "queued" notices folded in as notes (`note`); and `GroupBudget` counts the
+group's calls before each one, skipping progress edits that are not needed when the budget runs low.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import datetime as dt
 import html
 import logging
 import warnings
+from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -47,8 +54,85 @@ CALLBACK_DATA_BYTES = 64
 RETRIES = 6  # 429s retried here, on top of the rate limiter's own retries
 THUMB_BOX = 320  # Telegram: thumbnails at most 320x320, JPEG, under 200 kB
 
-# Told the size Telegram refused, so later results of that size go out as links at once.
-Refused = Callable[[int], None]
+GROUP_PER_MINUTE = 20  # Telegram's limit for one group (the Bot FAQ)
+OPTIONAL_RESERVE = 10  # progress edits stop when only this many of the minute's calls are left
+BURST, BURST_SECONDS = 8, 8.0  # about one a second, with short bursts
+FOLD_SECONDS = 0.4  # a job's closing edit waits this long for replies to fold into it
+
+
+class GroupBudget:
+    """The calls made to one group, counted before each new one against Telegram's limits: 20 a
+    minute, and about one a second (short bursts allowed)."""
+
+    # (calls, seconds, how many of them optional calls leave for the ones that must go out)
+    LIMITS = ((GROUP_PER_MINUTE, 60.0, OPTIONAL_RESERVE), (BURST, BURST_SECONDS, 2))
+
+    def __init__(self) -> None:
+        self._times: deque[float] = deque()
+        self._lock = asyncio.Lock()
+
+    def _wait(self, now: float, optional: bool) -> float | None:
+        """Seconds until one more call fits (0: now); None: an optional call that should not go."""
+        while self._times and self._times[0] <= now - 60.0:
+            self._times.popleft()
+        wait = 0.0
+        for calls, seconds, reserve in self.LIMITS:
+            recent = [t for t in self._times if t > now - seconds]
+            room = calls - len(recent)
+            if optional and room <= reserve:
+                return None
+            if room <= 0:
+                wait = max(wait, recent[-calls] + seconds - now + 0.05)
+        return wait
+
+    def left(self) -> int:
+        now = asyncio.get_running_loop().time()
+        return GROUP_PER_MINUTE - len([t for t in self._times if t > now - 60.0])
+
+    async def take(self, *, optional: bool = False) -> bool:
+        """Count one call, waiting for room if needed. An `optional` call (a progress edit that
+        nobody must see) is refused (False) instead when the budget runs low."""
+        async with self._lock:
+            loop = asyncio.get_running_loop()
+            while True:
+                wait = self._wait(loop.time(), optional)
+                if wait is None:
+                    return False
+                if wait <= 0:
+                    self._times.append(loop.time())
+                    return True
+                await asyncio.sleep(wait)
+
+
+def units(text: str) -> int:
+    """Telegram's length of a text: UTF-16 code units (an emoji counts two)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def clip(text: str, room: int) -> str:
+    """The longest start of `text` within `room` UTF-16 code units."""
+    if units(text) <= room:
+        return text
+    n = min(len(text), room)
+    while n > 0 and units(text[:n]) > room:
+        n -= max(1, (units(text[:n]) - room) // 2)
+    return text[:n]
+
+
+def pieces(text: str, room: int) -> list[str]:
+    """`text` in messages of at most `room` UTF-16 code units, cut at line breaks (or spaces)
+    where possible."""
+    out: list[str] = []
+    for part in split_text(text, room):
+        while units(part) > room:
+            head = clip(part, room)
+            cut = max(head.rfind("\n"), head.rfind(" "))
+            head = head[:cut] if cut > len(head) // 2 else head
+            out.append(head)
+            part = part[len(head) :].lstrip("\n")
+        if part or not out:
+            out.append(part)
+    return out
 
 
 def too_large(exc: TelegramError) -> bool:
@@ -130,20 +214,47 @@ class TelegramReplier:
         thread_id: int | None = None,
         who: str | None = None,
         callbacks: MutableMapping[str, str] | None = None,
-        on_refused: Refused | None = None,
+        budget: GroupBudget | None = None,
+        live: MutableMapping[str, TelegramReplier] | None = None,
+        key: str = "",
+        busy: Callable[[str], bool] | None = None,
     ) -> None:
         self.bot = bot
-        self.on_refused = on_refused
+        # groups: the job holding each chat's live message, so a message waiting in line behind
+        # it folds its notice into that message (`busy`: the engine is working on the chat)
+        self.live = live
+        self.key = key
+        self.busy = busy
+        self.budget = budget  # set in groups: one message per job, calls counted
         self.chat_id = chat_id
         self.thread_id = thread_id
         self.who = who  # HTML mention prefixed to replies in groups ("@ann: ...")
         self.limits = limits
         self.callbacks = callbacks if callbacks is not None else {}
         self.action: str = ChatAction.TYPING
+        # groups: the job's one message, its progress text, the notes and buttons folded in
+        self._msg_id: int | None = None
+        # what the message shows, in order (escaped HTML), and which part is the live progress
+        self._parts: list[str] = []
+        self._head: int | None = None
+        self._head_key = ""
+        self._markup: InlineKeyboardMarkup | None = None
+        self._shown = ""
+        self._flush_timer: asyncio.Task[None] | None = None
+        self._fold_lock = asyncio.Lock()
+
+    @property
+    def has_message(self) -> bool:
+        return self._msg_id is not None
 
     # the Replier protocol
 
     async def send(self, out: Outbound) -> object:
+        if self.budget is not None:
+            return await self._group_send(out)
+        return await self._send(out)
+
+    async def _send(self, out: Outbound) -> object:
         if isinstance(out, Progress):
             if out.key.startswith("render"):
                 self.action = ChatAction.UPLOAD_VIDEO
@@ -163,19 +274,22 @@ class TelegramReplier:
             except TelegramError as exc:
                 if not too_large(exc):
                     raise
-                size = out.size or out.path.stat().st_size
-                if self.on_refused is not None:
-                    self.on_refused(size)
-                raise TooLargeForChat(size) from exc
+                raise TooLargeForChat(out.size or out.path.stat().st_size) from exc
         if isinstance(out, FileDoc):
             return await self._document(out.path, out.caption)
         raise TypeError(f"unknown outbound {out!r}")
 
     async def edit(self, handle: object, out: Outbound) -> None:
+        if self.budget is not None and handle == self._msg_id and isinstance(out, Progress):
+            await self._group_progress(out)
+            return
         if not isinstance(handle, int) or not isinstance(out, Progress | Text):
             await self.send(out)
             return
-        text = self._prefix(html.escape(out.text[: self.limits.max_message_chars], quote=False))
+        room = min(self.limits.max_message_chars, MESSAGE_CHARS - units(self.who or "") - 2)
+        text = self._prefix(html.escape(clip(out.text, room), quote=False))
+        if self.budget is not None:
+            await self.budget.take()
         try:
             await with_retry(
                 lambda: self.bot.edit_message_text(
@@ -187,6 +301,137 @@ class TelegramReplier:
             if "not modified" not in str(exc).lower():
                 raise
 
+    # groups
+
+    async def _group_send(self, out: Outbound) -> object:
+        current = self.live.get(self.key) if self.live is not None else None
+        if (
+            isinstance(out, Text)
+            and self._msg_id is None
+            and current is not None
+            and current is not self
+            and self.busy is not None
+            and self.busy(self.key)
+            and await current.note(self.who, out.text)
+        ):
+            return 0
+        handle = await self._group_send_own(out)
+        if self.live is not None and self._msg_id is not None:
+            self.live[self.key] = self
+        return handle
+
+    async def close(self) -> None:
+        """The job is over: its message shows everything, and is no longer the chat's live one."""
+        await self.flush()
+        if self.live is not None and self.live.get(self.key) is self:
+            del self.live[self.key]
+
+    async def _group_send_own(self, out: Outbound) -> object:
+        if isinstance(out, Progress):
+            if self._msg_id is None:
+                self._set_progress(out)
+                handle = await self._send(out)
+                self._msg_id = handle if isinstance(handle, int) else None
+                self._shown = self._body()
+                return self._msg_id
+            await self._group_progress(out)
+            return self._msg_id
+        if isinstance(out, Text | Buttons) and self._msg_id is not None:
+            if isinstance(out, Buttons):
+                self._markup = self._keyboard(out)
+            if self._fits(out.text):
+                self._parts.append(html.escape(out.text, quote=False))
+                await self._schedule_flush(0.0 if isinstance(out, Buttons) else FOLD_SECONDS)
+                return self._msg_id
+        await self.flush()
+        return await self._send(out)
+
+    def _fits(self, text: str) -> bool:
+        used = sum(units(n) + 2 for n in self._parts) + units(self.who or "") + 2
+        return used + units(text) < MESSAGE_CHARS - 100
+
+    def _set_progress(self, out: Progress) -> None:
+        """A progress line replaces its own earlier text; a new one (the next stage of the job)
+        goes below what the message already says."""
+        text = html.escape(out.text, quote=False)
+        if self._head is not None and out.key == self._head_key:
+            self._parts[self._head] = text
+        else:
+            self._parts.append(text)
+            self._head, self._head_key = len(self._parts) - 1, out.key
+
+    async def _group_progress(self, out: Progress) -> None:
+        self._set_progress(out)
+        if out.done:  # the closing text: wait a moment for the replies to fold in
+            await self._schedule_flush(FOLD_SECONDS)
+            return
+        assert self.budget is not None
+        if await self.budget.take(optional=True):
+            await self._edit_body()
+
+    async def note(self, who: str | None, text: str) -> bool:
+        """Fold someone else's short notice ("queued") into this job's message; False if there
+        is no room."""
+        if self._msg_id is None or not self._fits(text):
+            return False
+        escaped = html.escape(text, quote=False)
+        self._parts.append(f"{who}: {escaped}" if who else escaped)
+        await self._schedule_flush(FOLD_SECONDS)
+        return True
+
+    def _body(self) -> str:
+        return self._prefix("\n\n".join(self._parts))
+
+    async def _schedule_flush(self, delay: float) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+
+        async def later() -> None:
+            await asyncio.sleep(delay)
+            self._flush_timer = None
+            await self._flush_now()
+
+        self._flush_timer = asyncio.create_task(later())
+
+    async def flush(self) -> None:
+        """Make the job's message show everything folded into it (when the job ends, or before
+        something is sent on its own)."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        await self._flush_now()
+
+    async def _flush_now(self) -> None:
+        try:
+            if self._msg_id is not None and self._body() != self._shown:
+                assert self.budget is not None
+                await self.budget.take()
+                await self._edit_body()
+        except Exception:  # a folded edit that fails must not kill the job
+            log.warning("group message edit failed", exc_info=True)
+
+    async def _edit_body(self) -> None:
+        async with self._fold_lock:
+            body = self._body()
+            if body == self._shown or self._msg_id is None:
+                return
+            self._shown = body
+            message_id = self._msg_id
+            try:
+                await with_retry(
+                    lambda: self.bot.edit_message_text(
+                        body,
+                        chat_id=self.chat_id,
+                        message_id=message_id,
+                        parse_mode=ParseMode.HTML,
+                        reply_markup=self._markup,
+                    ),
+                    "editMessageText",
+                )
+            except BadRequest as exc:
+                if "not modified" not in str(exc).lower():
+                    raise
+
     # pieces
 
     def _prefix(self, escaped: str) -> str:
@@ -196,6 +441,8 @@ class TelegramReplier:
         return {"chat_id": self.chat_id, "message_thread_id": self.thread_id}
 
     async def _send_message(self, text: str, markup: InlineKeyboardMarkup | None = None) -> int:
+        if self.budget is not None:
+            await self.budget.take()
         msg: Message = await with_retry(
             lambda: self.bot.send_message(
                 text=text,
@@ -208,11 +455,11 @@ class TelegramReplier:
         return msg.message_id
 
     async def _text(self, text: str, markup: InlineKeyboardMarkup | None = None) -> int:
-        room = MESSAGE_CHARS - len(self.who or "") - 2
-        pieces = split_text(text, room)
+        room = MESSAGE_CHARS - units(self.who or "") - 2  # `who` is short: its HTML, at most
+        parts = pieces(text, room)
         handle = 0
-        for i, piece in enumerate(pieces):
-            last = i == len(pieces) - 1
+        for i, piece in enumerate(parts):
+            last = i == len(parts) - 1
             handle = await self._send_message(
                 self._prefix(html.escape(piece, quote=False)), markup if last else None
             )
@@ -235,11 +482,13 @@ class TelegramReplier:
         return InlineKeyboardMarkup(rows)
 
     def _caption(self, caption: str) -> str:
-        room = CAPTION_CHARS - len(self.who or "") - 2
-        return self._prefix(html.escape(caption[:room], quote=False))
+        room = CAPTION_CHARS - units(self.who or "") - 2
+        return self._prefix(html.escape(clip(caption, room), quote=False))
 
     async def _video(self, out: VideoFile) -> int:
         await self.chat_action(ChatAction.UPLOAD_VIDEO)
+        if self.budget is not None:
+            await self.budget.take()
         thumb = await make_thumbnail(out.path, out.duration_ms)
         try:
             msg: Message = await with_retry(
@@ -272,6 +521,8 @@ class TelegramReplier:
                 thumb.unlink(missing_ok=True)
 
     async def _document(self, path: Path, caption: str) -> int:
+        if self.budget is not None:
+            await self.budget.take()
         msg: Message = await with_retry(
             lambda: self.bot.send_document(
                 document=path,
@@ -286,7 +537,10 @@ class TelegramReplier:
         return msg.message_id
 
     async def chat_action(self, action: str | None = None) -> None:
-        """Show "typing..." / "sending video..." (Telegram clears it after about 5 s)."""
+        """Show "typing..." / "sending video..." (Telegram clears it after about 5 s); not in
+        groups, where every call spends the group's 20 a minute."""
+        if self.budget is not None:
+            return
         try:
             await self.bot.send_chat_action(action=action or self.action, **self._common())
         except Exception as exc:  # a lost chat action is cosmetic

@@ -56,12 +56,15 @@ class BigFiles:
         self._watchers: dict[str, asyncio.Task[None]] = {}
 
     async def offer(
-        self, chat: Chat, replier: Replier, too_big: tuple[int, int] | None = None
+        self, chat: Chat, replier: Replier, too_big: tuple[int | None, int] | None = None
     ) -> None:
         """Send the link; ``too_big`` = (size, limit) when a file the user sent was over the limit."""
         lang = chat.language
         link = await self.ids.call(chat, lambda a, sid: self.client.upload_link(a, sid))
-        if too_big is not None:
+        if too_big is not None and too_big[0] is None:
+            limit = human_size(too_big[1])
+            await replier.send(Text(t("big_upload_too_large_unknown", lang, limit=limit)))
+        elif too_big is not None:
             await replier.send(
                 Text(
                     t(

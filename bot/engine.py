@@ -175,10 +175,11 @@ class Engine:
         else:
             await replier.send(Text(t("nothing_to_cancel", lang)))
 
-    async def _chat(self, key: str, lang: str | None) -> Chat:
-        """The chat with its language: the message's if it tells, else the stored one."""
+    async def _chat(self, key: str, lang: str | None, fallback: str | None = None) -> Chat:
+        """The chat with its language: the message's if it tells, else the stored one, else the
+        person's app language (`fallback`)."""
         record = await self.store.chat(key)
-        language = lang or record.language or "en"
+        language = lang or record.language or fallback or "en"
         if record.language != language:
             record.language = language
             await self.store.save_chat(record)
@@ -188,7 +189,7 @@ class Engine:
     async def _process(
         self, inbound: Inbound, rt: Route, replier: Replier, lang: str | None
     ) -> None:
-        chat = await self._chat(inbound.chat_key, lang)
+        chat = await self._chat(inbound.chat_key, lang, inbound.user_language)
         try:
             async with reported(chat, replier, self.settings, self.error_text):
                 await self._dispatch(chat, inbound, rt, replier)
@@ -208,7 +209,7 @@ class Engine:
         if intent is Intent.START:
             await replier.send(Text(t("greeting", lang)))
         elif intent is Intent.HELP:
-            await replier.send(Text(t("help", lang)))
+            await replier.send(Text(self._help(inbound, lang)))
         elif intent is Intent.NEW:
             await self.ids.reset_session(chat)
             await replier.send(Text(t("new_session", lang)))
@@ -251,9 +252,15 @@ class Engine:
             if uploaded and asked:
                 await self.converse(chat, rt.text, replier)
         elif not rt.text:
-            await replier.send(Text(t("help", lang)))
+            await replier.send(Text(self._help(inbound, lang)))
         else:
             await self.converse(chat, rt.text, replier)
+
+    @staticmethod
+    def _help(inbound: Inbound, lang: str) -> str:
+        """The help, plus how to reach the bot where the platform delivers commands only."""
+        extra = "\n\n" + t("help_commands_only", lang) if inbound.commands_only else ""
+        return t("help", lang) + extra
 
     async def _state(self, chat: Chat) -> SessionState:
         return await self.ids.call(chat, lambda a, sid: self.client.state(a, sid))

@@ -38,6 +38,11 @@ class Inbound:
     text: str = ""
     attachments: tuple[Attachment, ...] = ()
     language: str | None = None  # an explicit language from the platform, if it knows
+    # The person's app language ("zh" for a zh-hans Telegram), for chats that have none yet.
+    user_language: str | None = None
+    # The platform delivers only commands and replies to the bot here (a Telegram group in privacy
+    # mode): /help says how to talk to the bot in such a chat.
+    commands_only: bool = False
     platform: str = "console"  # sent to the backend as X-Skill-Platform
 
     @property
@@ -150,6 +155,17 @@ class NotDelivered(Exception):
     """Raised by a Replier's `send` when the platform would not take the message by any way the
     adapter knows (no permission in the chat nor in a DM, a rate limit that outlasts its retries).
     The engine keeps the file and sends the download link, and never retries such a send forever."""
+
+
+class TooLargeToFetch(Exception):
+    """Raised by an attachment's `fetch` when the platform refused to hand the file to the bot for
+    its size (Telegram's `getFile` "file is too big" when the update did not say the size): the
+    engine then offers the big-file upload link. `size` is None when the platform did not tell."""
+
+    def __init__(self, limit: int, size: int | None = None) -> None:
+        super().__init__(f"the platform will not hand over files above {limit} bytes")
+        self.limit = limit
+        self.size = size
 
 
 # Adapters give the engine a Replier for a chat key without an inbound message (resumed renders).

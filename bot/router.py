@@ -38,6 +38,10 @@ COMMANDS: dict[str, Intent] = {
     "voice": Intent.VOICE,
 }
 
+# "/voiceover make it vertical": a request in words behind a command, routed like the words alone
+# (Telegram groups in privacy mode deliver commands to the bot, not plain messages).
+ASK_COMMAND = "voiceover"
+
 _KEYWORDS: tuple[tuple[Intent, re.Pattern[str]], ...] = (
     (
         Intent.EXPORT,
@@ -114,6 +118,8 @@ def route(text: str, has_attachments: bool = False) -> Route:
     if stripped.startswith("/"):
         head, _, rest = stripped[1:].partition(" ")
         name = head.split("@", 1)[0].lower()  # Telegram's /cmd@botname
+        if name == ASK_COMMAND:
+            return route(rest, has_attachments)
         if name in COMMANDS:
             if COMMANDS[name] is Intent.UPLOAD and (urls := pasted_urls(rest)):
                 return Route(Intent.UPLOAD, "", urls)

@@ -24,6 +24,15 @@ TEXTS: dict[str, dict[str, str]] = {
         "然后用自然语言说出你的需求。\n"
         "命令：/new 新项目 · /status 时间线 · /export 导出 MP4 · /credits 积分 · /cancel 取消当前任务 · /help 帮助。",
     },
+    "help_commands_only": {
+        "en": "In this group I only see commands and replies to my messages (Telegram's privacy "
+        "mode). Start with /voiceover, e.g. “/voiceover generate a natural male voiceover”, or reply "
+        "to one of my messages; send files with /voiceover in the caption or as a reply to me. "
+        "The buttons work for everyone.",
+        "zh": "在群组中我只能看到命令和对我消息的回复（Telegram 隐私模式）。请以 /voiceover 开头，"
+        "例如“/voiceover 生成自然的男声配音”，或回复我的任意一条消息；发送文件时在说明中写 /voiceover，"
+        "或以回复我的方式发送。按钮所有人都可以使用。",
+    },
     "connecting": {"en": "Connecting...", "zh": "正在连接..."},
     "working": {"en": "⚙️ Working on it...", "zh": "⚙️ 正在处理..."},
     "still_working": {"en": "⏳ Still working...", "zh": "⏳ 仍在处理中..."},
@@ -203,6 +212,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "big_upload_too_large": {
         "en": "📦 That file ({size}) is bigger than this chat app lets bots download ({limit}).",
         "zh": "📦 文件（{size}）超过了此聊天应用允许机器人下载的大小（{limit}）。",
+    },
+    "big_upload_too_large_unknown": {
+        "en": "📦 That file is bigger than this chat app lets bots download ({limit}).",
+        "zh": "📦 文件超过了此聊天应用允许机器人下载的大小（{limit}）。",
     },
     "big_upload_label": {"en": "Upload a big file", "zh": "上传大文件"},
     "big_upload_no_public_url": {

@@ -9,7 +9,7 @@ from pathlib import Path
 from bot.bigfiles import BigFiles
 from bot.client import BackendClient
 from bot.identity import Chat, Identities, Notice
-from bot.messages import Attachment, Replier, Text
+from bot.messages import Attachment, Replier, Text, TooLargeToFetch
 from bot.models import UploadResult
 from bot.pasted import url_name
 from bot.progress import ProgressLine
@@ -67,6 +67,10 @@ class Uploader:
             await progress.show(t("uploading", lang, name=att.name))
             try:
                 result = await self._upload_one(chat, att, replier)
+            except TooLargeToFetch as exc:  # the platform found it too big only when asked
+                await progress.finish(t("uploading", lang, name=att.name).rstrip(".") + " ✗")
+                await self.bigfiles.offer(chat, replier, (exc.size, exc.limit))
+                continue
             except BaseException:
                 await progress.finish(t("uploading", lang, name=att.name).rstrip(".") + " ✗")
                 raise

@@ -6,8 +6,18 @@ updates), `getFile` and file downloads (refusing files above the hosted 20,000,0
 Telegram does), `setMyCommands`, `sendChatAction`, `deleteWebhook`, and it records every call, with
 uploaded files, for assertions: `sendMessage`, `editMessageText`, `sendVideo`, `sendDocument`,
 `answerCallbackQuery`... Faults (429 with `retry_after`) are scripted per method; uploads above
-`upload_limit` bytes are answered 413 "Request Entity Too Large", as Telegram answers above 50 MB.
-Runs with uvicorn in a thread, like tests/support/standin.py.
+`upload_limit` bytes (50,000,000 by default, as hosted Telegram) are answered 413 "Request Entity Too
+Large". Runs with uvicorn in a thread, like tests/support/standin.py.
+
+It is strict in the documented ways (https://core.telegram.org/bots/api, /bots/faq, /bots/features):
+- an unknown method is 404 "Not Found";
+- text over 4096 characters (after HTML entity parsing) is 400 "Bad Request: message is too long",
+  a caption over 1024 "Bad Request: message caption is too long", empty text "message text is
+  empty", malformed HTML "can't parse entities", `callback_data` over 64 bytes "BUTTON_DATA_INVALID";
+- flood control: a chat gets about one message a second (short bursts allowed), a group at most 20
+  calls a minute; beyond that 429 "Too Many Requests: retry after N" with `parameters.retry_after`;
+- privacy mode (on by default, as for every new bot): in groups only commands, replies to the bot's
+  own messages and service messages are delivered; everything else never becomes an update.
 """
 
 from __future__ import annotations
@@ -35,9 +45,94 @@ TOKEN = "123456:TEST-stand-in-token-never-real"
 BOT_ID = 123456
 BOT_USERNAME = "voiceover_test_bot"
 HOSTED_DOWNLOAD_LIMIT = 20_000_000  # the Bot API's MB are decimal
+HOSTED_UPLOAD_LIMIT = 50_000_000
 TOO_LARGE = {"ok": False, "error_code": 413, "description": "Request Entity Too Large"}
+MESSAGE_CHARS = 4096
+CAPTION_CHARS = 1024
+CALLBACK_DATA_BYTES = 64
+CHAT_BURST = 8  # messages a chat may get at once, then about one a second
+CHAT_WINDOW = 8.0
+GROUP_PER_MINUTE = 20
+# Real methods that answer `True` here (anything else unknown to the stand-in is a 404).
+TRUE_METHODS = frozenset(
+    {
+        "setMyCommands",
+        "deleteMyCommands",
+        "sendChatAction",
+        "deleteWebhook",
+        "setWebhook",
+        "answerCallbackQuery",
+        "deleteMessage",
+        "close",
+        "logOut",
+    }
+)
+# Calls that put something in a chat, and count against its flood limits.
+CHAT_CALLS = frozenset(
+    {
+        "sendMessage",
+        "editMessageText",
+        "editMessageReplyMarkup",
+        "editMessageCaption",
+        "sendVideo",
+        "sendDocument",
+        "sendPhoto",
+        "sendAudio",
+        "sendChatAction",
+    }
+)
+HTML_TAGS = frozenset(
+    "b strong i em u ins s strike del a code pre span tg-spoiler tg-emoji blockquote".split()
+)
 
 Json = dict[str, Any]
+
+
+def bad_request(description: str, code: int = 400) -> Json:
+    return {"ok": False, "error_code": code, "description": description}
+
+
+def parsed_html(text: str) -> str | None:
+    """What Telegram shows for `text` in parse mode HTML, or None if it cannot parse it."""
+    stack: list[str] = []
+    out: list[str] = []
+    pos = 0
+    for m in re.finditer(
+        r"<(/?)([A-Za-z-]*)([^<>]*)>|<|>|&(#x[0-9a-fA-F]+|#[0-9]+|[a-z]+);|&", text
+    ):
+        out.append(text[pos : m.start()])
+        pos = m.end()
+        token = m.group(0)
+        if token in ("<", "&"):
+            return None  # a bare "<" or "&" must be escaped
+        if token == ">":
+            out.append(">")
+        elif token.startswith("&"):
+            entity = m.group(4)
+            names = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
+            if entity.startswith("#"):
+                out.append(chr(int(entity[2:], 16) if entity[1] == "x" else int(entity[1:])))
+            elif entity in names:
+                out.append(names[entity])
+            else:
+                return None
+        else:
+            closing, tag = m.group(1), m.group(2).lower()
+            if tag not in HTML_TAGS:
+                return None
+            if closing:
+                if not stack or stack.pop() != tag:
+                    return None
+            else:
+                stack.append(tag)
+    out.append(text[pos:])
+    return None if stack else "".join(out)
+
+
+def visible_length(text: str, parse_mode: str | None) -> int | None:
+    """Telegram's length of a text (UTF-16 code units, after entity parsing); None if unparsable."""
+    shown = parsed_html(text) if str(parse_mode or "").upper() == "HTML" else text
+    return None if shown is None else len(shown.encode("utf-16-le")) // 2
 
 
 @dataclass
@@ -47,7 +142,9 @@ class Call:
     method: str
     params: Json
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
-    failed: bool = False  # answered with a scripted error (e.g. 429)
+    failed: bool = False  # answered with an error (scripted, a limit, flood control)
+    code: int = 200  # the HTTP status it got
+    at: float = field(default_factory=time.monotonic)
 
     @property
     def text(self) -> str:
@@ -93,7 +190,13 @@ class BotApiStandIn:
         self.downloads: list[str] = []  # file paths the bot downloaded
         self.files: dict[str, StoredFile] = {}
         self.faults: dict[str, deque[Json]] = {}
-        self.upload_limit: int | None = None  # uploads above it (all files together) get a 413
+        # uploads above it (all files together) get a 413; a local Bot API server takes 2 GB
+        self.upload_limit: int | None = None if local_dir is not None else HOSTED_UPLOAD_LIMIT
+        self.privacy = True  # privacy mode, on by default for bots (BotFather's /setprivacy)
+        self.flood = True  # the per-chat and per-group flood limits
+        self.withheld: list[Json] = []  # group messages privacy mode kept from the bot
+        self._chat_times: dict[str, deque[float]] = {}
+        self._group_times: dict[str, deque[float]] = {}
         self._updates: list[Json] = []
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
@@ -129,8 +232,28 @@ class BotApiStandIn:
         self.files[file_id] = StoredFile(file_id, data, len(data) if size is None else size)
         return file_id
 
+    def delivered(self, message: Json) -> bool:
+        """Privacy mode: in groups the bot gets commands (not another bot's), replies to its own
+        messages and service messages only."""
+        if not self.privacy or message.get("chat", {}).get("type") == "private":
+            return True
+        text = message.get("text") or message.get("caption") or ""
+        command = re.match(r"/[A-Za-z0-9_]+(?:@([A-Za-z0-9_]+))?", text)
+        if command:
+            return command.group(1) is None or command.group(1).lower() == BOT_USERNAME.lower()
+        reply = message.get("reply_to_message") or {}
+        if (reply.get("from") or {}).get("id") == BOT_ID:
+            return True
+        content = {"text", "caption", "document", "video", "audio", "voice", "photo", "video_note"}
+        return not content & message.keys()  # a service message
+
     def push(self, update: Json) -> int:
-        """Queue a raw update for getUpdates; returns its update_id."""
+        """Queue a raw update for getUpdates; returns its update_id (0: privacy mode kept a group
+        message from the bot, as Telegram would)."""
+        message = update.get("message")
+        if message is not None and not self.delivered(message):
+            self.withheld.append(message)
+            return 0
         with self._lock:
             update_id = next(self._update_ids)
             self._updates.append({"update_id": update_id, **update})
@@ -198,14 +321,19 @@ class BotApiStandIn:
         self.push_message(chat, user, caption=caption, document=doc, **kw)
         return file_id
 
-    def push_callback(self, chat: Json, user: Json, data: str, message_id: int) -> None:
-        message = {
+    def push_callback(
+        self, chat: Json, user: Json, data: str, message_id: int, *, thread_id: int | None = None
+    ) -> None:
+        message: Json = {
             "message_id": message_id,
             "date": int(time.time()),
             "chat": chat,
             "from": {"id": BOT_ID, "is_bot": True, "first_name": "Voiceover"},
             "text": "What next?",
         }
+        if thread_id is not None:
+            message["message_thread_id"] = thread_id
+            message["is_topic_message"] = True
         self.push(
             {
                 "callback_query": {
@@ -261,12 +389,79 @@ class BotApiStandIn:
         msg.update(extra)
         return msg
 
+    def _invalid(self, name: str, params: Json) -> Json | None:
+        """The documented 400s for what the bot asked (None: a valid call)."""
+        mode = params.get("parse_mode")
+        if name in ("sendMessage", "editMessageText"):
+            text = str(params.get("text") or "")
+            if not text.strip():
+                return bad_request("Bad Request: message text is empty")
+            length = visible_length(text, mode)
+            if length is None:
+                return bad_request("Bad Request: can't parse entities")
+            if length > MESSAGE_CHARS:
+                return bad_request("Bad Request: message is too long")
+        elif "caption" in params and params["caption"] is not None:
+            length = visible_length(str(params["caption"]), mode)
+            if length is None:
+                return bad_request("Bad Request: can't parse entities")
+            if length > CAPTION_CHARS:
+                return bad_request("Bad Request: message caption is too long")
+        markup = params.get("reply_markup")
+        if isinstance(markup, dict):
+            for row in markup.get("inline_keyboard", []):
+                for button in row:
+                    data = button.get("callback_data")
+                    if data is not None and not 1 <= len(str(data).encode()) <= CALLBACK_DATA_BYTES:
+                        return bad_request("Bad Request: BUTTON_DATA_INVALID")
+        return None
+
+    def _flooded(self, name: str, params: Json) -> Json | None:
+        """A 429 when this call would go over the chat's or the group's flood limit; else the
+        call is counted (under the lock)."""
+        if not self.flood or name not in CHAT_CALLS or "chat_id" not in params:
+            return None
+        chat = str(params["chat_id"])
+        now = time.monotonic()
+        waits: list[float] = []
+        chat_times = self._chat_times.setdefault(chat, deque())
+        while chat_times and chat_times[0] <= now - CHAT_WINDOW:
+            chat_times.popleft()
+        counts_in_chat = name != "sendChatAction"
+        if counts_in_chat and len(chat_times) >= CHAT_BURST:
+            waits.append(chat_times[0] + CHAT_WINDOW - now)
+        group_times = self._group_times.setdefault(chat, deque())
+        if chat.startswith("-"):
+            while group_times and group_times[0] <= now - 60:
+                group_times.popleft()
+            if len(group_times) >= GROUP_PER_MINUTE:
+                waits.append(group_times[0] + 60 - now)
+        if waits:
+            retry = max(1, int(max(waits) + 0.999))
+            body = bad_request(f"Too Many Requests: retry after {retry}", 429)
+            body["parameters"] = {"retry_after": retry}
+            return body
+        if counts_in_chat:
+            chat_times.append(now)
+        if chat.startswith("-"):
+            group_times.append(now)
+        return None
+
+    def group_calls(self, chat_id: int) -> int:
+        """Calls counted against the group's 20 a minute so far (answered ones)."""
+        return len([c for c in self.sent(*CHAT_CALLS, chat_id=chat_id)])
+
     async def method(self, request: Request) -> Response:
         name = request.path_params["method"]
         if request.path_params["token"] != TOKEN:
             return JSONResponse(
                 {"ok": False, "error_code": 401, "description": "Unauthorized"}, status_code=401
             )
+        handler = getattr(self, f"_m_{name}", None)
+        if handler is None and name not in TRUE_METHODS:
+            with self._lock:
+                self.calls.append(Call(name, {}, failed=True))
+            return JSONResponse(bad_request("Not Found", 404), status_code=404)
         params: Json = {}
         files: dict[str, tuple[str, bytes]] = {}
         ctype = request.headers.get("content-type", "")
@@ -286,10 +481,11 @@ class BotApiStandIn:
                 uploaded = sum(len(data) for _name, data in files.values())
                 if fault is None and self.upload_limit is not None and uploaded > self.upload_limit:
                     fault = TOO_LARGE
-                self.calls.append(Call(name, params, files, failed=fault is not None))
+                fault = fault or self._invalid(name, params) or self._flooded(name, params)
+                code = int(fault["error_code"]) if fault is not None else 200
+                self.calls.append(Call(name, params, files, failed=fault is not None, code=code))
             if fault is not None:
                 return JSONResponse(fault, status_code=int(fault["error_code"]))
-        handler = getattr(self, f"_m_{name}", None)
         if handler is None:
             return self._ok(True)
         result: Response = await handler(params, files)
@@ -303,7 +499,7 @@ class BotApiStandIn:
                 "first_name": "Voiceover",
                 "username": BOT_USERNAME,
                 "can_join_groups": True,
-                "can_read_all_group_messages": False,
+                "can_read_all_group_messages": not self.privacy,
                 "supports_inline_queries": False,
             }
         )
