@@ -7,7 +7,12 @@ import sys
 
 
 def main() -> None:
-    for name in ("bench.bench_backend", "bench.bench_upload", "bench.bench_latency"):
+    for name in (
+        "bench.bench_backend",
+        "bench.bench_upload",
+        "bench.bench_latency",
+        "bench.bench_voices",
+    ):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
