@@ -69,6 +69,7 @@ def limits_for(file_limit: int | None) -> Limits:
         max_download_bytes=MAX_INPUT_BYTES,
         max_message_chars=MAX_CHARS - ESCAPE_ROOM,
         min_edit_interval_seconds=EDIT_INTERVAL_SECONDS,
+        soft_subtitles=False,  # Discord's player does not show MP4 subtitle tracks
     )
 
 

@@ -173,6 +173,7 @@ class TelegramAdapter:
             max_download_bytes=self.download_limit,
             max_message_chars=4000,
             min_edit_interval_seconds=self.group_edit_interval if group else self.edit_interval,
+            soft_subtitles=False,  # Telegram's players do not show MP4 subtitle tracks
         )
 
     def replier(

@@ -245,8 +245,14 @@ class BackendClient:
 
     # conversation
 
-    async def run_sse(self, auth: Auth, session_id: str, text: str) -> AsyncIterator[AdkEvent]:
-        """Yield the ADK events of one turn.
+    async def run_sse(
+        self,
+        auth: Auth,
+        session_id: str,
+        text: str,
+        state_delta: dict[str, Any] | None = None,
+    ) -> AsyncIterator[AdkEvent]:
+        """Yield the ADK events of one turn (`state_delta`: ADK session-state changes sent along).
 
         Errors found before work starts raise `BackendError` before the first event; an `errorCode`
         event raises `BackendError(in_stream=True)`; a stream that ends early raises `StreamCut`.
@@ -257,6 +263,8 @@ class BackendClient:
             "session_id": session_id,
             "new_message": {"role": "user", "parts": [{"text": text}]},
         }
+        if state_delta:
+            body["state_delta"] = state_delta
         timeout = httpx.Timeout(self._sse_read_timeout, connect=10.0)
         try:
             async with aconnect_sse(

@@ -293,8 +293,11 @@ class Engine:
             progress, lang, self.settings.still_working_seconds, self.settings.job_ceiling_seconds
         )
 
+        # Where the chat's player hides subtitle tracks the backend burns captions in by default.
+        delta = None if replier.limits.soft_subtitles else {"player_soft_subtitles": False}
+
         async def op(auth: Auth, sid: str) -> None:
-            await watcher.run(self.client.run_sse(auth, sid, text))
+            await watcher.run(self.client.run_sse(auth, sid, text, delta))
 
         try:
             await self.ids.call(chat, op, notice=self._notice(replier, chat))
@@ -321,6 +324,8 @@ class Engine:
                 await replier.send(Text(t("no_text_changed", lang, summary=summary)))
             else:
                 await replier.send(Text(t("no_text_nothing", lang)))
+        for note in sorted(result.notes):  # e.g. why the captions are in the picture (once)
+            await replier.send(Text(t(note, lang)))
         if GuiAction.SHOW_STATE in translated.actions:
             await self.show_state(chat, replier)
         if then_export or GuiAction.EXPORT in translated.actions:

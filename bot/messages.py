@@ -125,6 +125,9 @@ class Limits:
     min_edit_interval_seconds: float = 0.0  # flood control for progress edits
     # The person reads replies on this machine (the terminal chat), so 127.0.0.1 links work for them.
     same_machine: bool = False
+    # The chat's video player shows soft subtitle tracks. Where it does not (Telegram, Discord),
+    # the backend is told, and captions are burned into the picture unless the user says otherwise.
+    soft_subtitles: bool = True
 
 
 @runtime_checkable

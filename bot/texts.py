@@ -34,6 +34,13 @@ TEXTS: dict[str, dict[str, str]] = {
         "或以回复我的方式发送。按钮所有人都可以使用。",
     },
     "connecting": {"en": "Connecting...", "zh": "正在连接..."},
+    "captions_in_picture": {
+        "en": "💬 This chat's video player doesn't show subtitle tracks, so I put the captions "
+        "into the picture. Say “subtitle track” to keep them as a separate track instead, or "
+        "“no captions” to leave them out.",
+        "zh": "💬 此聊天的视频播放器不显示字幕轨，所以我把字幕画进了画面。"
+        "说“字幕轨”可改为单独的字幕轨，说“不要字幕”则不加字幕。",
+    },
     "working": {"en": "⚙️ Working on it...", "zh": "⚙️ 正在处理..."},
     "still_working": {"en": "⏳ Still working...", "zh": "⏳ 仍在处理中..."},
     "stage_set_voice": {"en": "🎙️ Choosing the voice", "zh": "🎙️ 选择声音"},

@@ -29,6 +29,8 @@ STAGES = {
 PROGRESSING = frozenset({"synthesize_speech"})
 # Calls after which there is something new to export.
 PRODUCING = frozenset({"synthesize_speech", "place_on_timeline", "build_captions"})
+# Flags in a tool's response that the engine explains to the person (each a bot/texts.py key).
+NOTES = ("captions_in_picture",)
 
 
 class JobCeiling(Exception):
@@ -40,6 +42,9 @@ class TurnResult:
     text: str = ""
     calls: list[str] = field(default_factory=list)
     ticks: int = 0
+    # What the backend flagged for the client to explain ("captions_in_picture": burned in because
+    # the chat's player hides subtitle tracks).
+    notes: set[str] = field(default_factory=set)
 
     @property
     def produced(self) -> bool:
@@ -111,6 +116,8 @@ class TurnWatcher:
                 self._percent = None
             await self.progress.show(self.stage_text())
         for response in event.responses:
+            if isinstance(response.response, Mapping):
+                self.result.notes.update(n for n in NOTES if response.response.get(n))
             percent = _percent(response.response) if response.name in PROGRESSING else None
             if percent is not None and self._stages and percent != self._percent:
                 self._percent = percent

@@ -49,6 +49,14 @@ class RunRequest(Body):
     user_id: str | None = Field(None, examples=["me"])
     session_id: str
     new_message: NewMessage
+    state_delta: dict[str, Any] | None = Field(
+        None,
+        description="ADK state changes sent with the turn. This backend reads "
+        "`player_soft_subtitles` (bool): false when the client's video player does not show "
+        "subtitle tracks (Telegram, Discord), so captions are burned into the picture unless "
+        "the user chose otherwise.",
+        examples=[{"player_soft_subtitles": False}],
+    )
 
 
 class RenderStart(Body):

@@ -20,10 +20,10 @@ from starlette.responses import Response
 from backend.api import schemas as s
 from backend.api.deps import CurrentIdentity, SessionRef, backend_of, load_session, session_ref
 from backend.api.routes import read_model
-from backend.conversation.interpret import parse
-from backend.conversation.plan import check_turn, plan
+from backend.conversation.plan import check_turn, plan_turn
 from backend.conversation.turn import execute
 from backend.core.errors import BAD_REQUEST, api_error
+from backend.state.sessions import refresh_draft
 
 router = APIRouter(responses=s.ERRORS)
 
@@ -64,9 +64,14 @@ async def run_sse(
     await lock.acquire()
     try:
         lang, state = await load_session(request, sid, ident)
+        player = (body.state_delta or {}).get("player_soft_subtitles")
+        if isinstance(player, bool) and state.player_soft_subtitles is not player:
+            state.player_soft_subtitles = player  # the turn loads the state again: saved first
+            await refresh_draft(backend.store, sid, state)
+            await backend.store.save_state(sid, state)
         ident = await backend.store.identity(ident.id) or ident  # credits as they are now
         names = [n for v in backend.voices for n in (v.name, *v.aliases)]
-        turn = plan(backend, sid, lang, ident, state, parse(text, names))
+        turn = await plan_turn(backend, sid, lang, ident, state, text, names)  # off the loop
         check_turn(backend, turn, ident)
     except BaseException:
         lock.release()

@@ -88,6 +88,11 @@ _CAPTIONS_ON = re.compile(
     re.I,
 )
 _BURN = re.compile(r"burn(ed)?[- ]?in|hard[- ]?(coded|sub)|烧录|硬字幕", re.I)
+# Captions as a separate track the player shows or hides (not drawn into the picture).
+_SOFT_TRACK = re.compile(
+    r"\b(?:subtitle|caption)s?\s+track\b|\bsoft[- ]?(?:subtitles?|subs|captions?)\b|字幕轨|软字幕",
+    re.I,
+)
 _SCRIPT_MARK = re.compile(r"(?:^|\n)\s*(?:script|text|脚本|文案|台词)\s*[:：]\s*", re.I)
 # The mark inside a line: "… voiceover in English for this script: Welcome to …" ("text" is not
 # taken there: "caption text: bigger" is no script).
@@ -223,6 +228,8 @@ def parse(text: str, voice_names: list[str] | None = None) -> Intent:
         intent.captions = True
     if _BURN.search(request):
         intent.burn_captions, intent.captions = True, True
+    elif _SOFT_TRACK.search(request) and intent.captions is not False:
+        intent.burn_captions, intent.captions = False, True
     return intent
 
 

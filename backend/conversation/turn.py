@@ -25,7 +25,7 @@ from backend.protocol.summary import summary_or_empty
 from backend.runtime.context import Backend
 from backend.speech.voiceover import speak, timing_notes
 from backend.speech.wav import TTSError
-from backend.state.draft import ASPECTS
+from backend.state.draft import ASPECTS, burned_for_player
 from backend.state.model import CaptionLine, Script, SessionState, Voiceover
 from backend.state.sessions import media_path, refresh_draft
 from backend.state.store import MediaItem
@@ -165,9 +165,9 @@ async def _execute(
     if intent.captions is not None:
         settings.captions = intent.captions
         replies.append(t("captions_on" if intent.captions else "captions_off", lang))
-    if intent.burn_captions:
-        settings.burn_captions = True
-        replies.append(t("captions_burn", lang))
+    if intent.burn_captions is not None:
+        settings.burn_captions = intent.burn_captions
+        replies.append(t("captions_burn" if intent.burn_captions else "captions_track", lang))
     replies += await apply_edits(store, turn.sid, state, intent.edits, lang, step)
 
     if turn.synthesize:
@@ -186,7 +186,11 @@ async def _execute(
         if turn.synthesize and _soft_captions(state) and not settings.soft_hint_given:
             settings.soft_hint_given = True
             replies.append(t("captions_soft_hint", lang))
-        await step("place_on_timeline", {}, {"summary": _summary(state, lang)})
+        placed: dict[str, Any] = {"summary": _summary(state, lang)}
+        if burned_for_player(state) and not state.player_burn_told:
+            state.player_burn_told = True  # the client says why, once (its player hides tracks)
+            placed["captions_in_picture"] = "player"
+        await step("place_on_timeline", {}, placed)
         await store.save_state(turn.sid, state)
     if (
         not turn.synthesize

@@ -169,6 +169,11 @@ AGENT_MESSAGES: dict[str, dict[str, str]] = {
         "en": "Captions will be burned into the picture.",
         "zh": "字幕将烧录进画面。",
     },
+    "captions_track": {
+        "en": "Captions will go in as a subtitle track (some players, Telegram's and Discord's "
+        "among them, do not show subtitle tracks).",
+        "zh": "字幕将以字幕轨形式加入（部分播放器，包括 Telegram 和 Discord 的，不显示字幕轨）。",
+    },
     "applies_next": {
         "en": "It applies to the next voiceover and export.",
         "zh": "将在下次配音和导出时生效。",

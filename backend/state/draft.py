@@ -51,6 +51,21 @@ def _segment(
     return {"id": seg_id, "name": name, "s": start, "d": dur, "m": meta, **extra}
 
 
+def burned_for_player(state: SessionState) -> bool:
+    """Captions go into the picture because the client's player does not show subtitle tracks
+    (Telegram, Discord): the user neither chose burned or soft captions nor asked for caption
+    files, and has an uploaded video with a voiceover and captions on."""
+    settings = state.settings
+    return (
+        state.player_soft_subtitles is False
+        and settings.burn_captions is None
+        and settings.captions
+        and not settings.sidecars
+        and state.video_id is not None
+        and state.voiceover is not None
+    )
+
+
 def build_draft(
     state: SessionState,
     video: Mapping[str, Any] | None,
@@ -128,7 +143,10 @@ def build_draft(
         burn = settings.burn_captions
         if burn is None:  # a soft track's look is the player's: a chosen place or size is burned in
             burn = (
-                reencode or settings.chosen("caption_position") or settings.chosen("caption_size")
+                reencode
+                or settings.chosen("caption_position")
+                or settings.chosen("caption_size")
+                or burned_for_player(state)
             )
         style = {
             "role": "caption",

@@ -121,6 +121,20 @@ class SessionState(Editable):
     task_name: str | None = None
     draft: dict[str, Any] = Field(default_factory=dict)  # the protocol's timeline JSON, as sent
     history: list[UndoPoint] = Field(default_factory=list)
+    # Whether the client's video player shows soft subtitle tracks (ADK ``state_delta`` of run_sse;
+    # None: not told). False (Telegram, Discord): captions are burned in unless the user chose
+    # otherwise. Not part of undo: it describes the client, not an edit.
+    player_soft_subtitles: bool | None = None
+    player_burn_told: bool = False  # the client was told once why captions are in the picture
+
+    @model_serializer(mode="wrap")
+    def _client_facts_when_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The player fields are stored only once set: other documents stay as they were."""
+        data: dict[str, Any] = handler(self)
+        for name in ("player_soft_subtitles", "player_burn_told"):
+            if name not in self.model_fields_set:
+                data.pop(name, None)
+        return data
 
     @classmethod
     def new(cls, task_name: str) -> SessionState:
