@@ -30,6 +30,7 @@ from backend.speech.alignment import (
     word_groups,
 )
 from backend.speech.kokoro import KokoroEngine
+from backend.speech.piper_model import load_voice
 from backend.speech.script import (
     PARAGRAPH_GAP_MS,
     SENTENCE_GAP_MS,
@@ -79,13 +80,9 @@ class TTSEngine:
             with self._lock:
                 loaded = self._voices.get(voice.id)
             if loaded is None:
-                from piper import PiperVoice
-
                 _LOG.info("loading voice %s", voice.id)
-                try:
-                    piper_voice = PiperVoice.load(
-                        voice.model_path, config_path=voice.config_path, include_alignments=True
-                    )
+                try:  # patched once to a file: PiperVoice.load kept ~110 MB of copies
+                    piper_voice = load_voice(voice.model_path, voice.config_path, self.cache_dir)
                 except Exception as exc:
                     raise TTSError(f"voice {voice.id} could not be loaded: {exc}") from exc
                 loaded = _Loaded(piper_voice, threading.Lock())
