@@ -33,7 +33,7 @@ _REMOVE_TITLES = re.compile(
 )
 _MUSIC_WORD = r"(?:music|bgm|soundtrack|background track)"
 _MUSIC_LEVEL = re.compile(
-    rf"{_MUSIC_WORD}[^0-9%]{{0,25}}?{_NUM}\s*(?:%|percent)|{_NUM}\s*(?:%|percent)\s+{_MUSIC_WORD}"
+    rf"{_MUSIC_WORD}[^0-9%]{{0,25}}?{_NUM}\s*(?:%|percent)|(?<![\d.]){_NUM}\s*(?:%|percent)\s+{_MUSIC_WORD}"
     rf"|(?:音乐|背景音乐|配乐)[^0-9%]{{0,8}}{_NUM}\s*%",
     re.I,
 )
@@ -125,7 +125,10 @@ _PRON_PAIR = rf"(?P<w>{_PRON_TERM})\s+(?:as|like)\s+(?P<s>{_PRON_SPOKEN})"
 _PRONOUNCE = re.compile(rf"\bpronounce\s+{_PRON_PAIR}", re.I)
 _PRONOUNCE_MORE = re.compile(rf"\s*[,;]?\s*(?:and\s+)?{_PRON_PAIR}", re.I)
 _PRONOUNCE_END = re.compile(r"(?:\s*,?\s*(?:for\s+(?:us|me)|please|pls|thanks|thank you)\b)*", re.I)
-_PRONOUNCE_ZH = re.compile(r"把\s*(?P<w>\S+?)\s*(?:读作|读成|念作|念成)\s*(?P<s>[^\s，。,.]+)")
+# The word is bounded: an unbounded lazy \S+? rescanned the rest of the text from every 把.
+_PRONOUNCE_ZH = re.compile(
+    r"把\s*(?P<w>\S{1,40}?)\s*(?:读作|读成|念作|念成)\s*(?P<s>[^\s，。,.]{1,80})"
+)
 
 
 @dataclass

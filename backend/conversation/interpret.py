@@ -16,6 +16,8 @@ from backend.conversation.voice_phrases import (
     same_voice,
     voice_trait,
 )
+from backend.core.errors import BAD_INPUT, api_error
+from backend.core.text import count_words
 
 _VOICEOVER = re.compile(
     r"voice\s*-?\s*over|voiceover|narrat|read (it|this|my|the)|speak|tts|text to speech|"
@@ -93,11 +95,17 @@ _SOFT_TRACK = re.compile(
     r"\b(?:subtitle|caption)s?\s+track\b|\bsoft[- ]?(?:subtitles?|subs|captions?)\b|字幕轨|软字幕",
     re.I,
 )
-_SCRIPT_MARK = re.compile(r"(?:^|\n)\s*(?:script|text|脚本|文案|台词)\s*[:：]\s*", re.I)
+# Blanks before the mark stay on its line ([^\S\n], not \s): with \s a run of newlines was
+# rescanned from every newline in it (58 KB of them took 16 s).
+_SCRIPT_MARK = re.compile(r"(?:^|\n)[^\S\n]*(?:script|text|脚本|文案|台词)\s*[:：]\s*", re.I)
 # The mark inside a line: "… voiceover in English for this script: Welcome to …" ("text" is not
 # taken there: "caption text: bigger" is no script).
 _INLINE_SCRIPT_MARK = re.compile(r"(?:\bscript|脚本|文案|台词)\s*[:：]\s*", re.I)
-_QUOTED = re.compile(r"[\"“]([^\"”]{12,})[\"”]")
+# A long quoted text ("read this: “...”"), found by one pass over the quote marks (a regex
+# retried from every opening quote was quadratic: 30,000 “ took 4.7 s).
+_OPEN_QUOTE = re.compile(r"[\"“]")
+_CLOSE_QUOTE = re.compile(r"[\"”]")
+_QUOTED_MIN = 12
 # Quoted text meant for the screen is never a script, even when too long to be a title.
 _ON_SCREEN = re.compile(
     r"\b(?:title|heading|headline|overlay|caption|subtitle|label|banner|on screen)\b|标题|字幕|文字",
@@ -153,6 +161,22 @@ class Intent:
         )
 
 
+def _quoted(text: str) -> tuple[int, int] | None:
+    """(start, end) of the first quoted run of at least _QUOTED_MIN characters: an opening " or “,
+    then no " or ”, then a closing " or ” (what ``["“]([^"”]{12,})["”]`` means), in linear time."""
+    closers = [m.start() for m in _CLOSE_QUOTE.finditer(text)]
+    j = 0
+    for m in _OPEN_QUOTE.finditer(text):
+        p = m.start()
+        while j < len(closers) and closers[j] <= p:
+            j += 1
+        if j == len(closers):
+            return None
+        if closers[j] - p - 1 >= _QUOTED_MIN:
+            return p, closers[j] + 1
+    return None
+
+
 def split_script(text: str) -> tuple[str, str | None]:
     """Separate an inline script from the request: after 'script:' (at a line's start or inside
     it), in long quotes, or after the first line."""
@@ -162,26 +186,68 @@ def split_script(text: str) -> tuple[str, str | None]:
     inline = _INLINE_SCRIPT_MARK.search(text)
     if inline and text[inline.end() :].strip():
         return text[: inline.start()].strip(), text[inline.end() :].strip()
-    quoted = _QUOTED.search(text)
-    if quoted and not _ON_SCREEN.search(text[: quoted.start()]):
-        return (text[: quoted.start()] + text[quoted.end() :]).strip(), quoted.group(1).strip()
+    quoted = _quoted(text)
+    if quoted and not _ON_SCREEN.search(text[: quoted[0]]):
+        start, end = quoted
+        return (text[:start] + text[end:]).strip(), text[start + 1 : end - 1].strip()
     first, _, rest = text.partition("\n")
     if rest.strip() and len(rest.split()) >= 8 and len(first.split()) <= 25:
         return first.strip(), rest.strip()
     return text.strip(), None
 
 
+# A request ("make it vertical", "use Joe, slower") is short; a script after 'script:' (or after
+# the first line) may run to the words limit, at up to SCRIPT_CHARS_PER_WORD characters a word.
+MAX_REQUEST_CHARS = 2_000
+SCRIPT_CHARS_PER_WORD = 10
+
+
+def read_turn(
+    text: str, voice_names: list[str] | None, lang: str = "en", max_script_words: int = 20_000
+) -> Intent:
+    """Refuse a message too long to be a request (4005, before any parsing), then read it.
+
+    Parsing is linear in the text; these limits keep one turn's work small as well."""
+    max_script = max_script_words * SCRIPT_CHARS_PER_WORD
+    request, script = _script_block(text) or (text, None)
+    request = request.strip()
+    if len(request) > MAX_REQUEST_CHARS:
+        raise api_error(
+            BAD_INPUT, "message_too_long", lang, chars=len(request), limit=MAX_REQUEST_CHARS
+        )
+    if script and len(script) > max_script:
+        words = count_words(script)
+        if words > max_script_words:
+            raise api_error(BAD_INPUT, "huge_script", lang, words=words, limit=max_script_words)
+        raise api_error(BAD_INPUT, "script_chars", lang, chars=len(script), limit=max_script)
+    return parse(text, voice_names)
+
+
+def _script_block(text: str) -> tuple[str, str | None] | None:
+    """(request, script) when the message holds a script the request's phrases are not looked for
+    in: after 'script:' at a line's start, or, in a message longer than any request, after an
+    inline 'script:' or the first line. None: read the whole message (``split_script`` decides)."""
+    if mark := _SCRIPT_MARK.search(text):
+        return text[: mark.start()], text[mark.end() :].strip() or None
+    if len(text) <= MAX_REQUEST_CHARS:
+        return None
+    inline = _INLINE_SCRIPT_MARK.search(text)
+    if inline and text[inline.end() :].strip():
+        return text[: inline.start()], text[inline.end() :].strip()
+    first, _, rest = text.partition("\n")
+    return first, rest.strip() if len(rest.split()) >= 8 else None
+
+
 def parse(text: str, voice_names: list[str] | None = None) -> Intent:
-    """Read one message. ``voice_names`` are the installed voices' names, matched as whole words."""
-    edits, rest = parse_edits(text)
-    request, script = split_script(rest)
+    """Read one message. ``voice_names`` are the installed voices' names, matched as whole words.
+
+    Linear in the text; the request's phrases are looked for before a script block only, so a
+    20,000-word script costs one pass, not one per phrase."""
+    block = _script_block(text)
+    edits, rest = parse_edits(block[0] if block else text)
+    request, script = (rest.strip(), block[1]) if block else split_script(rest)
     intent = Intent(script=script, edits=edits, notes=list(edits.notes))
-    if (
-        script is None
-        and not edits.titles
-        and _ON_SCREEN.search(request)
-        and _QUOTED.search(request)
-    ):
+    if script is None and not edits.titles and _ON_SCREEN.search(request) and _quoted(request):
         intent.notes.append("title_too_long")  # a quoted title past the length a title may have
     intent.voiceover = (
         bool(_VOICEOVER.search(request))

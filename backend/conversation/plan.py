@@ -3,17 +3,18 @@ and whether it may run at all (a script no voice reads: 4005; too few credits: 2
 
 from __future__ import annotations
 
+import asyncio
 import math
 import uuid
 from dataclasses import dataclass, field
 
-from backend.conversation.interpret import Intent
+from backend.conversation.interpret import Intent, read_turn
 from backend.conversation.voice_choice import Choice, choose, for_script, spoken_languages
 from backend.core.errors import BAD_INPUT, NO_CREDITS, api_error
 from backend.core.i18n import LANG_WORDS
 from backend.core.types import SpeechResult
 from backend.runtime.context import Backend
-from backend.speech.script import script_language
+from backend.speech.script import overlong_word, script_language
 from backend.speech.voiceover import estimate_ms
 from backend.state.model import SessionState
 from backend.state.store import Identity
@@ -32,6 +33,7 @@ class Turn:
     synthesize: bool
     cost: int
     unreadable: str | None = None  # the script's language, when no installed voice reads it
+    long_word: str | None = None  # a run of letters too long to read out, when the script has one
     invocation: str = field(default_factory=lambda: "inv_" + uuid.uuid4().hex[:12])
 
 
@@ -80,12 +82,38 @@ def plan(
         else 0
     )
     unreadable = script_lang if fitted is None else None
-    return Turn(sid, lang, ident, intent, choice, speed, synthesize, cost, unreadable)
+    long_word = overlong_word(script) if synthesize and script else None
+    return Turn(
+        sid, lang, ident, intent, choice, speed, synthesize, cost, unreadable, long_word=long_word
+    )
+
+
+async def plan_turn(
+    backend: Backend,
+    sid: str,
+    lang: str,
+    ident: Identity,
+    state: SessionState,
+    text: str,
+    voice_names: list[str],
+) -> Turn:
+    """Read and plan one message on a worker thread, never on the event loop: both are linear in
+    the text, but a script of 20,000 words still takes a moment that other requests should not
+    wait for. A message too long to be a request is refused (4005) before it is read."""
+
+    def work() -> Turn:
+        intent = read_turn(text, voice_names, lang, backend.settings.max_script_words)
+        return plan(backend, sid, lang, ident, state, intent)
+
+    return await asyncio.to_thread(work)
 
 
 def check_turn(backend: Backend, turn: Turn, ident: Identity) -> None:
     """Refuse before any work: a script no installed voice reads (4005), too few credits (2001)."""
     lang = turn.lang
+    if turn.synthesize and turn.long_word:
+        word = turn.long_word
+        raise api_error(BAD_INPUT, "word_too_long", lang, chars=len(word), start=word[:20])
     if turn.synthesize and turn.unreadable:
         raise api_error(
             BAD_INPUT,

@@ -63,7 +63,7 @@ def unquote(text: str) -> str:
 # When a title shows: time phrases right after its text, e.g. "at 0:05 for 2 seconds", "前3秒".
 _T = r"(\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?|\d+(?:\.\d+)?|[零一二两三四五六七八九十]+)"
 _UNIT = r"(?:\s*(?:s|secs?|seconds?)\b|\s*秒)"
-_SPAN_LEAD = r"[\s,，]*(?:and\s+|并且?\s*)?"
+_SPAN_LEAD = r"[\s,，]*+(?:and\s+|并且?\s*)?"  # possessive: no backtracking into a long run
 _SPANS = [
     (
         "range",
@@ -124,21 +124,22 @@ _TITLE = re.compile(
 _REPLACES = ("change", "changebare", "zhchange", "zhchangebare")
 
 
-def _title_span(tail: str) -> tuple[tuple[int, int] | None, int]:
-    """(start_ms, end_ms) from the time phrases right after a title, and their length. The span is
-    ``None`` for a time counted from the end, which a title cannot express."""
+def _title_span(text: str, at: int) -> tuple[tuple[int, int] | None, int]:
+    """(start_ms, end_ms) from the time phrases right after a title (at ``at``: no copy of the
+    rest of the text per title), and their length. The span is ``None`` for a time counted from
+    the end, which a title cannot express."""
     found: dict[str, list[int]] = {}
-    pos = 0
+    pos = at
     while True:
         for kind, pattern in _SPAN_PARTS:
-            if kind not in found and (m := pattern.match(tail, pos)):
+            if kind not in found and (m := pattern.match(text, pos)):
                 found[kind] = [sec_ms(g) for g in groups(m)]
                 pos = m.end()
                 break
         else:
             break
     if "end" in found:
-        return None, pos
+        return None, pos - at
     if "range" in found:
         start, end = found["range"][:2]
     elif "first" in found:
@@ -146,7 +147,7 @@ def _title_span(tail: str) -> tuple[tuple[int, int] | None, int]:
     else:
         start = found["at"][0] if "at" in found else 0
         end = start + (found["for"][0] if "for" in found else 3000)
-    return (start, end), pos
+    return (start, end), pos - at
 
 
 @dataclass
@@ -166,7 +167,7 @@ def find_titles(request: str) -> Titles:
     for tm in _TITLE.finditer(request):
         name, raw = next((k, v) for k, v in tm.groupdict().items() if v is not None)
         text = unquote(raw)
-        span, used = _title_span(request[tm.end() :])
+        span, used = _title_span(request, tm.end())
         if span is None:
             found.end_relative = True
         elif text and 0 <= span[0] < span[1]:

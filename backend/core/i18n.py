@@ -88,6 +88,24 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "The script has {words} words; the limit is {limit}. Split it into parts.",
         "zh": "脚本共 {words} 词，上限为 {limit}。请拆分成几部分。",
     },
+    "message_too_long": {
+        "en": "That message is too long for a request ({chars} characters; a request can have "
+        "{limit}). To have a long text read out, put it after 'script:' on a line of its own, or "
+        "send it as a TXT or DOCX file.",
+        "zh": "这条消息作为指令太长（{chars} 个字符，上限 {limit}）。如需朗读长文本，请另起一行写"
+        "“script:”再接文本，或以 TXT、DOCX 文件发送。",
+    },
+    "script_chars": {
+        "en": "The script is {chars} characters long; a script can have {limit}. Split it into "
+        "parts.",
+        "zh": "脚本共 {chars} 个字符，上限为 {limit}。请拆分成几部分。",
+    },
+    "word_too_long": {
+        "en": 'The script has a "word" of {chars} letters with no space in it ({start}…), which '
+        "cannot be read out. Add spaces or remove it, then ask again.",
+        "zh": "脚本中有一个长达 {chars} 个字符、中间没有空格的“词”（{start}…），无法朗读。"
+        "请加上空格或删除后再试。",
+    },
     "no_script": {
         "en": "I need a script first: upload a TXT or DOCX file, or paste the text after 'script:'.",
         "zh": "请先提供脚本：上传 TXT 或 DOCX 文件，或在“脚本：”后粘贴文字。",

@@ -65,31 +65,31 @@ def parse_cues(text: str) -> list[Cue] | None:
     """
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     bare_lines = sum(1 for ln in lines if _BARE.match(ln))
-    marks: list[tuple[int, str, str]] = []  # (ms, stamp as written, text)
+    # (ms, stamp as written, pieces of text): the pieces are joined once at the end (adding to
+    # one string line by line was quadratic in a cue of many lines)
+    marks: list[tuple[int, str, list[str]]] = []
     leading: list[str] = []
 
     def add_text(piece: str) -> None:
-        if marks:
-            ms, stamp, body = marks[-1]
-            marks[-1] = (ms, stamp, body + " " + piece)
-        else:
-            leading.append(piece)
+        (marks[-1][2] if marks else leading).append(piece)
 
     for line in lines:
         bare = _BARE.match(line)
         if bare and (bare.group(2).strip() or bare_lines >= 2):
-            marks.append((_to_ms(bare.group(1)), bare.group(1), ""))
+            marks.append((_to_ms(bare.group(1)), bare.group(1), []))
             line = line[bare.end() :]
         pos = 0
         for match in _BRACKETED.finditer(line):
             add_text(line[pos : match.start()])
-            marks.append((_to_ms(match.group(1)), match.group(1), ""))
+            marks.append((_to_ms(match.group(1)), match.group(1), []))
             pos = match.end()
         add_text(line[pos:])
     if not marks:
         return None
     lead = _clean_text(" ".join(leading))
-    ordered = sorted(marks, key=lambda m: m[0])  # stable: equal times keep their order
+    ordered = [  # stable: equal times keep their order
+        (ms, stamp, " ".join(["", *body])) for ms, stamp, body in sorted(marks, key=lambda m: m[0])
+    ]
     if lead:
         if ordered[0][0] > 0:
             ordered.insert(0, (0, "00:00", lead))

@@ -5,6 +5,7 @@ Pure text work, no audio: the synthesizer and the cost estimate both read script
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from collections.abc import Callable
@@ -27,6 +28,7 @@ _BULLET_RE = re.compile(r"^\s*(?:[-*•·]|\d{1,3}[.)])\s+")
 _CTRL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
 _TITLES = {"mr": "Mister", "mrs": "Missus", "ms": "Miz", "dr": "Doctor", "prof": "Professor"}
 _ALWAYS_ABBREV = {*_TITLES, "st", "mt", "e.g", "i.e", "vs", "cf", "approx", "no", "fig", "jr", "sr"}
+_ABBREV_SCAN = 12  # longer than any abbreviation ("approx", "e.g")
 _LOWER_ABBREV = {"etc", "a.m", "p.m", "inc", "ltd", "co", "corp", "u.s", "u.k", "jan", "feb", "aug"}
 
 
@@ -47,11 +49,14 @@ def _clean(text: str) -> str:
 def _is_abbreviation(text: str, dot: int) -> bool:
     """Whether the '.' at `dot` ends an abbreviation/initial rather than a sentence."""
     start = dot
-    while start > 0 and not text[start - 1].isspace():
+    # Linear: a token longer than any abbreviation is not one, so look back a bounded distance.
+    while start > 0 and dot - start <= _ABBREV_SCAN and not text[start - 1].isspace():
         start -= 1
     token = text[start:dot].lstrip("\"'([“‘«").lower()
-    rest = text[dot + 1 :].lstrip(_CLOSERS + " ")
-    nxt = rest[:1]
+    after = dot + 1
+    while after < len(text) and (text[after] in _CLOSERS or text[after] == " "):
+        after += 1
+    nxt = text[after : after + 1]
     if token in _ALWAYS_ABBREV:
         return True
     if len(token) == 1 and token.isalpha():  # initials: "J. K. Rowling"
@@ -66,17 +71,18 @@ def split_sentences(text: str) -> list[str]:
     lines = [_BULLET_RE.sub("", ln).strip() for ln in text.split("\n")]
     lines = [ln for ln in lines if ln]
     # A line break ends a sentence when the next line looks like a new one (titles, lists).
-    joined = ""
+    parts: list[str] = []
     for i, line in enumerate(lines):
-        joined += line
+        parts.append(line)
         if i + 1 < len(lines):
             nxt = lines[i + 1][:1]
             if line[-1] not in _LATIN_STOPS + _CJK_STOPS + ",;:-" and (
                 nxt.isupper() or nxt.isdigit() or _CJK_RE.match(nxt)
             ):
-                joined += "\n"
+                parts.append("\n")
             else:
-                joined += " "
+                parts.append(" ")
+    joined = "".join(parts)
     sentences: list[str] = []
     start = 0
     i = 0
@@ -116,36 +122,132 @@ def split_sentences(text: str) -> list[str]:
 # with no full stops would be one huge sentence. Sentences are cut to about 9 s of speech.
 MAX_SENTENCE_S = 9.0
 _BREAKS = ",;:，、；：—–"
+# How long things take to say, per character (measured with Joe, kept on the high side: this also
+# freezes credits before synthesis). A word is at least _MIN_WORD_S; lower-case letters go at
+# about 14 a second (long words too: "internationalization" is not one third of a second); an
+# acronym is spelled out; a number of three digits or more is read as "one million two hundred
+# ..."; an emoji is read by its name ("slightly smiling face"); a symbol is a word ("percent").
+_MIN_WORD_S = 1 / _WORDS_PER_S
+_LETTER_S = 1 / 14
+_CAPS_LETTER_S = 0.25
+_DIGIT_S, _SHORT_NUMBER_DIGIT_S = 0.5, 0.2
+_EMOJI_S = 1.2
+_SYMBOL_S = 0.5
+_INNER_PUNCT_S = 0.3  # "example.com": "dot"
+_SILENT = set(".,;:!?'\"()[]{}-–—…“”‘’«»「」『』、。，！？；：·")
+_LETTER_RUN = re.compile(
+    r"[^\W\d_\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+"
+)
+_DIGIT_RUN = re.compile(r"\d+")
+
+
+def _char_costs(text: str) -> list[float]:
+    """Seconds of speech each character stands for (see the rates above). Linear in the text."""
+    n = len(text)
+    cost: list[float | None] = [None] * n
+    for m in _CJK_RE.finditer(text):
+        cost[m.start()] = 1 / _CJK_CHARS_PER_S
+    for m in _LETTER_RUN.finditer(text):
+        run = m.group()
+        each = _CAPS_LETTER_S if len(run) >= 2 and run.isupper() else _LETTER_S
+        for i in range(m.start(), m.end()):
+            cost[i] = each
+    for m in _DIGIT_RUN.finditer(text):
+        each = _DIGIT_S if m.end() - m.start() >= 3 else _SHORT_NUMBER_DIGIT_S
+        for i in range(m.start(), m.end()):
+            cost[i] = each
+    out = [0.0] * n
+    for i, ch in enumerate(text):
+        c = cost[i]
+        if c is None:
+            if ch.isspace():
+                c = 0.0
+            elif ch in _SILENT:
+                inner = 0 < i < n - 1 and text[i - 1].isalnum() and text[i + 1].isalnum()
+                c = _INNER_PUNCT_S if inner else 0.0
+            else:
+                category = unicodedata.category(ch)
+                c = (
+                    _EMOJI_S
+                    if category == "So"
+                    else 0.0
+                    if category[0] in "MC" or ch == "_"
+                    else _SYMBOL_S
+                )
+        out[i] = c
+    return out
+
+
+def _cumulative_s(text: str) -> list[float]:
+    """cum[i]: estimated seconds of speech of text[:i] (non-decreasing, len(text) + 1 entries).
+    A word (a run between spaces holding a letter or digit) counts at least _MIN_WORD_S."""
+    costs = _char_costs(text)
+    cum = [0.0] * (len(text) + 1)
+    total = word_start = 0.0
+    has_word = False
+    for i, ch in enumerate(text):
+        if ch.isspace() or _CJK_RE.match(ch):
+            if has_word and total - word_start < _MIN_WORD_S:
+                total = word_start + _MIN_WORD_S
+            has_word = False
+            total += costs[i]
+            word_start = total
+        else:
+            has_word = has_word or ch.isalnum()
+            total += costs[i]
+        cum[i + 1] = total
+    if has_word and total - word_start < _MIN_WORD_S:
+        cum[-1] = word_start + _MIN_WORD_S
+    return cum
 
 
 def _speech_s(text: str) -> float:
-    cjk = len(_CJK_RE.findall(text))
-    words = len(re.findall(r"\w+", _CJK_RE.sub(" ", text)))
-    return words / _WORDS_PER_S + cjk / _CJK_CHARS_PER_S
+    return _cumulative_s(text)[-1]
 
 
 def bound_sentence(sentence: str) -> list[str]:
     """`sentence` in pieces of at most MAX_SENTENCE_S of speech: cut after the last comma (or
-    semicolon, colon, dash) that keeps the first piece under the bound, else between words."""
-    if _speech_s(sentence) <= MAX_SENTENCE_S:
+    semicolon, colon, dash) that keeps the piece under the bound, else between words, else
+    (a run with no space, like a 6,000-letter "word") at the bound. Linear in the sentence."""
+    cum = _cumulative_s(sentence)
+    if cum[-1] <= MAX_SENTENCE_S:
         return [sentence]
-    # the longest prefix within the bound, in characters
-    lo, hi = 1, len(sentence)
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if _speech_s(sentence[:mid]) <= MAX_SENTENCE_S:
-            lo = mid
-        else:
-            hi = mid - 1
-    limit = max(lo, 1)
-    cut = max((sentence.rfind(c, 0, limit) for c in _BREAKS), default=-1) + 1
-    if cut < limit // 3:  # no break late enough: between words (or CJK characters)
-        space = sentence.rfind(" ", 0, limit)
-        cut = space if space > limit // 3 else limit
-    head, tail = sentence[:cut].strip(), sentence[cut:].strip()
-    if not tail:
-        return [head]
-    return [head, *bound_sentence(tail)] if head else bound_sentence(tail)
+    pieces: list[str] = []
+    n = len(sentence)
+    start = 0
+    while start < n:
+        while start < n and sentence[start].isspace():
+            start += 1
+        if start >= n:
+            break
+        if cum[n] - cum[start] <= MAX_SENTENCE_S:
+            pieces.append(sentence[start:].strip())
+            break
+        # the longest piece within the bound, in characters (at least one)
+        limit = max(bisect.bisect_right(cum, cum[start] + MAX_SENTENCE_S, start) - 1, start + 1)
+        third = start + (limit - start) // 3
+        cut = max(sentence.rfind(c, start, limit) for c in _BREAKS) + 1
+        if cut < third:  # no break late enough: between words (or CJK characters)
+            space = sentence.rfind(" ", start, limit)
+            cut = space if space > third else limit
+        head = sentence[start:cut].strip()
+        if head:
+            pieces.append(head)
+        start = cut
+    return pieces
+
+
+# Longer than any word (German compounds, chemical names stay under it): a run of letters and
+# digits this long with no space is not something to read out (a 6,000-letter "word" took 1.6 GB).
+MAX_WORD_CHARS = 100
+_WORD_CHARS = r"A-Za-z0-9\u00c0-\u024f\u0370-\u03ff\u0400-\u04ff"
+_OVERLONG_WORD = re.compile(rf"(?<![{_WORD_CHARS}])[{_WORD_CHARS}]{{{MAX_WORD_CHARS + 1},}}")
+
+
+def overlong_word(text: str) -> str | None:
+    """The first run of letters/digits (Latin, Greek, Cyrillic) longer than MAX_WORD_CHARS, if any."""
+    m = _OVERLONG_WORD.search(text)
+    return m.group() if m else None
 
 
 def parse_script(text: str) -> list[ScriptItem]:
@@ -218,7 +320,8 @@ def script_language(text: str) -> str | None:
 
 
 def estimate_duration_ms(text: str, speed: float = 1.0) -> int:
-    """A cheap upper-ish estimate of the speech length, used to freeze credits before synthesis."""
+    """An upper-ish estimate of the speech length, used to freeze credits before synthesis: by
+    letters, digits and symbols, not by words (a 3,000-letter "word" is long)."""
     speed = max(0.25, min(speed, 4.0))
     total = 0.0
     sentences = 0
@@ -226,9 +329,7 @@ def estimate_duration_ms(text: str, speed: float = 1.0) -> int:
         if not item.text:
             total += item.pause_ms
             continue
-        cjk = len(_CJK_RE.findall(item.text))
-        words = len(re.findall(r"\w+", _CJK_RE.sub(" ", item.text)))
-        total += (words / _WORDS_PER_S + cjk / _CJK_CHARS_PER_S) * 1000 / speed
+        total += _speech_s(item.text) * 1000 / speed
         total += (PARAGRAPH_GAP_MS if item.paragraph_start else SENTENCE_GAP_MS) if sentences else 0
         sentences += 1
     return int(total)
