@@ -12,6 +12,8 @@ def main() -> None:
         "bench.bench_upload",
         "bench.bench_latency",
         "bench.bench_voices",
+        "bench.bench_render",
+        "bench.bench_scaling",
     ):
         try:
             module = importlib.import_module(name)

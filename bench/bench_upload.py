@@ -25,46 +25,49 @@ def _peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def stream_upload(api: Api, root: Path) -> float:
+    """Send a 500 MB MP4 (chunked, no Content-Length) into the api's session; returns seconds."""
+    clip = make_test_video(root / "c.mp4", seconds=2).read_bytes()
+    total = 500 * MB - 64 * 1024
+    boundary = "benchboundary"
+
+    def body() -> Iterator[bytes]:
+        yield (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="big.mp4"\r\n'
+            "Content-Type: video/mp4\r\n\r\n"
+        ).encode()
+        yield clip
+        pad = total - len(clip)
+        yield pad.to_bytes(4, "big") + b"free"
+        pad -= 8
+        chunk = b"\0" * MB
+        while pad > 0:
+            yield chunk[: min(pad, MB)]
+            pad -= MB
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    t0 = time.perf_counter()
+    r = api.http.post(
+        f"/api/upload-video/nemo_agent/me/{api.sid}",
+        content=body(),
+        timeout=600,
+        headers={**api.headers, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    seconds = time.perf_counter() - t0
+    assert r.json()["code"] == 0, r.text
+    return seconds
+
+
 def run() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        clip = make_test_video(root / "c.mp4", seconds=2).read_bytes()
-        total = 500 * MB - 64 * 1024
         proc = BackendProcess(root / "backend")
         proc.start()
         try:
             assert proc.proc is not None
             api = Api(proc.url)
             before = _peak_rss_mb(proc.proc.pid)
-            boundary = "benchboundary"
-
-            def body() -> Iterator[bytes]:
-                yield (
-                    f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="big.mp4"\r\n'
-                    "Content-Type: video/mp4\r\n\r\n"
-                ).encode()
-                yield clip
-                pad = total - len(clip)
-                yield pad.to_bytes(4, "big") + b"free"
-                pad -= 8
-                chunk = b"\0" * MB
-                while pad > 0:
-                    yield chunk[: min(pad, MB)]
-                    pad -= MB
-                yield f"\r\n--{boundary}--\r\n".encode()
-
-            t0 = time.perf_counter()
-            r = api.http.post(
-                f"/api/upload-video/nemo_agent/me/{api.sid}",
-                content=body(),
-                timeout=600,
-                headers={
-                    **api.headers,
-                    "Content-Type": f"multipart/form-data; boundary={boundary}",
-                },
-            )
-            seconds = time.perf_counter() - t0
-            assert r.json()["code"] == 0, r.text
+            seconds = stream_upload(api, root)
             peak = _peak_rss_mb(proc.proc.pid)
             api.close()
         finally:

@@ -1,0 +1,123 @@
+"""How a script-only voiceover scales (issue 13): 75, 300, 1,000 and 3,000 words, each end to end over
+HTTP on one backend (upload, run_sse, export, poll, download): seconds, real-time factor (seconds of
+work per second of speech) and the backend's resident memory (VmRSS after, VmHWM peak so far), then
+a 500 MB upload into the same process. Target: the backend stays under 400 MB through all of it.
+
+Every size gets fresh sentences ("Part N." prefixes), so the sentence cache does not flatter it.
+Run: ``python -m bench.bench_scaling [--sizes 75,300,1000,3000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from bench.bench_backend import EXAMPLE, FALLBACK
+from tests.support.backend import Api, BackendProcess
+
+RSS_TARGET_MB = 400
+SIZES = (75, 300, 1000, 3000)
+
+
+def memory_mb(pid: int) -> tuple[float, float]:
+    """(VmRSS, VmHWM) of a process in MB."""
+    found = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            found[key] = int(value.split()[0]) / 1024
+    return found.get("VmRSS", float("nan")), found.get("VmHWM", float("nan"))
+
+
+def script_of(words: int, tag: str) -> str:
+    """About `words` words of the example script, every sentence made unique by `tag`."""
+    base = (EXAMPLE.read_text() if EXAMPLE.exists() else FALLBACK).split(". ")
+    out: list[str] = []
+    count, i = 0, 0
+    while count < words:
+        sentence = f"{tag} {i + 1}: {base[i % len(base)].strip().rstrip('.')}."
+        out.append(sentence)
+        count += len(sentence.split())
+        i += 1
+    paragraphs = [" ".join(out[k : k + 6]) for k in range(0, len(out), 6)]
+    return "\n\n".join(paragraphs)
+
+
+def one(api: Api, words: int, out: Path, tag: str) -> tuple[float, float]:
+    """(seconds end to end, seconds of speech) for a script of `words` words."""
+    t0 = time.perf_counter()
+    r = api.upload(("script.txt", script_of(words, tag).encode()))
+    assert r.json()["code"] == 0, r.text
+    r, _ = api.say("generate a natural male voiceover in English for my script")
+    assert r.status_code == 200, r.text
+    tracks = api.state()["draft"]["t"]
+    speech = next(tr for tr in tracks if tr["tt"] == 1)["sg"][0]["d"] / 1000
+    result = api.poll(api.export(), timeout=1200)
+    assert result["status"] == "completed", result
+    api.download(result["output"]["url"], out)
+    return time.perf_counter() - t0, speech
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default=",".join(str(s) for s in SIZES))
+    parser.add_argument("--no-upload", action="store_true", help="skip the 500 MB upload")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        proc = BackendProcess(root / "backend", env={"VOBACKEND_INITIAL_CREDITS": "100000"})
+        proc.start()
+        try:
+            assert proc.proc is not None
+            pid = proc.proc.pid
+            idle = memory_mb(pid)
+            warm = Api(proc.url)
+            warm.say("voiceover\nscript: Warm up the voice.")  # the model load, as on a server
+            warm.close()
+            loaded = memory_mb(pid)
+            for n in sizes:
+                api = Api(proc.url)
+                seconds, speech = one(api, n, root / f"s{n}.mp4", f"Part {n}")
+                api.close()
+                rss, peak = memory_mb(pid)
+                rows.append((n, seconds, speech, rss, peak))
+            upload = None
+            if not args.no_upload:
+                from bench.bench_upload import stream_upload
+
+                api = Api(proc.url)
+                upload = stream_upload(api, root)
+                api.close()
+            final = memory_mb(pid)
+        finally:
+            proc.stop()
+    print(
+        f"backend RSS: {idle[0]:.0f} MB started, {loaded[0]:.0f} MB with the voice loaded "
+        f"(ratio to the floor: the started process)"
+    )
+    print("  words | seconds | speech s |   RTF | RSS after | peak RSS | peak / target")
+    for n, seconds, speech, rss, peak in rows:
+        print(
+            f"  {n:5d} | {seconds:7.1f} | {speech:8.1f} | {seconds / speech:5.3f} | "
+            f"{rss:6.0f} MB | {peak:5.0f} MB | {peak / RSS_TARGET_MB:.2f}x of {RSS_TARGET_MB} MB"
+        )
+    if upload is not None:
+        print(
+            f"  then a 500 MB upload in {upload:.1f} s: peak RSS {final[1]:.0f} MB, "
+            f"{final[1] / RSS_TARGET_MB:.2f}x of the {RSS_TARGET_MB} MB target: "
+            f"{'meets' if final[1] < RSS_TARGET_MB else 'MISSES'}"
+        )
+    return 0
+
+
+def run() -> None:
+    """Entry point used by `python -m bench`."""
+    main([])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
