@@ -344,7 +344,13 @@ def _command(
     args = [*inputs, "-filter_complex", ";".join(graph), *video_args, "-map", "[aout]", *_AAC]
     if subs_in is not None:
         args += ["-map", f"{subs_in}:s:0", "-c:s", "mov_text", "-metadata:s:s:0", "language=eng"]
-    args += ["-t", f"{plan.total_s:.3f}", "-map_metadata", "-1", "-movflags", "+faststart"]
+    if info is not None:  # an uploaded video runs longer than the output or is copied: cut it
+        args += ["-t", f"{plan.total_s:.3f}"]
+    # A script-only render ends by itself at total_s: the background's concat list and the audio
+    # graph (atrim) both stop there. An output -t on top of that deadlocked ffmpeg now and then
+    # under load (all its threads waiting on each other at the end of the stream, 0% CPU; half the
+    # runs on a loaded 2-core machine), which the stall watchdog then killed three times in a row.
+    args += ["-map_metadata", "-1", "-movflags", "+faststart"]
     mode = "script" if info is None else "copy" if plan.copy else "reencode"
     _LOG.info(
         "render mode=%s %dx%d %.2fs captions=%d titles=%d fit=%s hold=%.2fs %s",
