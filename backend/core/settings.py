@@ -41,6 +41,9 @@ class BackendSettings(BaseSettings):
     initial_credits: int = 100
     seconds_per_credit: int = 10
     render_workers: int = 2
+    # Renders one identity may have running at once; the others wait their turn (round robin
+    # across identities), so a heavy user delays only themselves.
+    renders_per_identity: int = 1
     signed_url_ttl_seconds: int = 24 * 3600
     upload_link_ttl_seconds: int = 6 * 3600
     heartbeat_seconds: float = 15.0

@@ -11,6 +11,8 @@ import contextlib
 import logging
 import shutil
 import threading
+from collections import deque
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,83 @@ class JobFailed(Exception):
     """The renderer refused or failed; its message is for a person."""
 
 
+class FairSlots:
+    """Render slots shared fairly between identities.
+
+    At most ``per_identity`` renders of one identity run at once, and a free slot goes to the next
+    identity in turn (round robin over the identities that wait), not to the oldest job: someone
+    who queues ten renders delays only themselves, another user's single render starts next."""
+
+    def __init__(self, slots: int, per_identity: int) -> None:
+        self.free = max(1, slots)
+        self.per_identity = max(1, per_identity)
+        self.running: dict[str, int] = {}
+        self.waiting: dict[str, deque[asyncio.Future[None]]] = {}  # identity -> its waiters
+        # when each identity with work was last given a slot: the least recently served goes next
+        self.served: dict[str, int] = {}
+        self._turns = 0
+
+    async def acquire(self, who: str) -> None:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiting.setdefault(who, deque()).append(waiter)
+        self._dispatch()
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release(who)  # granted, then cancelled before it ran: give the slot back
+            else:
+                queue = self.waiting.get(who)
+                if queue is not None and waiter in queue:
+                    queue.remove(waiter)
+                    if not queue:
+                        del self.waiting[who]
+                        if who not in self.running:
+                            self.served.pop(who, None)
+            raise
+
+    def release(self, who: str) -> None:
+        self.free += 1
+        left = self.running.get(who, 0) - 1
+        if left > 0:
+            self.running[who] = left
+        else:
+            self.running.pop(who, None)
+            if who not in self.waiting:
+                self.served.pop(who, None)  # no work left: forgotten
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        while self.free > 0:
+            ready = [
+                w
+                for w, queue in self.waiting.items()
+                if queue and self.running.get(w, 0) < self.per_identity
+            ]
+            if not ready:
+                return
+            who = min(ready, key=lambda w: self.served.get(w, -1))  # ties: who came first
+            queue = self.waiting[who]
+            waiter = queue.popleft()
+            if not queue:
+                del self.waiting[who]
+            if waiter.done():  # cancelled while waiting
+                continue
+            self.free -= 1
+            self.running[who] = self.running.get(who, 0) + 1
+            self._turns += 1
+            self.served[who] = self._turns
+            waiter.set_result(None)
+
+    @contextlib.asynccontextmanager
+    async def slot(self, who: str) -> AsyncIterator[None]:
+        await self.acquire(who)
+        try:
+            yield
+        finally:
+            self.release(who)
+
+
 class JobRunner:
     def __init__(
         self, store: BackendStore, settings: BackendSettings, pool: ThreadPoolExecutor
@@ -39,7 +118,7 @@ class JobRunner:
         self.progress: dict[str, float] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.cancels: dict[str, threading.Event] = {}
-        self.slots = asyncio.Semaphore(settings.render_workers)
+        self.slots = FairSlots(settings.render_workers, settings.renders_per_identity)
         self.out_dir = settings.data_dir / "renders"
 
     def output_path(self, job_id: str) -> Path:
@@ -115,8 +194,9 @@ class JobRunner:
         found = await self.store.session(job.session_id)
         if found:
             lang = found[1]
-        async with self.slots:
+        async with self.slots.slot(job.identity_id):
             await self.store.update_job(job.id, "rendering", progress=0)
+            log.info("render %s started for %s", job.id, job.identity_id)
             paths = self._own_paths(job.id)
             if paths is None:
                 await self._fail(job.id, None, t("render_failed", lang, reason="bad render id"))

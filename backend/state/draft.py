@@ -18,6 +18,10 @@ from backend.state.model import SessionState
 
 ASPECTS = {"16:9": (1920, 1080), "9:16": (1080, 1920), "1:1": (1080, 1080)}
 MAX_SIDE = 3840
+# A client's draft is checked against the session's own media: no segment may end more than this
+# past the media it has (a 6-hour segment over a 5 s voiceover held a render worker for hours).
+MEDIA_TOLERANCE_MS = 1000
+FRAME_RATES = (24, 25, 30)  # and the uploaded video's own rate
 
 
 class DraftError(ValueError):
@@ -219,6 +223,8 @@ def to_spec(
     fps = _int(draft.get("fps", 30), 1, 60, "fps")
     spec = RenderSpec(duration_ms=0, width=width, height=height, fps=fps)
     end = 0
+    video_info: Mapping[str, Any] | None = None
+    voice_ms = 0
     for track in draft["t"]:
         if not isinstance(track, Mapping) or not isinstance(track.get("sg"), list):
             raise DraftError("a track has no segment list")
@@ -237,6 +243,7 @@ def to_spec(
                 if found is None:
                     raise DraftError("the draft refers to a video that is not in this session")
                 spec.video, info = found[0], found[1]
+                video_info = info
                 spec.video_has_audio = bool(info.get("has_audio"))
                 spec.video_width, spec.video_height = (
                     int(info.get("width", 0)),
@@ -249,6 +256,12 @@ def to_spec(
                 if found is None:
                     raise DraftError("the draft refers to a voiceover that is not in this session")
                 spec.voice, spec.voice_start_ms = found[0], start
+                voice_ms = _media_ms(found[1])
+                if dur > voice_ms + MEDIA_TOLERANCE_MS:
+                    raise DraftError(
+                        f"the voiceover segment lasts {dur / 1000:.1f} s but the voiceover is "
+                        f"{voice_ms / 1000:.1f} s long"
+                    )
             elif track.get("tt") == AUDIO and meta.get("role") == "music" and spec.music is None:
                 found = resolve(str(seg.get("src", "")))
                 if found is None:
@@ -271,6 +284,7 @@ def to_spec(
                 )
     if spec.video is None and spec.voice is None:
         raise DraftError("the timeline is empty")
+    _check_against_media(spec, video_info, voice_ms, end)
     spec.duration_ms = max(end, 1)
     fit = draft.get("fit", "pad")
     if fit not in ("pad", "blur", "crop"):
@@ -288,6 +302,55 @@ def to_spec(
     spec.sidecars = bool(draft.get("sidecars", False))
     spec.hold_last_frame = bool(draft.get("hold", True))
     return spec
+
+
+def _media_ms(info: Mapping[str, Any]) -> int:
+    value = info.get("duration_ms", 0)
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+
+def allowed_sizes(video: Mapping[str, Any] | None) -> set[tuple[int, int]]:
+    """The output sizes a session can ask for: each aspect at each resolution, and the uploaded
+    video's own size (scaled to each resolution), as even numbers (how ``to_spec`` reads them)."""
+    sizes = set()
+    for aspect in (*ASPECTS, None):
+        for resolution in (None, 720, 1080):
+            w, h = output_size(aspect, video, resolution)
+            sizes.add((w // 2 * 2, h // 2 * 2))
+    return sizes
+
+
+def _check_against_media(
+    spec: RenderSpec, video: Mapping[str, Any] | None, voice_ms: int, end: int
+) -> None:
+    """Refuse a draft that asks for more than the session's media can make: a size none of its
+    formats produce, a frame rate outside FRAME_RATES (and the video's own), or a timeline longer
+    than its video and voiceover (MEDIA_TOLERANCE_MS allowed)."""
+    if (spec.width, spec.height) not in allowed_sizes(video):
+        raise DraftError(
+            f"{spec.width}x{spec.height} is not an output size of this session (its formats are "
+            "16:9, 9:16 and 1:1 at 720p or 1080p, or the video's own size)"
+        )
+    rates = set(FRAME_RATES)
+    source_fps = video.get("fps") if video else None
+    if isinstance(source_fps, (int, float)) and 1 <= round(source_fps) <= 60:
+        rates.add(round(source_fps))
+    if spec.fps not in rates:
+        raise DraftError(
+            f"fps must be one of {', '.join(str(r) for r in sorted(rates))}, not {spec.fps}"
+        )
+    video_ms = _media_ms(video) if video else 0
+    if spec.voice is not None and spec.voice_start_ms > video_ms + MEDIA_TOLERANCE_MS:
+        raise DraftError(
+            f"the voiceover starts at {spec.voice_start_ms / 1000:.1f} s, after the end of the "
+            f"video ({video_ms / 1000:.1f} s)"
+        )
+    media_ms = max(video_ms, spec.voice_start_ms + voice_ms if spec.voice is not None else 0)
+    if end > media_ms + MEDIA_TOLERANCE_MS:
+        raise DraftError(
+            f"the timeline runs to {end / 1000:.1f} s but this session's media last "
+            f"{media_ms / 1000:.1f} s"
+        )
 
 
 def _clip(sentences: list[Sentence], end_ms: int) -> list[Sentence]:
