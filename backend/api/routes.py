@@ -74,18 +74,19 @@ async def anonymous_token(
     client_id = (x_client_id or "").strip()
     if not client_id or len(client_id) > 128:
         raise api_error(MISSING_CLIENT_ID, "no_client_id", lang)
-    last = await backend.store.last_token_issue(client_id)
-    if last is not None and time.time() - last < backend.settings.token_ttl_seconds:
+    token = "nemo_" + secrets.token_urlsafe(32)
+    ttl = backend.settings.token_ttl_seconds
+    issued = await backend.store.issue_anonymous(  # atomic: one token per client id at a time
+        client_id, backend.settings.initial_credits, token, ttl, every=ttl
+    )
+    if not isinstance(issued, tuple):
         raise api_error(
             RATE_LIMITED,
             "token_rate_limited",
             lang,
-            {"retry_after": int(last + backend.settings.token_ttl_seconds - time.time())},
+            {"retry_after": int(issued + ttl - time.time())},
         )
-    token = "nemo_" + secrets.token_urlsafe(32)
-    ident, expires = await backend.store.create_identity(
-        client_id, backend.settings.initial_credits, token, backend.settings.token_ttl_seconds
-    )
+    ident, expires = issued
     return envelope(
         {
             "token": token,

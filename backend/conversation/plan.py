@@ -41,14 +41,23 @@ def credits_for(duration_ms: int, seconds_per_credit: int) -> int:
     return max(1, math.ceil(duration_ms / 1000 / seconds_per_credit))
 
 
-def speech_charge(speech: SpeechResult, seconds_per_credit: int) -> int:
-    """What a synthesis costs: the share of its length synthesized now. Sentences reused from the
-    cache (a pronunciation fix re-synthesizes one sentence; undoing a speed change none) are free."""
-    sentences = speech.synthesized + speech.cached
-    if speech.synthesized == 0 or sentences == 0:
-        return 0
-    fresh_ms = speech.duration_ms * speech.synthesized / sentences
-    return credits_for(round(fresh_ms), seconds_per_credit)
+def speech_charge(
+    speech: SpeechResult, fresh_keys: set[str], seconds_per_credit: int
+) -> tuple[int, int]:
+    """(credits, cached sentences) of a synthesis for one identity: the length of the speech it
+    had not voiced before (``fresh_keys``, from ``BackendStore.claim_voiced``), by duration, not
+    by sentence count. What this identity voiced before is free (a pronunciation fix
+    re-synthesizes one sentence; undoing a speed change none); what someone else voiced is not,
+    and is not reported as cached either: the cache saves work, not other people's credits."""
+    fresh_ms = cached = 0
+    seen: set[str] = set()
+    for key, ms in speech.clips:
+        if key in fresh_keys and key not in seen:
+            fresh_ms += ms
+        else:
+            cached += 1
+        seen.add(key)
+    return (credits_for(fresh_ms, seconds_per_credit) if fresh_ms else 0), cached
 
 
 def plan(

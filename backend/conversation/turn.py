@@ -257,13 +257,14 @@ async def _synthesize(
     out = media_path(backend.settings.data_dir, turn.sid) / f"{media_id}.wav"
     out.parent.mkdir(parents=True, exist_ok=True)
     pron = state.settings.pronunciations or None
-    charge, finished = 0, False
+    charge, cached, finished = 0, 0, False
     try:
         speech = await loop.run_in_executor(
             backend.tts_pool,
             lambda: speak(backend.tts, script, voice, turn.speed, out, progress, pron, lang),
         )
-        charge = speech_charge(speech, backend.settings.seconds_per_credit)
+        fresh = await backend.store.claim_voiced(turn.ident.id, [k for k, _ms in speech.clips])
+        charge, cached = speech_charge(speech, fresh, backend.settings.seconds_per_credit)
         finished = True
     except TTSError as exc:
         raise api_error(BAD_INPUT, "synth_failed", lang, reason=str(exc)) from exc
@@ -312,7 +313,7 @@ async def _synthesize(
                         "status": "done",
                         "duration_ms": speech.duration_ms,
                         "sentences": len(speech.sentences),
-                        "cached": speech.cached,
+                        "cached": cached,
                         "credits": charge,
                     },
                 )

@@ -72,7 +72,10 @@ class SpeechResult:
     duration_ms: int
     sentences: tuple[Sentence, ...]
     synthesized: int = 0  # sentences synthesized now
-    cached: int = 0  # sentences served from the cache
+    cached: int = 0  # sentences served from the cache (by anyone: not what a user is told)
+    # (cache key, ms) of each clip in the output: what is charged is the length of the clips this
+    # identity has not voiced before (backend.conversation.plan.speech_charge)
+    clips: tuple[tuple[str, int], ...] = ()
     adjustments: tuple[Adjustment, ...] = ()  # timed scripts only
 
 

@@ -17,7 +17,7 @@ from typing import Protocol
 
 from backend.core.types import Adjustment, Cue, Sentence, SpeechResult, Voice
 from backend.speech.script import SENTENCE_GAP_MS, parse_script
-from backend.speech.wav import EDGE_MS, Clip, SpeechWav, prepare_output
+from backend.speech.wav import EDGE_MS, Clip, SpeechWav, clip_ms, prepare_output
 
 
 class ClipSource(Protocol):
@@ -26,6 +26,10 @@ class ClipSource(Protocol):
     def sentence_clip(
         self, text: str, voice: Voice, speed: float, pronunciations: dict[str, str] | None
     ) -> tuple[Clip, bool]: ...
+
+    def clip_key(
+        self, text: str, voice: Voice, speed: float, pronunciations: dict[str, str] | None
+    ) -> str: ...
 
 
 _LOG = logging.getLogger(__name__)
@@ -50,6 +54,7 @@ class _Cue:
         pronunciations: dict[str, str] | None,
     ) -> None:
         self.parts: list[tuple[int, Clip | None, str]] = []  # (silence ms before, clip, text)
+        self.keys: list[str] = []  # each part's cache key
         self.synthesized = self.cached = 0
         pending = 0
         spoken = 0
@@ -62,6 +67,7 @@ class _Cue:
             self.cached += not fresh
             gap = max(0, SENTENCE_GAP_MS - 2 * EDGE_MS) if spoken else 0
             self.parts.append((pending + gap, clip, item.text))
+            self.keys.append(engine.clip_key(item.text, voice, speed, pronunciations))
             pending = 0
             spoken += 1
         self.trailing_ms = pending
@@ -88,6 +94,7 @@ def synthesize_timed(
     sentences: list[Sentence] = []
     adjustments: list[Adjustment] = []
     synthesized = cached = 0
+    clips: list[tuple[str, int]] = []
     prev_end_ms = 0.0
     with SpeechWav(tmp, out_path) as wav:
         for index, cue in enumerate(ordered):
@@ -119,8 +126,9 @@ def synthesize_timed(
             if factor > 1.0 or overrun > 0:
                 adjustments.append(Adjustment(index, round(factor, 3), overrun))
             wav.silence(round(place - written_ms))
-            for gap, clip, text in plan.parts:
+            for (gap, clip, text), key in zip(plan.parts, plan.keys, strict=True):
                 assert clip is not None
+                clips.append((key, clip_ms(clip)))
                 wav.silence(gap)
                 sentences.append(wav.clip(text, clip))
                 if progress is not None:
@@ -148,4 +156,5 @@ def synthesize_timed(
         synthesized=synthesized,
         cached=cached,
         adjustments=tuple(adjustments),
+        clips=tuple(clips),
     )

@@ -38,7 +38,7 @@ from backend.speech.script import (
     parse_script,
     spoken_text,
 )
-from backend.speech.wav import EDGE_MS, Clip, SpeechWav, TTSError, prepare_output
+from backend.speech.wav import EDGE_MS, Clip, SpeechWav, TTSError, clip_ms, prepare_output
 
 _LOG = logging.getLogger(__name__)
 
@@ -211,6 +211,13 @@ class TTSEngine:
         end = groups[-1][1] if groups else total
         return distribute(words, start, end)
 
+    def clip_key(
+        self, text: str, voice: Voice, speed: float, pronunciations: dict[str, str] | None
+    ) -> str:
+        """The cache key of one sentence's clip: who has voiced what is recorded by it, so the
+        savings of the cache are per identity (``BackendStore.claim_voiced``)."""
+        return self._cache_key(text, spoken_text(text, pronunciations), voice, speed)
+
     def sentence_clip(
         self, text: str, voice: Voice, speed: float, pronunciations: dict[str, str] | None
     ) -> tuple[Clip, bool]:
@@ -243,6 +250,7 @@ class TTSEngine:
         tmp = prepare_output(speed, total, out_path)
         sentences: list[Sentence] = []
         synthesized = cached = 0
+        clips: list[tuple[str, int]] = []  # (cache key, ms) of each sentence spoken
         pending_ms = 0  # silence owed before the next sentence
         with SpeechWav(tmp, out_path) as wav:
             for item in items:
@@ -252,6 +260,8 @@ class TTSEngine:
                 clip, fresh = self.sentence_clip(item.text, voice, speed, pronunciations)
                 synthesized += fresh
                 cached += not fresh
+                key = self.clip_key(item.text, voice, speed, pronunciations)
+                clips.append((key, clip_ms(clip)))
                 if sentences:
                     base = PARAGRAPH_GAP_MS if item.paragraph_start else SENTENCE_GAP_MS
                     pending_ms += max(0, base - 2 * EDGE_MS)
@@ -276,6 +286,7 @@ class TTSEngine:
             sentences=tuple(sentences),
             synthesized=synthesized,
             cached=cached,
+            clips=tuple(clips),
         )
 
 

@@ -29,6 +29,11 @@ class Clip:
     words: list[tuple[str, int, int]]
 
 
+def clip_ms(clip: Clip) -> int:
+    """A clip's length in milliseconds."""
+    return round(len(clip.audio) * 1000 / clip.sample_rate)
+
+
 class TTSError(Exception):
     """Synthesis could not produce speech (empty script, broken voice)."""
 

@@ -7,6 +7,7 @@ Session state is a JSON document (script, settings, draft, generated media, undo
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -72,6 +73,16 @@ CREATE TABLE IF NOT EXISTS jobs (
     updated REAL NOT NULL
 );
     """,
+    # Which identity has voiced which sentence (the TTS cache key): the cache's audio is shared,
+    # its savings are not, so a second user is charged for a sentence someone else voiced.
+    """
+CREATE TABLE IF NOT EXISTS voiced (
+    identity_id TEXT NOT NULL,
+    cache_key TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (identity_id, cache_key)
+) WITHOUT ROWID;
+    """,
 )
 
 
@@ -132,6 +143,9 @@ class BackendStore:
 
     def __init__(self, db: aiosqlite.Connection) -> None:
         self.db = db
+        # Check-then-write sequences on the one shared connection run one at a time (statements of
+        # two coroutines would otherwise interleave inside one transaction).
+        self._write_lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: Path) -> BackendStore:
@@ -149,10 +163,59 @@ class BackendStore:
             row = await cur.fetchone()
         return float(row[0]) if row and row[0] is not None else None
 
+    async def issue_anonymous(
+        self, client_id: str, credits: int, token: str, ttl: int, every: float
+    ) -> tuple[Identity, float] | float:
+        """A new identity and token for ``client_id``, unless one was issued to it less than
+        ``every`` seconds ago: then the time of that issue. Atomic: ten requests at once for one
+        client id issue exactly one token. The check and the inserts run under the store's write
+        lock (one process owns the data dir) and the identity row is inserted only if no token
+        was issued meanwhile, in one statement, so even a second writer could not double it."""
+        async with self._write_lock:
+            now = time.time()
+            try:
+                async with self.db.execute(
+                    "SELECT MAX(t.issued) FROM tokens t JOIN identities i ON i.id = t.identity_id"
+                    " WHERE i.client_id = ?",
+                    (client_id,),
+                ) as cur:
+                    row = await cur.fetchone()
+                last = float(row[0]) if row and row[0] is not None else None
+                if last is not None and now - last < every:
+                    return last
+                ident, expires = await self._insert_identity(
+                    client_id, credits, token, ttl, now, unless_since=now - every
+                )
+                if ident is None:  # nothing was inserted
+                    return now
+                await self.db.commit()
+            except BaseException:
+                await self.db.rollback()
+                raise
+            return ident, expires
+
     async def create_identity(
         self, client_id: str, credits: int, token: str, ttl: int
     ) -> tuple[Identity, float]:
-        now = time.time()
+        async with self._write_lock:
+            ident, expires = await self._insert_identity(
+                client_id, credits, token, ttl, time.time()
+            )
+            await self.db.commit()
+        assert ident is not None
+        return ident, expires
+
+    async def _insert_identity(
+        self,
+        client_id: str,
+        credits: int,
+        token: str,
+        ttl: int,
+        now: float,
+        unless_since: float | None = None,
+    ) -> tuple[Identity | None, float]:
+        """Insert an identity and its token (not committed). With ``unless_since``: only if the
+        client id has no token issued after that time (else (None, 0))."""
         ident = Identity(
             id=uuid.uuid4().hex[:16],
             client_id=client_id,
@@ -161,15 +224,25 @@ class BackendStore:
             registered=False,
         )
         expires = now + ttl
-        await self.db.execute(
-            "INSERT INTO identities (id, client_id, created, credits) VALUES (?, ?, ?, ?)",
-            (ident.id, client_id, now, credits),
+        cur = await self.db.execute(
+            "INSERT INTO identities (id, client_id, created, credits) SELECT ?, ?, ?, ?"
+            " WHERE NOT EXISTS (SELECT 1 FROM tokens t JOIN identities i ON i.id = t.identity_id"
+            " WHERE i.client_id = ? AND t.issued > ?)",
+            (
+                ident.id,
+                client_id,
+                now,
+                credits,
+                client_id,
+                -1.0 if unless_since is None else unless_since,
+            ),
         )
+        if cur.rowcount != 1:
+            return None, 0.0
         await self.db.execute(
             "INSERT INTO tokens (token_hash, identity_id, issued, expires) VALUES (?, ?, ?, ?)",
             (hash_token(token), ident.id, now, expires),
         )
-        await self.db.commit()
         return ident, expires
 
     async def identity_for_token(self, token: str) -> Identity | None:
@@ -214,6 +287,22 @@ class BackendStore:
             (frozen, charge, identity_id),
         )
         await self.db.commit()
+
+    async def claim_voiced(self, identity_id: str, keys: list[str]) -> set[str]:
+        """Record that ``identity_id`` has voiced these sentences (TTS cache keys); returns the
+        ones it had not voiced before, which are what it is charged for."""
+        fresh: set[str] = set()
+        async with self._write_lock:
+            now = time.time()
+            for key in dict.fromkeys(keys):
+                cur = await self.db.execute(
+                    "INSERT OR IGNORE INTO voiced (identity_id, cache_key, created) VALUES (?, ?, ?)",
+                    (identity_id, key, now),
+                )
+                if cur.rowcount == 1:
+                    fresh.add(key)
+            await self.db.commit()
+        return fresh
 
     # sessions --------------------------------------------------------------------------
     async def create_session(

@@ -1,0 +1,269 @@
+"""Issue 11, classes 2, 5 and 6 against the real backend on 127.0.0.1 (real Piper, real ffmpeg):
+a huge turn is read off the event loop, client drafts are bounded by the session's own media,
+renders are scheduled fairly across identities, and credits are charged by what each identity
+had synthesized, with anonymous tokens issued once per client id."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+
+from backend.runtime.jobs import FairSlots
+from tests.support.backend import Api, BackendProcess, iter_parts, texts
+
+RENDER = "/api/render/proxy/lambda"
+
+
+def _done(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The synthesize_speech result of a turn (duration, sentences, cached, credits)."""
+    found = [
+        p["functionResponse"]["response"]
+        for p in iter_parts(events)
+        if "functionResponse" in p and p["functionResponse"]["response"].get("status") == "done"
+    ]
+    assert len(found) == 1, events
+    return dict(found[0])
+
+
+def _balance(api: Api) -> dict[str, Any]:
+    return dict(api.get("/api/credits/balance/simple").json()["data"])
+
+
+def _voice(api: Api, script: str) -> dict[str, Any]:
+    r, events = api.say("voiceover please\nscript: " + script)
+    assert r.status_code == 200, r.text
+    return _done(events)
+
+
+# -- class 2: off the event loop --------------------------------------------------------------
+
+
+def test_healthz_answers_while_a_huge_turn_is_read(api: Api) -> None:
+    """A script block near the cap (60,000 one-word sentences) takes a while to read, split and
+    estimate. /healthz requests sent meanwhile are answered before the turn's reply arrives."""
+    huge = "voiceover please\nscript: " + "Go. " * 45_000
+    order: list[str] = []
+    sent = threading.Event()
+    finished = threading.Event()
+
+    def turn() -> None:
+        sent.set()
+        r, _events = api.say(huge)
+        order.append(f"turn {r.status_code}")
+        finished.set()
+
+    th = threading.Thread(target=turn)
+    th.start()
+    sent.wait()
+    with httpx.Client(base_url=api.base, timeout=60) as probe:
+        while not finished.is_set():
+            if probe.get("/healthz").status_code == 200 and not finished.is_set():
+                order.append("healthz")
+    th.join()
+    assert order[-1].startswith("turn")
+    assert order.count("healthz") >= 3, order
+
+
+# -- class 5: drafts bounded by the session's media, fair render queue -----------------------
+
+
+@pytest.fixture
+def voiced(api: Api) -> Api:
+    done = _voice(api, f"The lamp folds flat in one second. Code {uuid.uuid4().hex[:4]}.")
+    assert done["duration_ms"] > 1000
+    return api
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"w": 3840, "h": 3840, "fps": 60}, "output size"),
+        ({"w": 1080, "h": 1920, "fps": 60}, "fps"),
+        ({"w": 1000, "h": 1000}, "output size"),
+        ({"long": 6 * 3600 * 1000}, "lasts"),
+        ({"voice_at": 3600 * 1000}, "starts at"),
+    ],
+)
+def test_a_draft_beyond_the_sessions_media_is_refused(
+    voiced: Api, change: dict[str, int], reason: str
+) -> None:
+    draft = voiced.state()["draft"]
+    if "long" in change:  # a 6-hour segment over a few seconds of voice
+        draft["t"][0]["sg"][0]["d"] = change.pop("long")
+    if "voice_at" in change:
+        draft["t"][0]["sg"][0]["s"] = change.pop("voice_at")
+    draft.update(change)
+    body = {"id": f"render_{uuid.uuid4().hex[:8]}", "sessionId": voiced.sid, "draft": draft}
+    r = voiced.post(RENDER, json=body)
+    assert r.status_code == 422 and r.json()["code"] == 4005, r.text
+    assert reason in r.json()["message"], r.json()["message"]
+
+
+def test_the_sessions_own_draft_still_renders(voiced: Api) -> None:
+    draft = voiced.state()["draft"]
+    draft.update(w=1280, h=720, fps=25)
+    assert voiced.poll(voiced.export(draft))["status"] == "completed"
+    for w, h in ((1080, 1920), (720, 1280), (1080, 1080)):  # every format is accepted
+        draft.update(w=w, h=h, fps=30)
+        body = {"id": f"render_{uuid.uuid4().hex[:8]}", "sessionId": voiced.sid, "draft": draft}
+        r = voiced.post(RENDER, json=body)
+        assert r.status_code == 200, r.text
+        voiced.poll(body["id"])
+
+
+def test_fair_slots_serve_identities_in_turn() -> None:
+    async def scenario() -> list[str]:
+        slots = FairSlots(slots=1, per_identity=1)
+        started: list[str] = []
+        release: dict[str, asyncio.Event] = {}
+
+        async def job(who: str, name: str) -> None:
+            async with slots.slot(who):
+                started.append(name)
+                release[name] = asyncio.Event()
+                await release[name].wait()
+
+        tasks = [asyncio.create_task(job("A", f"A{i}")) for i in range(1, 4)]
+        await asyncio.sleep(0)
+        tasks.append(asyncio.create_task(job("B", "B1")))
+        await asyncio.sleep(0)
+        while len(started) < 4:
+            await asyncio.sleep(0)
+            release[started[-1]].set()
+            await asyncio.sleep(0)
+        release[started[-1]].set()
+        await asyncio.gather(*tasks)
+        return started
+
+    assert asyncio.run(scenario()) == ["A1", "B1", "A2", "A3"]
+
+
+def test_one_identity_per_slot_and_cancelled_waiters_leave() -> None:
+    async def scenario() -> tuple[list[str], int]:
+        slots = FairSlots(slots=2, per_identity=1)
+        started: list[str] = []
+        gate = asyncio.Event()
+
+        async def job(who: str, name: str) -> None:
+            async with slots.slot(who):
+                started.append(name)
+                await gate.wait()
+
+        a = [asyncio.create_task(job("A", f"A{i}")) for i in range(3)]
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert started == ["A0"]  # the second slot stays free for someone else
+        a[2].cancel()
+        b = asyncio.create_task(job("B", "B0"))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert started == ["A0", "B0"]
+        gate.set()
+        await asyncio.gather(*a[:2], b)
+        return started, slots.free
+
+    started, free = asyncio.run(scenario())
+    assert started == ["A0", "B0", "A1"] and free == 2
+
+
+@pytest.fixture(scope="module")
+def one_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackendProcess]:
+    proc = BackendProcess(
+        tmp_path_factory.mktemp("one-worker"), env={"VOBACKEND_RENDER_WORKERS": "1"}
+    )
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+def test_a_heavy_user_delays_only_themselves(one_worker: BackendProcess) -> None:
+    """One render worker. A queues three renders, then B queues one: B's starts right after A's
+    first, before A's second (the old FIFO ran all of A's first)."""
+    a, b = Api(one_worker.url), Api(one_worker.url)
+    try:
+        _voice(a, "Identity A reads this line for the queue test.")
+        _voice(b, "Identity B reads a different line.")
+        a_jobs = [a.export() for _ in range(3)]
+        b_job = b.export()
+        for job in a_jobs:
+            assert a.poll(job)["status"] == "completed"
+        assert b.poll(b_job)["status"] == "completed"
+        log = (one_worker.data_dir / "backend.log").read_text()
+        started = re.findall(r"render (render_\w+) started for", log)
+        assert [j for j in started if j in (*a_jobs, b_job)] == [
+            a_jobs[0],
+            b_job,
+            a_jobs[1],
+            a_jobs[2],
+        ], started
+    finally:
+        a.close()
+        b.close()
+
+
+# -- class 6: credits --------------------------------------------------------------------------
+
+
+def test_ten_token_requests_at_once_issue_one_token(api: Api) -> None:
+    client_id = "burst-" + uuid.uuid4().hex
+
+    def ask(_n: int) -> int:
+        with httpx.Client(base_url=api.base, timeout=60) as http:
+            r = http.post("/api/auth/anonymous-token", headers={"X-Client-Id": client_id})
+            return r.status_code
+
+    with ThreadPoolExecutor(10) as pool:
+        codes = list(pool.map(ask, range(10)))
+    assert sorted(codes) == [200] + [429] * 9, codes
+
+
+def test_the_cache_saves_work_not_other_peoples_credits(api: Api) -> None:
+    """B voices what A voiced: same audio from the cache, but B is charged the same and told
+    nothing was cached; A's own redo is free and reported as cached."""
+    script = f"Marker {uuid.uuid4().hex[:6]} opens the show. The lamp folds flat in one second."
+    first = _voice(api, script)
+    assert first["cached"] == 0 and first["credits"] >= 1
+    other = Api(api.base)
+    try:
+        before = _balance(other)["available"]
+        second = _voice(other, script)
+        assert second["cached"] == 0 and second["credits"] == first["credits"], (first, second)
+        assert _balance(other)["available"] == before - first["credits"]
+    finally:
+        other.close()
+    again = _voice(api, script)
+    assert again["cached"] == again["sentences"] and again["credits"] == 0
+
+
+def test_new_speech_is_charged_by_its_duration(api: Api) -> None:
+    """Forty cached 'Hi.' plus six long new sentences (~50 s): charged per 10 s of the new
+    speech, not by the share of sentences that are new (the old charge was 1 credit)."""
+    tag = uuid.uuid4().hex[:4]
+    _voice(api, f"Hi {tag}. " * 40)
+    long = (
+        "Sentence {n} is deliberately long so that it keeps the narrator talking for quite "
+        "a while about lamps, desks, light, colour, warmth and the quiet evening hours {n}. "
+    )
+    done = _voice(api, f"Hi {tag}. " * 40 + "".join(long.format(n=n) for n in range(6)))
+    assert done["cached"] >= 40
+    assert done["credits"] >= 4, done
+
+
+def test_an_unreadable_word_is_refused_before_any_credit_is_frozen(api: Api) -> None:
+    before = _balance(api)
+    for lang, word in (("en", "cannot be read out"), ("zh", "无法朗读")):
+        speaker = api if lang == "en" else Api(api.base, lang="zh")
+        r, events = speaker.say("voiceover please\nscript: Hello " + "a" * 3_000 + " there.")
+        message = r.json()["message"] if r.status_code != 200 else texts(events)
+        assert r.status_code == 422 and word in message, message
+        if speaker is not api:
+            speaker.close()
+    assert _balance(api) == before
