@@ -13,6 +13,7 @@ from typing import Any
 import imageio_ffmpeg
 import numpy as np
 
+from backend.protocol.summary import timeline_summary
 from tests.support.backend import Api, function_names, iter_parts, texts
 from tests.support.media import audio_samples, frame_rgb, make_test_video, probe, rms_db
 
@@ -260,7 +261,10 @@ def test_chinese_reaches_the_same_actions(api: Api, backend: Any) -> None:
         zh.say(cn)
         a, b = api.state(), zh.state()
         assert a["settings"] == b["settings"], (en, cn)
-        assert a["summary"] == b["summary"], (en, cn)
+        # the same timeline, each summarized in its session's language
+        assert a["summary"] == timeline_summary(b["draft"], "en"), (en, cn)
+        assert b["summary"] == timeline_summary(b["draft"], "zh"), (en, cn)
+        assert b["summary"].startswith("时间线"), cn
     zh.close()
 
 
