@@ -34,7 +34,8 @@ from telegram.ext import AIORateLimiter, Application, CallbackQueryHandler, Cont
 from telegram.ext import MessageHandler as _MessageHandler
 
 from adapters.telegram_files import download, file_limits
-from adapters.telegram_reply import GroupBudget, TelegramReplier, run_ffmpeg
+from adapters.telegram_reply import TelegramReplier
+from adapters.telegram_rules import GroupBudget, run_ffmpeg
 from adapters.telegram_webhook import start_webhook
 from bot.messages import Attachment, Inbound, Limits, Replier
 from bot.redact import install_redaction, register_secret

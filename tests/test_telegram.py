@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from adapters.telegram import TelegramAdapter, file_limits
-from adapters.telegram_reply import run_ffmpeg
+from adapters.telegram_rules import run_ffmpeg
 from bot.__main__ import DEMO_STEPS, EXAMPLE_SCRIPT
 from bot.redact import install_redaction
 from bot.settings import Settings
