@@ -15,7 +15,7 @@ from backend.core.errors import BAD_TOKEN, EXPORT_BLOCKED, FORBIDDEN, NO_SESSION
 from backend.core.i18n import pick_lang
 from backend.runtime.context import Backend
 from backend.state.model import SessionState
-from backend.state.store import Identity
+from backend.state.records import Identity
 
 
 def backend_of(request: Request) -> Backend:

@@ -17,7 +17,7 @@ from backend.runtime.context import Backend
 from backend.speech.script import overlong_word, script_language
 from backend.speech.voiceover import estimate_ms
 from backend.state.model import SessionState
-from backend.state.store import Identity
+from backend.state.records import Identity
 
 
 @dataclass

@@ -27,8 +27,8 @@ from backend.speech.voiceover import speak, timing_notes
 from backend.speech.wav import TTSError
 from backend.state.draft import ASPECTS, burned_for_player
 from backend.state.model import CaptionLine, Script, SessionState, Voiceover
+from backend.state.records import MediaItem
 from backend.state.sessions import media_path, refresh_draft
-from backend.state.store import MediaItem
 
 log = logging.getLogger(__name__)
 AUTHOR = "nemo_agent"

@@ -22,7 +22,8 @@ from backend.core.settings import BackendSettings
 from backend.core.signing import sign
 from backend.core.types import RenderSpec
 from backend.state.draft import DraftError, to_spec
-from backend.state.store import BackendStore, Job
+from backend.state.records import Job
+from backend.state.store import BackendStore
 
 log = logging.getLogger(__name__)
 

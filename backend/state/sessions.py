@@ -11,7 +11,8 @@ from backend.core.types import Ingested, Received
 from backend.protocol.summary import summary_or_empty
 from backend.state.draft import build_draft
 from backend.state.model import Script, SessionState
-from backend.state.store import BackendStore, MediaItem
+from backend.state.records import MediaItem
+from backend.state.store import BackendStore
 
 
 async def apply_uploads(

@@ -8,17 +8,24 @@ Session state is a JSON document (script, settings, draft, generated media, undo
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
 from backend.state.model import SessionState, dump_state, load_state
+from backend.state.records import (
+    Identity,
+    Job,
+    MediaItem,
+    hash_token,
+    identity_row,
+    job_row,
+    media_row,
+)
 from storage.sqlite import open_sqlite
 
 # Each entry moves the schema one version up (storage.sqlite). Step 1 uses IF NOT EXISTS so a data
@@ -84,58 +91,6 @@ CREATE TABLE IF NOT EXISTS voiced (
 ) WITHOUT ROWID;
     """,
 )
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-@dataclass
-class Identity:
-    id: str
-    client_id: str
-    credits: int
-    frozen: int
-    registered: bool
-
-    @property
-    def available(self) -> int:
-        return self.credits - self.frozen
-
-
-@dataclass
-class MediaItem:
-    id: str
-    session_id: str
-    kind: str
-    name: str
-    path: Path
-    size: int
-    mime: str
-    info: dict[str, Any]
-
-    def public(self) -> dict[str, Any]:
-        """What clients see: never the server-side path."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "kind": self.kind,
-            "size": self.size,
-            "mime": self.mime,
-            **self.info,
-        }
-
-
-@dataclass
-class Job:
-    id: str
-    session_id: str
-    identity_id: str
-    status: str
-    progress: float
-    draft: dict[str, Any]
-    output: dict[str, Any] | None
-    error: dict[str, Any] | None
 
 
 class BackendStore:
@@ -251,12 +206,12 @@ class BackendStore:
             (hash_token(token), time.time()),
         ) as cur:
             row = await cur.fetchone()
-        return _identity(row) if row else None
+        return identity_row(row) if row else None
 
     async def identity(self, identity_id: str) -> Identity | None:
         async with self.db.execute("SELECT * FROM identities WHERE id = ?", (identity_id,)) as cur:
             row = await cur.fetchone()
-        return _identity(row) if row else None
+        return identity_row(row) if row else None
 
     async def expire_tokens(self, identity_id: str) -> None:
         """Test and admin hook: make an identity's tokens expire now."""
@@ -359,14 +314,14 @@ class BackendStore:
             args += (kind,)
         async with self.db.execute(sql + " ORDER BY created", args) as cur:
             rows = await cur.fetchall()
-        return [_media(r) for r in rows]
+        return [media_row(r) for r in rows]
 
     async def media_item(self, session_id: str, media_id: str) -> MediaItem | None:
         async with self.db.execute(
             "SELECT * FROM media WHERE session_id = ? AND id = ?", (session_id, media_id)
         ) as cur:
             row = await cur.fetchone()
-        return _media(row) if row else None
+        return media_row(row) if row else None
 
     # render jobs -----------------------------------------------------------------------
     async def create_job(
@@ -386,7 +341,7 @@ class BackendStore:
     async def job(self, job_id: str) -> Job | None:
         async with self.db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cur:
             row = await cur.fetchone()
-        return _job(row) if row else None
+        return job_row(row) if row else None
 
     async def update_job(
         self,
@@ -415,36 +370,4 @@ class BackendStore:
             "SELECT * FROM jobs WHERE status IN ('queued', 'rendering') ORDER BY created"
         ) as cur:
             rows = await cur.fetchall()
-        return [_job(r) for r in rows]
-
-
-def _identity(row: aiosqlite.Row) -> Identity:
-    return Identity(
-        row["id"], row["client_id"], row["credits"], row["frozen"], bool(row["registered"])
-    )
-
-
-def _media(row: aiosqlite.Row) -> MediaItem:
-    return MediaItem(
-        row["id"],
-        row["session_id"],
-        row["kind"],
-        row["name"],
-        Path(row["path"]),
-        row["size"],
-        row["mime"],
-        json.loads(row["info"]),
-    )
-
-
-def _job(row: aiosqlite.Row) -> Job:
-    return Job(
-        row["id"],
-        row["session_id"],
-        row["identity_id"],
-        row["status"],
-        row["progress"],
-        json.loads(row["draft"]),
-        json.loads(row["output"]) if row["output"] else None,
-        json.loads(row["error"]) if row["error"] else None,
-    )
+        return [job_row(r) for r in rows]
