@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -119,3 +120,36 @@ def speech_bounds(audio: np.ndarray) -> tuple[int, int]:
     if loud.size == 0:
         return 0, len(audio)
     return int(loud[0]), int(loud[-1]) + 1
+
+
+_LOG = logging.getLogger(__name__)
+
+
+def word_spans(
+    words: list[str],
+    spoken_words: list[str],
+    phones: list[Phone],
+    total: int,
+    phonemize: Callable[[str], str],
+    *,
+    unsure: str | None = "?",
+) -> list[tuple[int, int]]:
+    """Each caption word's sample span, for any engine that gives phonemes with sample positions:
+    the phoneme groups between spaces when they pair up one to one (and no phoneme is the engine's
+    ``unsure`` symbol: Piper's ``?``), else each word's own phonemes found in the spoken sequence,
+    else a share by length."""
+    if not words:
+        return []
+    groups = word_groups(phones)
+    if len(groups) == len(words) and (unsure is None or unsure not in {p.symbol for p in phones}):
+        return groups
+    try:
+        matched = match_by_phonemes(words, spoken_words, phones, phonemize)
+    except Exception:  # timing is best effort; the audio is what matters
+        _LOG.debug("phoneme matching failed", exc_info=True)
+        matched = None
+    if matched is not None:
+        return matched
+    start = groups[0][0] if groups else 0
+    end = groups[-1][1] if groups else total
+    return distribute(words, start, end)

@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +28,8 @@ import numpy as np
 from backend.core.types import Voice
 from backend.speech.alignment import (
     Phone,
-    distribute,
-    match_by_phonemes,
     speech_bounds,
-    word_groups,
+    word_spans,
 )
 from backend.speech.script import caption_words, spoken_text
 from backend.speech.wav import EDGE_MS, Clip, TTSError
@@ -242,7 +239,7 @@ class KokoroEngine:
         )
         words = caption_words(text)
         spoken_words = [spoken_text(w + " ", pronunciations).strip() for w in words]
-        spans = word_spans(words, spoken_words, phones, len(pcm), g2p)
+        spans = word_spans(words, spoken_words, phones, len(pcm), g2p, unsure=None)
         return trim(pcm, words, spans)
 
 
@@ -264,32 +261,6 @@ def _chunks(symbols: list[str]) -> list[tuple[int, int]]:
     if lo < len(symbols):
         out.append((lo, len(symbols)))
     return out
-
-
-def word_spans(
-    words: list[str],
-    spoken_words: list[str],
-    phones: list[Phone],
-    total: int,
-    phonemize: Callable[[str], str],
-) -> list[tuple[int, int]]:
-    """Each caption word's sample span: the phoneme groups between spaces when they pair up one to
-    one, else each word's own phonemes found in the spoken sequence, else a share by length."""
-    if not words:
-        return []
-    groups = word_groups(phones)
-    if len(groups) == len(words):
-        return groups
-    try:
-        matched = match_by_phonemes(words, spoken_words, phones, phonemize)
-    except Exception:  # timing is best effort; the audio is what matters
-        _LOG.debug("phoneme matching failed", exc_info=True)
-        matched = None
-    if matched is not None:
-        return matched
-    start = groups[0][0] if groups else 0
-    end = groups[-1][1] if groups else total
-    return distribute(words, start, end)
 
 
 def trim(audio: np.ndarray, words: list[str], spans: list[tuple[int, int]]) -> Clip:

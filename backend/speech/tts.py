@@ -24,10 +24,8 @@ import numpy as np
 from backend.core.types import Sentence, SpeechResult, Voice
 from backend.speech.alignment import (
     Phone,
-    distribute,
-    match_by_phonemes,
     speech_bounds,
-    word_groups,
+    word_spans,
 )
 from backend.speech.kokoro import KokoroEngine
 from backend.speech.piper_model import load_voice
@@ -167,7 +165,7 @@ class TTSEngine:
 
             words = caption_words(text)
             spoken_words = [spoken_text(w + " ", pronunciations).strip() for w in words]
-            spans = self._word_spans(words, spoken_words, phones, offset, phonemize)
+            spans = word_spans(words, spoken_words, phones, offset, phonemize)
         audio = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
         # Trim silence at both ends, keeping EDGE_MS, never cutting into an aligned word.
         lo, hi = speech_bounds(audio)
@@ -186,30 +184,6 @@ class TTSEngine:
             for w, (s, e) in zip(words, spans, strict=True)
         ]
         return Clip(trimmed, rate, timed)
-
-    @staticmethod
-    def _word_spans(
-        words: list[str],
-        spoken_words: list[str],
-        phones: list[Phone],
-        total: int,
-        phonemize: Callable[[str], str],
-    ) -> list[tuple[int, int]]:
-        if not words:
-            return []
-        groups = word_groups(phones)
-        if len(groups) == len(words) and "?" not in {p.symbol for p in phones}:
-            return groups
-        try:
-            matched = match_by_phonemes(words, spoken_words, phones, phonemize)
-        except Exception:  # timing is best effort; the audio is what matters
-            _LOG.debug("phoneme matching failed", exc_info=True)
-            matched = None
-        if matched is not None:
-            return matched
-        start = groups[0][0] if groups else 0
-        end = groups[-1][1] if groups else total
-        return distribute(words, start, end)
 
     def clip_key(
         self, text: str, voice: Voice, speed: float, pronunciations: dict[str, str] | None
