@@ -14,6 +14,7 @@ def main() -> None:
         "bench.bench_voices",
         "bench.bench_render",
         "bench.bench_scaling",
+        "bench.bench_flood",
     ):
         try:
             module = importlib.import_module(name)
