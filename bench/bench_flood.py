@@ -250,38 +250,12 @@ class Abuser:
 
     def trickle_upload(self) -> str:
         """A multipart upload sent one byte every 0.2 s until the server answers (or 15 s)."""
-        body = H.multipart(b"BND", [("slow.txt", b"Lumen is a lamp. " * 60)])
-        sock = socket.create_connection(("127.0.0.1", self.proc.port))
-        sock.sendall(
-            (
-                f"POST {self.path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {self.api.token}\r\n"
-                "Content-Type: multipart/form-data; boundary=BND\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n"
-            ).encode()
+        took, reply = H.trickle_upload(
+            self.proc.port, self.path, self.api.token, b"Lumen is a lamp. " * 60, limit=15
         )
-        started, reply = time.monotonic(), b""
-        sock.settimeout(0.2)
-        with sock:
-            for byte in body:
-                try:
-                    reply = sock.recv(65536)
-                    break
-                except TimeoutError:
-                    pass
-                except OSError:
-                    break
-                if time.monotonic() - started > 15:
-                    return "still open after 15 s"
-                try:
-                    sock.sendall(bytes([byte]))
-                except OSError:
-                    break
-            sock.settimeout(5)
-            try:
-                reply = reply or sock.recv(65536)
-            except OSError:
-                pass
-        return reply.split(b" ", 2)[1].decode() if reply.startswith(b"HTTP/") else "no reply"
+        if not reply.startswith(b"HTTP/"):
+            return "still open after 15 s" if took > 15 else "no reply"
+        return reply.split(b" ", 2)[1].decode()
 
     def lying_docx(self) -> str:
         return self._code(self.api.upload(("lie.docx", self.p.lying_docx)))

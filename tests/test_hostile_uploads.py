@@ -232,47 +232,14 @@ def test_a_gzip_url_body_counts_its_decoded_size(
 # Class 4: slow clients
 
 
-def _trickle(proc: BackendProcess, path: str, token: str, limit: float) -> tuple[float, bytes]:
-    """Send a multipart upload one byte every 0.2 s; (seconds until the server answered, reply)."""
-    body = H.multipart(b"BND", [("slow.txt", SCRIPT.encode() * 20)])
-    sock = socket.create_connection(("127.0.0.1", proc.port))
-    sock.sendall(
-        (
-            f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
-            "Content-Type: multipart/form-data; boundary=BND\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        ).encode()
-    )
-    started = time.monotonic()
-    sock.settimeout(0.2)
-    reply = b""
-    with sock:
-        for byte in body:
-            try:
-                reply = sock.recv(65536)
-                break
-            except TimeoutError:
-                pass
-            if time.monotonic() - started > limit:
-                break
-            try:
-                sock.sendall(bytes([byte]))
-            except OSError:
-                break
-        sock.settimeout(5)
-        try:
-            reply = reply or sock.recv(65536)
-        except OSError:
-            pass
-    return time.monotonic() - started, reply
-
-
 def test_a_trickling_upload_is_stopped_and_leaves_nothing(
     hostile_backend: BackendProcess, client: Api
 ) -> None:
     """Before: open for as long as the client liked (>20 s measured, .part kept).
     After: answered 400 once under 2,000 B/s after the 2 s grace; no .part left."""
-    took, reply = _trickle(hostile_backend, upload_path(client), client.token, limit=20)
+    took, reply = H.trickle_upload(
+        hostile_backend.port, upload_path(client), client.token, SCRIPT.encode() * 20, limit=20
+    )
     assert reply.startswith(b"HTTP/1.1 400"), reply[:200]
     assert b"too slow" in reply
     assert took < 8, took
@@ -299,7 +266,14 @@ def test_a_fourth_upload_at_once_from_one_identity_is_429(
 ) -> None:
     with ThreadPoolExecutor(3) as pool:
         slow = [
-            pool.submit(_trickle, hostile_backend, upload_path(client), client.token, 20)
+            pool.submit(
+                H.trickle_upload,
+                hostile_backend.port,
+                upload_path(client),
+                client.token,
+                SCRIPT.encode() * 20,
+                20,
+            )
             for _ in range(3)
         ]
         time.sleep(1.0)  # all three are in, each holding a slot

@@ -301,6 +301,46 @@ def multipart(boundary: bytes, files: list[tuple[str, bytes]], closed: bool = Tr
     return out
 
 
+def trickle_upload(
+    port: int, path: str, token: str, text: bytes, limit: float
+) -> tuple[float, bytes]:
+    """A multipart upload of ``text`` sent one byte every 0.2 s until the server answers (or
+    ``limit`` seconds pass): (seconds until it answered, its reply)."""
+    body = multipart(b"BND", [("slow.txt", text)])
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(
+        (
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+            "Content-Type: multipart/form-data; boundary=BND\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+    )
+    started = time.monotonic()
+    sock.settimeout(0.2)
+    reply = b""
+    with sock:
+        for byte in body:
+            try:
+                reply = sock.recv(65536)
+                break
+            except TimeoutError:
+                pass
+            except OSError:
+                break
+            if time.monotonic() - started > limit:
+                break
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                break
+        sock.settimeout(5)
+        try:
+            reply = reply or sock.recv(65536)
+        except OSError:
+            pass
+    return time.monotonic() - started, reply
+
+
 def rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
