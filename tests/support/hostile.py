@@ -5,6 +5,7 @@ ports), and raw requests that the normal clients refuse to send."""
 from __future__ import annotations
 
 import gzip
+import re
 import socket
 import struct
 import threading
@@ -338,7 +339,27 @@ def trickle_upload(
             reply = reply or sock.recv(65536)
         except OSError:
             pass
-    return time.monotonic() - started, reply
+        took = time.monotonic() - started
+        reply += _rest_of_reply(sock, reply)  # a busy server may send the body in a second packet
+    return took, reply
+
+
+def _rest_of_reply(sock: socket.socket, reply: bytes) -> bytes:
+    """What is still to come of an HTTP reply whose head (and maybe part of its body) is in."""
+    head, sep, body = reply.partition(b"\r\n\r\n")
+    match = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+    if not sep or not match:
+        return b""
+    more = b""
+    try:
+        while len(body) + len(more) < int(match.group(1)):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            more += chunk
+    except OSError:
+        pass
+    return more
 
 
 def rss_kb(pid: int) -> int:
