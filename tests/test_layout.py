@@ -15,6 +15,7 @@ LAYERS = (
     "media",
     "state",
     "intake",
+    "objects",
     "runtime",
     "conversation",
     "api",

@@ -36,6 +36,7 @@ from backend.core.i18n import t
 from backend.core.settings import BackendSettings
 from backend.intake.safe_http import url_client
 from backend.media import fonts
+from backend.objects import open_objects
 from backend.runtime.context import Backend
 from backend.runtime.jobs import JobRunner
 from backend.speech.catalog import discover_voices
@@ -99,8 +100,11 @@ def create_app(settings: BackendSettings) -> FastAPI:
         )
         tts_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
         voices = discover_voices(settings.data_dir / "voices")
-        runner = JobRunner(store, settings, render_pool)
-        async with url_client(settings.url_timeout_seconds, settings.allow_private_urls) as http:
+        async with (
+            url_client(settings.url_timeout_seconds, settings.allow_private_urls) as http,
+            open_objects(settings) as objects,
+        ):
+            runner = JobRunner(store, settings, render_pool, objects=objects)
             app.state.backend = Backend(
                 settings=settings,
                 store=store,
@@ -108,6 +112,7 @@ def create_app(settings: BackendSettings) -> FastAPI:
                 voices=voices,
                 http=http,
                 tts_pool=tts_pool,
+                objects=objects,
                 tts=TTSEngine(settings.data_dir / "tts-cache"),
             )
             app.state.turns = set()

@@ -269,7 +269,7 @@ async def render_status(request: Request, job_id: str, ident: CurrentIdentity) -
         progress = max(progress, backend.runner.progress.get(job.id, 0.0))
     data: dict[str, Any] = {"id": job.id, "status": job.status, "progress": round(progress, 1)}
     if job.status == "completed":
-        data["output"] = backend.runner.fresh_output(job)
+        data["output"] = await backend.runner.fresh_output(job)
     if job.error:
         data["error"] = job.error
     return envelope(data)

@@ -273,6 +273,7 @@ async def _synthesize(
         if not finished:
             with contextlib.suppress(FileNotFoundError):
                 out.unlink()
+    await backend.objects.publish(out)  # renders on any worker read it
     await backend.store.add_media(
         MediaItem(
             media_id,

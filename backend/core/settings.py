@@ -52,6 +52,15 @@ class BackendSettings(BaseSettings):
     # Extra font folders for scripts DejaVu lacks (CJK), separated by ":". Empty: use the Debian
     # CJK font folders that exist on this machine (fonts-wqy-microhei, fonts-noto-cjk, ...).
     font_dirs: str = ""
+    # S3-compatible object storage for uploads, voiceovers and renders (cluster mode). Empty
+    # endpoint: local disk only. Links are presigned with s3_public_endpoint when clients reach the
+    # storage at another address than the backend does.
+    s3_endpoint: str = ""
+    s3_bucket: str = "voiceover"
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    s3_region: str = "us-east-1"
+    s3_public_endpoint: str = ""
 
     def extra_font_dirs(self) -> list[Path] | None:
         """The configured folders, or None to detect them."""

@@ -36,6 +36,10 @@ async def accept(backend: Backend, sid: str, lang: str, received: list[Received]
             raise LookupError(sid)
         state = found[2]
         files = await apply_uploads(backend.store, sid, state, ingested)
+        for file in files:  # durable (S3) before the session points at it
+            media = await backend.store.media_item(sid, file["id"])
+            if media is not None:
+                await backend.objects.publish(media.path)
         await backend.store.save_state(sid, state)
     videos = await backend.store.media(sid, "video")
     data: dict[str, Any] = {"files": files, "video_infos": [m.public() for m in videos]}

@@ -10,6 +10,7 @@ import httpx
 
 from backend.core.settings import BackendSettings
 from backend.core.types import Voice
+from backend.objects.store import ObjectStore
 from backend.runtime.jobs import JobRunner
 from backend.speech.tts import TTSEngine
 from backend.state.store import BackendStore
@@ -24,6 +25,8 @@ class Backend:
     voices: list[Voice]
     http: httpx.AsyncClient
     tts_pool: ThreadPoolExecutor
+    # Durable files: local disk, or S3 with the data dir as a cache (publish / ensure_local).
+    objects: ObjectStore
     # One lock per session: two messages to one session never edit its state at once.
     session_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 

@@ -21,11 +21,13 @@ from backend.core.i18n import t
 from backend.core.settings import BackendSettings
 from backend.core.signing import sign
 from backend.core.types import RenderSpec
+from backend.objects.store import ObjectStore
 from backend.state.draft import DraftError, to_spec
 from backend.state.records import Job
 from backend.state.store import BackendStore
 
 log = logging.getLogger(__name__)
+CONTENT_TYPES = {"mp4": "video/mp4", "srt": "application/x-subrip", "vtt": "text/vtt"}
 
 
 class JobFailed(Exception):
@@ -111,9 +113,16 @@ class FairSlots:
 
 class JobRunner:
     def __init__(
-        self, store: BackendStore, settings: BackendSettings, pool: ThreadPoolExecutor
+        self,
+        store: BackendStore,
+        settings: BackendSettings,
+        pool: ThreadPoolExecutor,
+        *,
+        objects: ObjectStore | None = None,
     ) -> None:
         self.store = store
+        # where outputs are published and inputs fetched from (local disk unless S3 is set)
+        self.objects = objects or ObjectStore(settings.data_dir)
         self.settings = settings
         self.pool = pool
         self.progress: dict[str, float] = {}
@@ -138,24 +147,23 @@ class JobRunner:
             return None
         return work, out
 
-    def signed_url(self, job_id: str, ext: str = "mp4") -> tuple[str, int]:
-        path, expires = sign(
-            self.settings.secret(), f"/files/{job_id}.{ext}", self.settings.signed_url_ttl_seconds
-        )
+    async def signed_url(self, job_id: str, ext: str = "mp4") -> tuple[str, int]:
+        """A presigned object storage link, or the backend's own signed ``/files`` link."""
+        ttl = self.settings.signed_url_ttl_seconds
+        file = self.output_path(job_id).with_suffix(f".{ext}")
+        name = f"voiceover-{job_id}.{ext}"
+        presigned = await self.objects.download_url(file, ttl, name, CONTENT_TYPES[ext])
+        if presigned is not None:
+            return presigned
+        path, expires = sign(self.settings.secret(), f"/files/{job_id}.{ext}", ttl)
         return self.settings.base_url + path, expires
 
-    def _links(self, job_id: str) -> dict[str, Any]:
+    async def _links(self, job_id: str, captions: list[str]) -> dict[str, Any]:
         """Signed links to the MP4 and, when they were made, its SRT/VTT caption files."""
-        url, expires = self.signed_url(job_id)
+        url, expires = await self.signed_url(job_id)
         links: dict[str, Any] = {"url": url, "expires_at": expires}
-        out = self.output_path(job_id)
-        captions = {
-            ext: self.signed_url(job_id, ext)[0]
-            for ext in ("srt", "vtt")
-            if out.with_suffix(f".{ext}").exists()
-        }
         if captions:
-            links["captions"] = captions
+            links["captions"] = {ext: (await self.signed_url(job_id, ext))[0] for ext in captions}
         return links
 
     def submit(self, job: Job) -> None:
@@ -184,11 +192,18 @@ class JobRunner:
     async def _spec(self, job: Job) -> RenderSpec:
         items = {m.id: m for m in await self.store.media(job.session_id)}
 
+        used: list[Path] = []
+
         def resolve(media_id: str) -> tuple[Path, dict[str, Any]] | None:
             item = items.get(media_id)
+            if item:
+                used.append(item.path)
             return (item.path, item.info) if item else None
 
-        return to_spec(job.draft, resolve)
+        spec = to_spec(job.draft, resolve)
+        for path in used:  # uploads and voiceovers another process may have written
+            await self.objects.ensure_local(path)
+        return spec
 
     async def _run(self, job: Job) -> None:
         lang = "en"
@@ -230,8 +245,11 @@ class JobRunner:
                 self.cancels.pop(job.id, None)
                 assert work.parent == (self.settings.data_dir / "work").resolve(), work
                 shutil.rmtree(work, ignore_errors=True)
+            captions = [e for e in ("srt", "vtt") if out.with_suffix(f".{e}").exists()]
+            for path in [out, *(out.with_suffix(f".{e}") for e in captions)]:
+                await self.objects.publish(path)
             output = {
-                **self._links(job.id),
+                **await self._links(job.id, captions),
                 "size": out.stat().st_size,
                 "duration_ms": spec.duration_ms,
                 "width": spec.width,
@@ -265,8 +283,11 @@ class JobRunner:
         await self.store.update_job(job_id, "failed", error={"code": 5000, "message": message})
         log.warning("render %s failed: %s", job_id, message)
 
-    def fresh_output(self, job: Job) -> dict[str, Any] | None:
+    async def fresh_output(self, job: Job) -> dict[str, Any] | None:
         """A completed job's output with a newly signed URL (old links may have expired)."""
-        if job.status != "completed" or not job.output or not self.output_path(job.id).exists():
+        if job.status != "completed" or not job.output:
             return job.output
-        return {**job.output, **self._links(job.id)}
+        if not await self.objects.exists(self.output_path(job.id)):
+            return job.output
+        captions = list(job.output.get("captions") or {})
+        return {**job.output, **await self._links(job.id, captions)}

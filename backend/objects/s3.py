@@ -1,0 +1,180 @@
+"""Cluster mode: durable files in an S3-compatible bucket (SeaweedFS in tests), the data dir a cache.
+
+One aioboto3 client per process, opened with the app and closed with it. Transfers are aioboto3's
+managed ones (multipart above 8 MB, so a 500 MB upload never sits in memory). A download lands in a
+hidden ``.*.tmp`` file first and is renamed into place, so a cached path is always a whole file (and a
+killed process's partial download is swept at the next start). Links are presigned with SigV4 (at
+most 7 days); the storage checks them, so an expired or altered link gets its 403 there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+import uuid
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import aioboto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from backend.core.settings import BackendSettings
+from backend.objects.store import ObjectError, ObjectStore, UploadForm
+
+log = logging.getLogger(__name__)
+MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4's limit
+MISSING = {"404", "NoSuchKey", "NotFound"}
+
+
+def _missing(exc: ClientError) -> bool:
+    return str(exc.response.get("Error", {}).get("Code", "")) in MISSING
+
+
+class S3Objects(ObjectStore):
+    remote = True
+
+    def __init__(self, settings: BackendSettings, client: Any, signer: Any, stack: AsyncExitStack):
+        super().__init__(settings.data_dir)
+        self.bucket = settings.s3_bucket
+        self.endpoint = settings.s3_endpoint
+        self.client = client
+        self.signer = signer  # the client whose endpoint is in presigned links
+        self._stack = stack
+        self._fetching: dict[str, asyncio.Lock] = {}
+
+    @classmethod
+    async def open(cls, settings: BackendSettings) -> S3Objects:
+        """Connect, and create the bucket if it is not there yet."""
+        session = aioboto3.Session()
+        config = Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": 5, "mode": "standard"},
+            connect_timeout=10,
+            read_timeout=120,
+        )
+
+        def client(endpoint: str) -> Any:
+            return session.client(
+                "s3",
+                endpoint_url=endpoint,
+                aws_access_key_id=settings.s3_access_key or None,
+                aws_secret_access_key=settings.s3_secret_key or None,
+                region_name=settings.s3_region,
+                config=config,
+            )
+
+        stack = AsyncExitStack()
+        try:
+            main = await stack.enter_async_context(client(settings.s3_endpoint))
+            signer = main
+            if settings.s3_public_endpoint:
+                signer = await stack.enter_async_context(client(settings.s3_public_endpoint))
+            try:
+                await main.head_bucket(Bucket=settings.s3_bucket)
+            except ClientError as exc:
+                if not _missing(exc):
+                    raise
+                await main.create_bucket(Bucket=settings.s3_bucket)
+        except BaseException:
+            await stack.aclose()
+            raise
+        return cls(settings, main, signer, stack)
+
+    async def publish(self, path: Path) -> None:
+        key = self.key(path)
+        await self.client.upload_file(str(path), self.bucket, key)
+        log.debug("published %s", key)
+
+    async def ensure_local(self, path: Path) -> Path:
+        key = self.key(path)
+        path = Path(path)
+        lock = self._fetching.setdefault(key, asyncio.Lock())
+        async with lock:  # two readers of one missing file download it once
+            if await asyncio.to_thread(path.is_file):
+                return path
+            await self._download(key, path)
+        self._fetching.pop(key, None)
+        return path
+
+    async def _download(self, key: str, dest: Path) -> None:
+        await asyncio.to_thread(dest.parent.mkdir, parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            await self.client.download_file(self.bucket, key, str(tmp))
+            await asyncio.to_thread(os.replace, tmp, dest)
+        except ClientError as exc:
+            if _missing(exc):
+                raise ObjectError(f"{key} is missing") from exc
+            raise
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                await asyncio.to_thread(tmp.unlink)
+
+    async def exists(self, path: Path) -> bool:
+        try:
+            await self.client.head_object(Bucket=self.bucket, Key=self.key(path))
+        except ClientError as exc:
+            if _missing(exc):
+                return False
+            raise
+        return True
+
+    async def delete(self, path: Path) -> None:
+        await self.client.delete_object(Bucket=self.bucket, Key=self.key(path))
+        await asyncio.to_thread(Path(path).unlink, missing_ok=True)
+
+    async def download_url(
+        self, path: Path, ttl: int, filename: str, content_type: str
+    ) -> tuple[str, int]:
+        ttl = max(1, min(ttl, MAX_PRESIGN_SECONDS))
+        url = await self.signer.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": self.key(path),
+                "ResponseContentType": content_type,
+                "ResponseContentDisposition": f'attachment; filename="{filename}"',
+            },
+            ExpiresIn=ttl,
+        )
+        return str(url), int(time.time()) + ttl
+
+    async def upload_form(self, key: str, max_bytes: int, ttl: int) -> UploadForm:
+        self.path(key)  # refuses a key that would climb out of the data dir
+        ttl = max(1, min(ttl, MAX_PRESIGN_SECONDS))
+        form = await self.signer.generate_presigned_post(
+            self.bucket,
+            key,
+            Conditions=[["content-length-range", 1, max_bytes]],
+            ExpiresIn=ttl,
+        )
+        fields = {str(k): str(v) for k, v in form["fields"].items()}
+        return UploadForm(str(form["url"]), fields, key, int(time.time()) + ttl)
+
+    async def fetch(self, key: str, dest: Path, max_bytes: int) -> int:
+        try:
+            head = await self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _missing(exc):
+                raise ObjectError(f"{key} is missing") from exc
+            raise
+        size = int(head.get("ContentLength", 0))
+        if size > max_bytes:
+            raise ObjectError(f"{key} is larger than {max_bytes} bytes")
+        await self._download(key, dest)
+        return size
+
+    async def forget(self, key: str) -> None:
+        await self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    async def close(self) -> None:
+        await self._stack.aclose()
+
+    def info(self) -> dict[str, Any]:
+        return {"mode": "s3", "endpoint": self.endpoint, "bucket": self.bucket}
