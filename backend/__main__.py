@@ -1,5 +1,7 @@
 """``python -m backend --host 127.0.0.1 --port 8080 --data-dir DIR``: the self-hosted voiceover backend.
 
+``python -m backend worker --data-dir DIR`` runs queued renders and syntheses instead (issue 14).
+
 One backend per data dir: a lock file in it (``backend.lock``, `fcntl.flock`) is taken before
 serving, so a second backend on the same dir refuses to start instead of resuming the same renders.
 ``--parent-pid PID`` (the bot's embedded backend passes its own pid) shuts the server down when that
@@ -93,6 +95,12 @@ def watch_parent(pid: int, server: uvicorn.Server) -> threading.Thread:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["worker"]:  # issue 14: a queue worker (backend.runtime.worker)
+        from backend.runtime.worker import main as worker_main
+
+        worker_main(argv[1:])
+        return
     parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__)
     parser.add_argument("--host", default=None)
     parser.add_argument("--port", type=int, default=None)

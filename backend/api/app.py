@@ -39,6 +39,7 @@ from backend.media import fonts
 from backend.objects import open_objects
 from backend.runtime.context import Backend
 from backend.runtime.jobs import JobRunner
+from backend.runtime.queue import open_queue
 from backend.speech.catalog import discover_voices
 from backend.speech.tts import TTSEngine
 from backend.state.store import BackendStore
@@ -104,7 +105,8 @@ def create_app(settings: BackendSettings) -> FastAPI:
             url_client(settings.url_timeout_seconds, settings.allow_private_urls) as http,
             open_objects(settings) as objects,
         ):
-            runner = JobRunner(store, settings, render_pool, objects=objects)
+            work_queue = await open_queue(settings)  # None: renders run in this process
+            runner = JobRunner(store, settings, render_pool, work_queue, objects=objects)
             app.state.backend = Backend(
                 settings=settings,
                 store=store,
@@ -134,6 +136,8 @@ def create_app(settings: BackendSettings) -> FastAPI:
                 await asyncio.gather(*turns, return_exceptions=True)
                 render_pool.shutdown(wait=False, cancel_futures=True)
                 tts_pool.shutdown(wait=False, cancel_futures=True)
+                if work_queue is not None:
+                    await work_queue.close()
                 await store.close()
 
     async def on_api_error(request: Request, exc: Exception) -> JSONResponse:

@@ -250,7 +250,7 @@ async def render_start(
         if job.identity_id != ident.id:
             raise api_error(BAD_REQUEST, "bad_request", lang, reason="that render id is taken")
         return envelope({"id": job_id, "status": job.status})
-    backend.runner.submit(job)
+    await backend.runner.start(job)
     return envelope({"id": job_id, "status": "queued"})
 
 

@@ -41,6 +41,10 @@ class BackendSettings(BaseSettings):
     initial_credits: int = 100
     seconds_per_credit: int = 10
     render_workers: int = 2
+    # Issue 14: a PostgreSQL URL for the job queue (SAQ). Unset: the store's URL when it is
+    # PostgreSQL, else none (renders and synthesis run in this process). With a queue, the API
+    # only enqueues and `python -m backend worker` processes do the work.
+    queue_url: str = ""
     # Renders one identity may have running at once; the others wait their turn (round robin
     # across identities), so a heavy user delays only themselves.
     renders_per_identity: int = 1

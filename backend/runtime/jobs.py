@@ -1,5 +1,8 @@
 """Render jobs: queued in SQLite, run on a worker thread pool (ffmpeg is a subprocess), resumed after a restart.
 
+With a work queue (``backend.runtime.queue``, issue 14) the API only enqueues and worker processes
+run ``JobRunner.run`` (``backend.runtime.worker``), writing progress to the job row.
+
 The event loop only schedules and records; rendering never runs on it. Progress lives in memory while a
 job runs (it changes many times a second) and status changes go to the database.
 """
@@ -22,6 +25,7 @@ from backend.core.settings import BackendSettings
 from backend.core.signing import sign
 from backend.core.types import RenderSpec
 from backend.objects.store import ObjectStore
+from backend.runtime.queue import WorkQueue
 from backend.state.draft import DraftError, to_spec
 from backend.state.records import Job
 from backend.state.store import BackendStore
@@ -117,10 +121,12 @@ class JobRunner:
         store: BackendStore,
         settings: BackendSettings,
         pool: ThreadPoolExecutor,
+        queue: WorkQueue | None = None,
         *,
         objects: ObjectStore | None = None,
     ) -> None:
         self.store = store
+        self.queue = queue
         # where outputs are published and inputs fetched from (local disk unless S3 is set)
         self.objects = objects or ObjectStore(settings.data_dir)
         self.settings = settings
@@ -172,9 +178,24 @@ class JobRunner:
         self.tasks[job.id] = task
         task.add_done_callback(lambda _t: self.tasks.pop(job.id, None))
 
+    async def start(self, job: Job) -> None:
+        """Run ``job`` here, or put it on the work queue (its id is its key: never queued twice)."""
+        if self.queue is None:
+            self.submit(job)
+        elif not await self.queue.enqueue_render(job.id, job.identity_id):
+            log.info("render %s is already on the queue", job.id)
+
+    async def run(self, job: Job) -> None:
+        """Render ``job`` now, in this process (a worker's entry point)."""
+        await self._run(job)
+
     async def resume(self) -> int:
         """Queue again every job a previous process left unfinished."""
         jobs = await self.store.unfinished_jobs()
+        if self.queue is not None:  # a worker may be rendering it: only make sure it is queued
+            for job in jobs:
+                await self.start(job)
+            return len(jobs)
         for job in jobs:
             log.info("resuming render %s", job.id)
             await self.store.update_job(job.id, "queued", progress=0)
@@ -224,10 +245,7 @@ class JobRunner:
             out.parent.mkdir(parents=True, exist_ok=True)
             try:
                 spec = await self._spec(job)
-                loop = asyncio.get_running_loop()
-                await loop.run_in_executor(
-                    self.pool, self._render_sync, job.id, spec, out, work, cancel
-                )
+                await self._render(job.id, spec, out, work, cancel)
             except DraftError as exc:
                 await self._fail(job.id, out, t("render_failed", lang, reason=str(exc)))
                 return
@@ -259,6 +277,13 @@ class JobRunner:
             await self.store.update_job(job.id, "completed", progress=100, output=output)
             self.progress.pop(job.id, None)
             log.info("render %s completed (%d bytes)", job.id, output["size"])
+
+    async def _render(
+        self, job_id: str, spec: RenderSpec, out: Path, work: Path, cancel: threading.Event
+    ) -> None:
+        """The render on the pool; a worker wraps it to write progress through."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self.pool, self._render_sync, job_id, spec, out, work, cancel)
 
     def _render_sync(
         self, job_id: str, spec: RenderSpec, out: Path, work: Path, cancel: threading.Event

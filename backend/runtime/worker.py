@@ -1,0 +1,236 @@
+"""``python -m backend worker``: a process that runs the queue's renders and syntheses (issue 14).
+
+Start any number, on any machine that reaches the database (and the object store, or the same
+data dir). Each runs up to ``VOBACKEND_RENDER_WORKERS`` renders and one synthesis at a time, writes
+progress to the job row (any API replica reports it) and touches its queue job while it works, so a
+worker killed mid-job is noticed within seconds and its job is run again by another. SIGTERM lets
+running jobs finish for a grace period, then puts them back on the queue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from saq import Status, Worker
+from saq.types import Context
+
+from backend.core.i18n import t
+from backend.core.settings import BackendSettings
+from backend.core.types import RenderSpec, Voice
+from backend.runtime.jobs import JobRunner
+from backend.runtime.queue import (
+    PROGRESS_SECONDS,
+    RENDER,
+    SWEEP_SECONDS,
+    SYNTHESIZE,
+    WorkQueue,
+    queue_url,
+    speech_to_dict,
+)
+from backend.speech.catalog import discover_voices
+from backend.speech.tts import TTSEngine
+from backend.speech.voiceover import speak
+from backend.state.store import BackendStore
+
+log = logging.getLogger(__name__)
+GRACE_SECONDS = 20  # SIGTERM: running jobs get this long, then go back on the queue
+
+
+async def every(seconds: float, action: Callable[[], Awaitable[None]]) -> None:
+    """Run ``action`` every ``seconds`` until cancelled; a failed write is logged, not fatal."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await action()
+        except Exception:
+            log.warning("progress write failed", exc_info=True)
+
+
+class WorkerRunner(JobRunner):
+    """A JobRunner whose renders write their progress to the job row and touch the queue job."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue_jobs: dict[str, Any] = {}  # render id -> its SAQ job (to touch it)
+
+    async def _render(
+        self, job_id: str, spec: RenderSpec, out: Path, work: Path, cancel: threading.Event
+    ) -> None:
+        queued = self.queue_jobs.get(job_id)
+        last = -1.0
+
+        async def write() -> None:
+            nonlocal last
+            now = self.progress.get(job_id, 0.0)
+            if now != last:
+                await self.store.update_job(job_id, "rendering", progress=now)
+                last = now
+            if queued is not None:
+                await queued.update(progress=now / 100)  # also the heartbeat
+
+        writer = asyncio.create_task(every(PROGRESS_SECONDS, write))
+        try:
+            await super()._render(job_id, spec, out, work, cancel)
+        finally:
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer  # stopped before the caller writes "completed"
+
+
+@dataclass
+class WorkerContext:
+    settings: BackendSettings
+    store: BackendStore
+    runner: WorkerRunner
+    tts: TTSEngine
+    tts_pool: ThreadPoolExecutor
+    voices: dict[str, Voice]
+
+
+class VoContext(Context, total=False):
+    vo: WorkerContext
+
+
+async def render(ctx: VoContext, *, job_id: str) -> str:
+    """The queue's render job: run it unless it already finished (a retry after the row was written)."""
+    vo = ctx["vo"]
+    job = await vo.store.job(job_id)
+    if job is None or job.status in ("completed", "failed"):
+        return job.status if job else "missing"
+    queued = ctx["job"]
+    vo.runner.queue_jobs[job_id] = queued
+    try:
+        await vo.runner.run(job)
+    except asyncio.CancelledError:
+        # aborted (WorkQueue.cancel): the row says so; a worker stopping leaves it for a retry
+        now = await queued.get_queue().job(job_id)
+        if now is not None and now.status in (Status.ABORTING, Status.ABORTED):
+            error = {"code": 5000, "message": t("render_failed", "en", reason="cancelled")}
+            await vo.store.update_job(job_id, "failed", error=error)
+        raise
+    finally:
+        vo.runner.queue_jobs.pop(job_id, None)
+    done = await vo.store.job(job_id)
+    return done.status if done else "missing"
+
+
+async def synthesize(
+    ctx: VoContext,
+    *,
+    script: str,
+    voice: str,
+    speed: float,
+    out: str,
+    pron: dict[str, str] | None,
+    lang: str,
+) -> dict[str, Any]:
+    """The queue's speech job: the WAV at ``out`` (relative to the data dir) and its timing."""
+    vo = ctx["vo"]
+    queued = ctx["job"]
+    chosen = vo.voices.get(voice)
+    if chosen is None:
+        raise LookupError(f"voice {voice} is not installed on this worker")
+    path = vo.settings.data_dir / out
+    path.parent.mkdir(parents=True, exist_ok=True)
+    step: list[int] = [0, 0]
+
+    def progress(done: int, total: int) -> None:
+        step[:] = [done, total]  # read by the writer below, on the loop
+
+    async def write() -> None:
+        await queued.update(meta={"step": list(step)})  # also the heartbeat
+
+    writer = asyncio.create_task(every(PROGRESS_SECONDS / 2, write))
+    try:
+        loop = asyncio.get_running_loop()
+        speech = await loop.run_in_executor(
+            vo.tts_pool,
+            lambda: speak(vo.tts, script, chosen, speed, path, progress, pron, lang),
+        )
+    finally:
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
+    return speech_to_dict(speech, vo.settings.data_dir)
+
+
+async def serve(settings: BackendSettings) -> None:
+    url = queue_url(settings)
+    if not url:
+        raise SystemExit(
+            "python -m backend worker: set VOBACKEND_QUEUE_URL (or a PostgreSQL store)"
+        )
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    queue = WorkQueue(url)
+    await queue.connect()
+    store = await BackendStore.open(settings.data_dir / "backend.sqlite3")
+    render_pool = ThreadPoolExecutor(settings.render_workers, thread_name_prefix="render")
+    tts_pool = ThreadPoolExecutor(1, thread_name_prefix="tts")
+    vo = WorkerContext(
+        settings=settings,
+        store=store,
+        runner=WorkerRunner(store, settings, render_pool),
+        tts=TTSEngine(settings.data_dir / "tts-cache"),
+        tts_pool=tts_pool,
+        voices={v.id: v for v in discover_voices(settings.data_dir / "voices")},
+    )
+    timers: Any = {"sweep": SWEEP_SECONDS, "abort": 1}
+    workers: list[Worker[VoContext]] = [
+        Worker(
+            queue.render,
+            [(RENDER, render)],
+            concurrency=settings.render_workers,
+            timers=timers,
+            shutdown_grace_period_s=GRACE_SECONDS,
+        ),
+        Worker(
+            queue.speech,
+            [(SYNTHESIZE, synthesize)],
+            concurrency=1,
+            timers=timers,
+            shutdown_grace_period_s=GRACE_SECONDS,
+        ),
+    ]
+    for w in workers:
+        w.SIGNALS = []  # one handler below stops both
+        w.context["vo"] = vo
+
+    def stop() -> None:
+        for w in workers:
+            w.event.set()
+
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop)
+    log.info("worker ready: %d render slot(s), 1 speech slot", settings.render_workers)
+    try:
+        await asyncio.gather(*(w.start() for w in workers))
+    finally:
+        render_pool.shutdown(wait=False, cancel_futures=True)
+        tts_pool.shutdown(wait=False, cancel_futures=True)
+        await store.close()
+        await queue.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m backend worker", description=__doc__)
+    parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+    overrides = {"data_dir": args.data_dir} if args.data_dir is not None else {}
+    settings = BackendSettings(**overrides)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("saq").setLevel(logging.WARNING)  # one line per job event otherwise
+    asyncio.run(serve(settings))
