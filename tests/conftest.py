@@ -12,6 +12,7 @@ from bot.__main__ import EXAMPLE_SCRIPT
 from tests.support import ci
 from tests.support import standin as standin_module
 from tests.support.backend import Api, BackendProcess
+from tests.support.services import services  # noqa: F401  (session fixture: PostgreSQL + SeaweedFS)
 from tests.support.standin import StandIn
 
 
