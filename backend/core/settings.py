@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from pydantic import field_validator
+from pydantic import AliasChoices, Field, PrivateAttr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MB = 1024 * 1024
@@ -41,6 +41,15 @@ class BackendSettings(BaseSettings):
     initial_credits: int = 100
     seconds_per_credit: int = 10
     render_workers: int = 2
+    # Issue 14: PostgreSQL (postgresql://user:pass@host:port/db) for tokens, credits, sessions,
+    # media and renders, shared by every API replica and worker. Empty: SQLite in the data dir.
+    database_url: str = ""
+    # The HMAC key of signed links (hex, or any long string), the same on every replica. Empty:
+    # kept in the database when it is PostgreSQL (made by the first process), else in the data
+    # dir's secret.key.
+    signing_secret: str = Field(
+        "", validation_alias=AliasChoices("VOBACKEND_SECRET", "signing_secret")
+    )
     # Issue 14: a PostgreSQL URL for the job queue (SAQ). Unset: the store's URL when it is
     # PostgreSQL, else none (renders and synthesis run in this process). With a queue, the API
     # only enqueues and `python -m backend worker` processes do the work.
@@ -66,6 +75,16 @@ class BackendSettings(BaseSettings):
     s3_region: str = "us-east-1"
     s3_public_endpoint: str = ""
 
+    _shared_secret: bytes | None = PrivateAttr(None)
+
+    @property
+    def uses_postgres(self) -> bool:
+        return self.database_url.startswith(("postgresql://", "postgres://"))
+
+    def use_secret(self, value: bytes) -> None:
+        """The key the store keeps for all replicas (``backend.state.factory.open_store``)."""
+        self._shared_secret = value
+
     def extra_font_dirs(self) -> list[Path] | None:
         """The configured folders, or None to detect them."""
         if not self.font_dirs.strip():
@@ -85,7 +104,15 @@ class BackendSettings(BaseSettings):
         return f"http://{self.host}:{self.port}"
 
     def secret(self) -> bytes:
-        """The HMAC key for signed URLs: generated once, kept in the data dir so links survive restarts."""
+        """The HMAC key for signed URLs: VOBACKEND_SECRET, else the database's (cluster), else
+        generated once and kept in the data dir so links survive restarts."""
+        if self.signing_secret.strip():
+            try:
+                return bytes.fromhex(self.signing_secret.strip())
+            except ValueError:
+                return self.signing_secret.strip().encode()
+        if self._shared_secret is not None:
+            return self._shared_secret
         path = self.data_dir / "secret.key"
         cached = _SECRETS.get(path)
         if cached is not None:
