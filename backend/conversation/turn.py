@@ -23,7 +23,8 @@ from backend.core.i18n import t
 from backend.intake.files import check_script
 from backend.protocol.summary import summary_or_empty
 from backend.runtime.context import Backend
-from backend.speech.voiceover import speak, timing_notes
+from backend.runtime.speech_job import synthesize
+from backend.speech.voiceover import timing_notes
 from backend.speech.wav import TTSError
 from backend.state.draft import ASPECTS, burned_for_player
 from backend.state.model import CaptionLine, Script, SessionState, Voiceover
@@ -259,9 +260,17 @@ async def _synthesize(
     pron = state.settings.pronunciations or None
     charge, cached, finished = 0, 0, False
     try:
-        speech = await loop.run_in_executor(
-            backend.tts_pool,
-            lambda: speak(backend.tts, script, voice, turn.speed, out, progress, pron, lang),
+        speech = await synthesize(  # the TTS pool, or a worker when a queue is set
+            backend,
+            f"speech_{turn.invocation}",
+            turn.ident.id,
+            script,
+            voice,
+            turn.speed,
+            out,
+            progress,
+            pron,
+            lang,
         )
         fresh = await backend.store.claim_voiced(turn.ident.id, [k for k, _ms in speech.clips])
         charge, cached = speech_charge(speech, fresh, backend.settings.seconds_per_credit)

@@ -27,6 +27,7 @@ from saq.types import Context
 from backend.core.i18n import t
 from backend.core.settings import BackendSettings
 from backend.core.types import RenderSpec, Voice
+from backend.objects import ObjectStore, open_objects
 from backend.runtime.jobs import JobRunner
 from backend.runtime.queue import (
     PROGRESS_SECONDS,
@@ -40,6 +41,7 @@ from backend.runtime.queue import (
 from backend.speech.catalog import discover_voices
 from backend.speech.tts import TTSEngine
 from backend.speech.voiceover import speak
+from backend.speech.wav import TTSError
 from backend.state.store import BackendStore
 
 log = logging.getLogger(__name__)
@@ -95,6 +97,7 @@ class WorkerContext:
     tts: TTSEngine
     tts_pool: ThreadPoolExecutor
     voices: dict[str, Voice]
+    objects: ObjectStore
 
 
 class VoContext(Context, total=False):
@@ -134,13 +137,14 @@ async def synthesize(
     pron: dict[str, str] | None,
     lang: str,
 ) -> dict[str, Any]:
-    """The queue's speech job: the WAV at ``out`` (relative to the data dir) and its timing."""
+    """The queue's speech job: the WAV at ``out`` (its object key), published, and its timing;
+    ``{"refused": reason}`` when the text cannot be spoken (a retry would not help)."""
     vo = ctx["vo"]
     queued = ctx["job"]
     chosen = vo.voices.get(voice)
     if chosen is None:
         raise LookupError(f"voice {voice} is not installed on this worker")
-    path = vo.settings.data_dir / out
+    path = vo.objects.path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     step: list[int] = [0, 0]
 
@@ -157,10 +161,13 @@ async def synthesize(
             vo.tts_pool,
             lambda: speak(vo.tts, script, chosen, speed, path, progress, pron, lang),
         )
+    except TTSError as exc:
+        return {"refused": str(exc)}
     finally:
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await writer
+    await vo.objects.publish(path)
     return speech_to_dict(speech, vo.settings.data_dir)
 
 
@@ -174,15 +181,27 @@ async def serve(settings: BackendSettings) -> None:
     queue = WorkQueue(url)
     await queue.connect()
     store = await BackendStore.open(settings.data_dir / "backend.sqlite3")
+    async with open_objects(settings) as objects:
+        try:
+            await _serve(settings, queue, store, objects)
+        finally:
+            await store.close()
+            await queue.close()
+
+
+async def _serve(
+    settings: BackendSettings, queue: WorkQueue, store: BackendStore, objects: ObjectStore
+) -> None:
     render_pool = ThreadPoolExecutor(settings.render_workers, thread_name_prefix="render")
     tts_pool = ThreadPoolExecutor(1, thread_name_prefix="tts")
     vo = WorkerContext(
         settings=settings,
         store=store,
-        runner=WorkerRunner(store, settings, render_pool),
+        runner=WorkerRunner(store, settings, render_pool, objects=objects),
         tts=TTSEngine(settings.data_dir / "tts-cache"),
         tts_pool=tts_pool,
         voices={v.id: v for v in discover_voices(settings.data_dir / "voices")},
+        objects=objects,
     )
     timers: Any = {"sweep": SWEEP_SECONDS, "abort": 1}
     workers: list[Worker[VoContext]] = [
@@ -218,8 +237,6 @@ async def serve(settings: BackendSettings) -> None:
     finally:
         render_pool.shutdown(wait=False, cancel_futures=True)
         tts_pool.shutdown(wait=False, cancel_futures=True)
-        await store.close()
-        await queue.close()
 
 
 def main(argv: list[str] | None = None) -> None:

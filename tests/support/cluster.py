@@ -1,0 +1,119 @@
+"""The backend as a cluster on 127.0.0.1 for tests (issue 14): API replicas and queue workers.
+
+Real processes only: ``python -m backend`` replicas and ``python -m backend worker`` processes, on
+the PostgreSQL (store + queue) and SeaweedFS (objects) of ``tests.support.services``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.support.backend import Api, BackendProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class WorkerProcess:
+    """``python -m backend worker``: runs queued renders and syntheses."""
+
+    data_dir: Path
+    env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "worker.log"
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "backend", "worker", "--data-dir", str(self.data_dir)],
+            env={**os.environ, **self.env, "PYTHONPATH": str(ROOT)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited: {self.log_path.read_text()[-2000:]}")
+            if "worker ready" in self.log_path.read_text(errors="replace"):
+                return
+            time.sleep(0.1)
+        raise RuntimeError("worker did not start")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill(self) -> None:
+        """``kill -9``: no chance to put its jobs back (the queue's sweep must)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=20)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=20)
+        self.proc = None
+
+
+@dataclass
+class Cluster:
+    """API replicas and workers sharing one database (and object store)."""
+
+    replicas: list[BackendProcess]
+    workers: list[WorkerProcess]
+    _turn: Iterator[int] = field(default_factory=itertools.count)
+
+    def next_url(self) -> str:
+        """Round robin over the live replicas, as a load balancer would."""
+        live = [r for r in self.replicas if r.proc is not None and r.proc.poll() is None]
+        return live[next(self._turn) % len(live)].url
+
+    def api(self, **kw: str) -> Api:
+        return Api(self.next_url(), **kw)
+
+    def start(self) -> None:
+        for w in self.workers:
+            w.start()
+        for r in self.replicas:
+            r.start()
+
+    def stop(self) -> None:
+        for r in self.replicas:
+            r.stop()
+        for w in self.workers:
+            w.stop()
+
+
+def make_cluster(
+    base: Path, env: dict[str, str], replicas: int = 2, workers: int = 2, shared_dir: bool = False
+) -> Cluster:
+    """Replicas and workers with their own data dirs (their local caches), or one shared dir."""
+    common = {"VOBACKEND_SECRET": "cluster-test-secret-" + "0" * 24, **env}
+    return Cluster(
+        replicas=[
+            BackendProcess(base / ("shared" if shared_dir else f"api{i}"), env=common)
+            for i in range(replicas)
+        ],
+        workers=[
+            WorkerProcess(base / ("shared" if shared_dir else f"worker{i}"), env=common)
+            for i in range(workers)
+        ],
+    )

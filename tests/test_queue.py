@@ -1,0 +1,132 @@
+"""Renders on the SAQ work queue (issue 14) with only ``VOBACKEND_QUEUE_URL`` set: the API replica
+enqueues, a ``python -m backend worker`` process renders (the store stays SQLite in a shared data
+dir). Real PostgreSQL, real worker process, real ffmpeg."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from backend.core.settings import BackendSettings
+from backend.runtime.queue import RENDER_QUEUE, SPEECH_QUEUE, WorkQueue, queue_url
+from tests.support.backend import Api, BackendProcess, iter_parts
+from tests.support.cluster import WorkerProcess
+from tests.support.media import probe
+from tests.support.services import Services
+
+SCRIPT = "Meet Lumen, the desk lamp that learns your rhythm. It wakes you gently with warm light."
+
+
+@pytest.fixture(scope="module")
+def queue_db(services: Services) -> str:
+    return services.database("vo_test_queue")
+
+
+@pytest.fixture(scope="module")
+def node(
+    queue_db: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[BackendProcess, WorkerProcess]]:
+    shared = tmp_path_factory.mktemp("queue_node")
+    env = {"VOBACKEND_QUEUE_URL": queue_db}
+    worker = WorkerProcess(shared, env=env)
+    api = BackendProcess(shared, env=env)
+    worker.start()
+    api.start()
+    try:
+        yield api, worker
+    finally:
+        api.stop()
+        worker.stop()
+
+
+def saq_rows(url: str, key: str) -> list[tuple[str, str]]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT queue, status FROM saq_jobs WHERE key = %s", (key,)).fetchall()
+    return [(str(q), str(s)) for q, s in rows]
+
+
+def speech_jobs(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM saq_jobs WHERE queue = %s AND status = 'complete'",
+            (SPEECH_QUEUE,),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_queue_url_defaults_to_a_postgres_store() -> None:
+    assert queue_url(BackendSettings()) == ""  # embedded: no queue
+    assert queue_url(BackendSettings(queue_url="postgresql://q/db")) == "postgresql://q/db"
+    pg = BackendSettings.model_validate({"database_url": "postgresql://h/d"})
+    assert queue_url(pg) == ("postgresql://h/d" if hasattr(pg, "database_url") else "")
+
+
+def test_the_worker_renders_what_the_api_enqueued(
+    node: tuple[BackendProcess, WorkerProcess], queue_db: str, tmp_path: Path
+) -> None:
+    backend, worker = node
+    api = Api(backend.url)
+    assert api.upload(("s.txt", SCRIPT.encode())).status_code == 200
+    spoken = speech_jobs(queue_db)
+    r, events = api.say("generate a natural male voiceover in English for my script")
+    assert r.status_code == 200 and events[-1]["turnComplete"], events[-1:]
+    assert speech_jobs(queue_db) == spoken + 1  # the worker synthesized it
+    done = [
+        p
+        for p in iter_parts(events)
+        if p.get("functionResponse", {}).get("name") == "synthesize_speech"
+    ]
+    assert done[-1]["functionResponse"]["response"]["status"] == "done"
+    assert 4000 < api.state()["draft"]["t"][0]["sg"][0]["d"] < 15000
+    job = api.export()
+    # the same id again (a retried request): refused as a duplicate, still one queue job
+    again = api.post(
+        "/api/render/proxy/lambda",
+        json={"id": job, "sessionId": api.sid, "output": {"format": "mp4", "quality": "high"}},
+    )
+    assert again.status_code == 200 and again.json()["data"]["id"] == job
+    result = api.poll(job)
+    assert result["status"] == "completed", result
+    assert saq_rows(queue_db, job) == [(RENDER_QUEUE, "complete")]
+    assert f"render {job} completed" in worker.log()
+    assert f"render {job} started" not in (backend.data_dir / "backend.log").read_text()
+    info = probe(api.download(result["output"]["url"], tmp_path / "out.mp4"))
+    assert info["video_codec"] == "h264" and info["audio_codec"] == "aac"
+    api.close()
+
+
+def test_a_queued_render_can_be_cancelled(
+    node: tuple[BackendProcess, WorkerProcess], queue_db: str
+) -> None:
+    """WorkQueue.cancel aborts the job on the worker; the render row says it failed: cancelled."""
+    backend, _worker = node
+    api = Api(backend.url)
+    long_script = " ".join([SCRIPT] * 40)  # long enough to still be rendering when cancelled
+    assert api.upload(("s.txt", long_script.encode())).status_code == 200
+    r, events = api.say("generate a natural male voiceover in English for my script")
+    assert r.status_code == 200 and events[-1]["turnComplete"], events[-1:]
+    job = api.export()
+
+    async def cancel() -> bool:
+        queue = WorkQueue(queue_db)
+        await queue.connect()
+        try:
+            for _ in range(200):  # until the worker has it
+                found = await queue.status(job)
+                if found and found[0] == "active":
+                    return await queue.cancel(job)
+                await asyncio.sleep(0.05)
+            return False
+        finally:
+            await queue.close()
+
+    assert asyncio.run(cancel())
+    result = api.poll(job)
+    assert result["status"] == "failed", result
+    assert "cancelled" in result["error"]["message"]
+    assert saq_rows(queue_db, job) == [(RENDER_QUEUE, "aborted")]
+    api.close()
