@@ -36,6 +36,7 @@ from backend.media.captions import (
     write_vtt,
 )
 from backend.media.ffmpeg import RenderError, run_ffmpeg
+from backend.media.script_video import render_script
 from backend.media.video import X264_STILL, X264_VIDEO, filter_value, fit_graph, still_background
 
 __all__ = ["RenderError", "VideoInfo", "probe_video", "render", "sidecar_paths"]
@@ -160,9 +161,12 @@ def render(
     work_dir: Path,
     progress: Callable[[float], None] | None = None,
     cancel: threading.Event | None = None,
+    cache: Path | None = None,
 ) -> None:
     """Render spec to out_path (atomically), plus out_path.srt/.vtt when spec.sidecars.
-    Raises RenderError with a person-readable message; on failure no output file is left."""
+    Raises RenderError with a person-readable message; on failure no output file is left.
+    With a `cache` dir a script-only video is made of cached pieces (backend.media.script_video),
+    those a pipeline encoded while the voice was synthesized and those encoded now."""
     out_path, work_dir = Path(out_path), Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     tag = uuid.uuid4().hex[:12]
@@ -185,24 +189,27 @@ def render(
         info = probe_video(Path(spec.video)) if spec.video is not None else None
         if info is None and spec.voice is None:
             raise RenderError("There is nothing to render: no video and no voiceover.")
-        voice: Path | None = None
-        voice_end_s = 0.0
-        if spec.voice is not None:
-            voice = scratch / "voice.wav"
-            normalize_voice(Path(spec.voice), voice, scratch, cancel)
-            voice_end_s = spec.voice_start_ms / 1000 + _voice_seconds(Path(spec.voice))
+        voice_s = _voice_seconds(Path(spec.voice)) if spec.voice is not None else 0.0
+        voice_end_s = spec.voice_start_ms / 1000 + voice_s if spec.voice is not None else 0.0
         plan = _plan(spec, info, voice_end_s)
         report(0.05)
-        audio_inputs, audio_filter = _audio(spec, plan, info, voice, scratch, cancel)
-        report(0.1)
-        args = _command(spec, plan, info, audio_inputs, audio_filter, scratch)
-        run_ffmpeg(
-            [*args, "-f", "mp4", f"file:{tmp}"],
-            cwd=scratch,
-            total_s=plan.total_s,
-            progress=lambda f: report(0.1 + 0.88 * f),
-            cancel=cancel,
-        )
+        if info is None and cache is not None:
+            _segmented(spec, plan, voice_s, cache, scratch, tmp, report, cancel)
+        else:
+            voice: Path | None = None
+            if spec.voice is not None:
+                voice = scratch / "voice.wav"
+                normalize_voice(Path(spec.voice), voice, scratch, cancel)
+            audio_inputs, audio_filter = _audio(spec, plan, info, voice, scratch, cancel)
+            report(0.1)
+            args = _command(spec, plan, info, audio_inputs, audio_filter, scratch)
+            run_ffmpeg(
+                [*args, "-f", "mp4", f"file:{tmp}"],
+                cwd=scratch,
+                total_s=plan.total_s,
+                progress=lambda f: report(0.1 + 0.88 * f),
+                cancel=cancel,
+            )
         if not tmp.is_file() or tmp.stat().st_size == 0:
             raise RenderError("The video could not be rendered (no output was produced).")
         if spec.sidecars:
@@ -225,6 +232,32 @@ def render(
     finally:
         tmp.unlink(missing_ok=True)
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _segmented(
+    spec: RenderSpec,
+    plan: _Plan,
+    voice_s: float,
+    cache: Path,
+    scratch: Path,
+    tmp: Path,
+    report: Callable[[float], None],
+    cancel: threading.Event | None,
+) -> None:
+    def make_audio(track: Path) -> None:  # the sound alone, as the one-pass render makes it
+        voice = None
+        if spec.voice is not None:
+            voice = scratch / "voice.wav"
+            normalize_voice(Path(spec.voice), voice, scratch, cancel)
+        inputs, graph = _audio(spec, plan, None, voice, scratch, cancel)
+        unused_picture = ["-f", "lavfi", "-i", "nullsrc=s=16x16:d=0.04"]  # input 0
+        out = ["-map", "[aout]", *_AAC, "-map_metadata", "-1", "-f", "mp4", f"file:{track}"]
+        args = [*unused_picture, *inputs, "-filter_complex", graph, *out]
+        run_ffmpeg(args, cwd=scratch, total_s=plan.total_s, cancel=cancel)
+
+    render_script(
+        spec, plan.total_s, voice_s, plan.soft, cache, scratch, tmp, make_audio, report, cancel
+    )
 
 
 def _audio(

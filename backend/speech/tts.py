@@ -36,7 +36,15 @@ from backend.speech.script import (
     parse_script,
     spoken_text,
 )
-from backend.speech.wav import EDGE_MS, Clip, SpeechWav, TTSError, clip_ms, prepare_output
+from backend.speech.wav import (
+    EDGE_MS,
+    Clip,
+    SpeechTap,
+    SpeechWav,
+    TTSError,
+    clip_ms,
+    prepare_output,
+)
 
 _LOG = logging.getLogger(__name__)
 
@@ -217,8 +225,10 @@ class TTSEngine:
         out_path: Path,
         progress: Callable[[int, int], None] | None = None,
         pronunciations: dict[str, str] | None = None,
+        tap: SpeechTap | None = None,
     ) -> SpeechResult:
-        """Speak `text` into a mono int16 WAV at out_path, streaming sentence by sentence."""
+        """Speak `text` into a mono int16 WAV at out_path, streaming sentence by sentence
+        (and to `tap`, which may start rendering before the last sentence is spoken)."""
         items = parse_script(text)
         total = sum(1 for it in items if it.text)
         tmp = prepare_output(speed, total, out_path)
@@ -226,7 +236,7 @@ class TTSEngine:
         synthesized = cached = 0
         clips: list[tuple[str, int]] = []  # (cache key, ms) of each sentence spoken
         pending_ms = 0  # silence owed before the next sentence
-        with SpeechWav(tmp, out_path) as wav:
+        with SpeechWav(tmp, out_path, tap) as wav:
             for item in items:
                 if not item.text:
                     pending_ms += item.pause_ms

@@ -13,6 +13,7 @@ from backend.speech.cues import parse_cues, parse_srt
 from backend.speech.script import estimate_duration_ms
 from backend.speech.timed import synthesize_timed
 from backend.speech.tts import TTSEngine
+from backend.speech.wav import SpeechTap
 
 
 def timed_cues(script: str, lang: str) -> list[Cue] | None:
@@ -43,8 +44,10 @@ def speak(
     progress: Callable[[int, int], None],
     pronunciations: dict[str, str] | None,
     lang: str,
+    tap: SpeechTap | None = None,
 ) -> SpeechResult:
-    """Synthesize ``script`` into ``out`` (runs in a worker thread)."""
+    """Synthesize ``script`` into ``out`` (runs in a worker thread). A plain script's speech also
+    goes to `tap` as it is written; a timed one is placed out of order, so it does not."""
     cues = timed_cues(script, lang)
     if cues:
         return synthesize_timed(
@@ -57,7 +60,13 @@ def speak(
             pronunciations=pronunciations,
         )
     return engine.synthesize(
-        script, voice, speed, out_path=out, progress=progress, pronunciations=pronunciations
+        script,
+        voice,
+        speed,
+        out_path=out,
+        progress=progress,
+        pronunciations=pronunciations,
+        tap=tap,
     )
 
 

@@ -12,6 +12,7 @@ import wave
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Protocol
 
 import numpy as np
 
@@ -48,12 +49,22 @@ def prepare_output(speed: float, sentences: int, out_path: Path) -> Path:
     return Path(out_path).with_name(f".{Path(out_path).name}.{uuid.uuid4().hex}.tmp")
 
 
+class SpeechTap(Protocol):
+    """Sees the speech as it is written (a render pipelined with synthesis, backend.runtime.pipeline):
+    every block of samples in file order, and each sentence once its audio is in."""
+
+    def pcm(self, data: bytes, rate: int) -> None: ...
+
+    def sentence(self, sentence: Sentence) -> None: ...
+
+
 class SpeechWav:
     """Use as a context manager; `commit()` renames the finished file, an exception removes it."""
 
-    def __init__(self, tmp: Path, out_path: Path) -> None:
+    def __init__(self, tmp: Path, out_path: Path, tap: SpeechTap | None = None) -> None:
         self.tmp = tmp
         self.out_path = Path(out_path)
+        self.tap = tap
         self._writer: wave.Wave_write | None = None
         self.rate = 0
         self.samples = 0
@@ -74,6 +85,8 @@ class SpeechWav:
         while left > 0:
             n = min(left, self.rate)
             self._writer.writeframes(block[: n * 2])
+            if self.tap is not None:
+                self.tap.pcm(block[: n * 2], self.rate)
             left -= n
         self.samples += samples
 
@@ -90,11 +103,16 @@ class SpeechWav:
         elif clip.sample_rate != self.rate:
             raise TTSError("voice sample rate changed mid-script")
         start_ms = round(self.ms)
-        self._writer.writeframes(clip.audio.astype("<i2").tobytes())
+        data = clip.audio.astype("<i2").tobytes()
+        self._writer.writeframes(data)
         self.samples += len(clip.audio)
         end_ms = round(self.ms)
         words = tuple(Word(w, start_ms + s, min(start_ms + e, end_ms)) for w, s, e in clip.words)
-        return Sentence(text, start_ms, end_ms, words)
+        sentence = Sentence(text, start_ms, end_ms, words)
+        if self.tap is not None:
+            self.tap.pcm(data, self.rate)
+            self.tap.sentence(sentence)
+        return sentence
 
     def commit(self) -> int:
         """Close and move the file into place; returns its duration in ms."""

@@ -1,0 +1,148 @@
+"""The voice's AAC track encoded while the voice is still being synthesized (issue 13: pipelining).
+
+Loudness normalization needs the whole voice, an encoder wants the samples as they come. The gain is
+calibrated on the first CALIBRATE_S seconds (measured raw, then measured again through the same gain
+and limiter, as normalize_voice does for a whole file), the rest streams through one ffmpeg with
+that gain, and ffmpeg's own EBU R128 meter on the encoder's input says what came out. A track that
+missed -16 LUFS by more than TOLERANCE_LU is thrown away: the export then normalizes the whole voice
+as before, so a calibration that guessed wrong costs time, never loudness.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import subprocess
+import threading
+import uuid
+import wave
+from pathlib import Path
+
+from backend.media.audio import LIMIT_DBFS, SAMPLE_RATE, TARGET_LUFS, measure
+from backend.media.ffmpeg import FFMPEG, RenderError, run_ffmpeg
+
+_LOG = logging.getLogger(__name__)
+
+CALIBRATE_S = 20.0
+TOLERANCE_LU = 0.5
+AAC = ["-c:a", "aac", "-aac_coder", "fast", "-b:a", "160k", "-ar", "48000", "-ac", "2"]
+VERSION = "1"
+
+
+def track_key(voice: Path, frames: int, rate: int) -> str:
+    payload = f"{VERSION}|{Path(voice).resolve()}|{frames}|{rate}|{TARGET_LUFS}|{' '.join(AAC)}"
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
+
+
+def cached_track(cache: Path, voice: Path) -> Path | None:
+    """The finished AAC track of this voice file, if the pipeline left one."""
+    try:
+        with wave.open(str(voice), "rb") as wf:
+            frames, rate = wf.getnframes(), wf.getframerate()
+    except (OSError, EOFError, wave.Error):
+        return None
+    path = cache / f"voice-{track_key(voice, frames, rate)}.m4a"
+    if path.is_file():
+        os.utime(path)
+        return path
+    return None
+
+
+def _chain(gain_db: float) -> str:
+    limit = 10 ** (LIMIT_DBFS / 20)
+    return (
+        f"aresample={SAMPLE_RATE}:resampler=soxr,volume={gain_db:.2f}dB,"
+        f"alimiter=limit={limit:.4f}:level=0:attack=3:release=80:latency=1,"
+        "aformat=sample_fmts=fltp:channel_layouts=stereo"
+    )
+
+
+def calibrate(head: bytes, rate: int, scratch: Path, cancel: threading.Event | None) -> float:
+    """The gain (dB) that brings this voice to -16 LUFS through the limiter, found on `head`."""
+    raw, shaped = scratch / "head.wav", scratch / "head-out.wav"
+    with wave.open(str(raw), "wb") as wf:
+        wf.setnchannels(1)
+        wf.setsampwidth(2)
+        wf.setframerate(rate)
+        wf.writeframes(head)
+    first = measure(raw, scratch, cancel).integrated
+    if first != first or first < -70:  # silence so far: leave the level alone
+        return 0.0
+    gain = max(-30.0, min(TARGET_LUFS - first, 30.0))
+    run_ffmpeg(
+        ["-i", str(raw), "-af", _chain(gain), "-c:a", "pcm_f32le", str(shaped)],
+        cwd=scratch,
+        cancel=cancel,
+    )
+    miss = TARGET_LUFS - measure(shaped, scratch, cancel).integrated
+    raw.unlink(missing_ok=True)
+    shaped.unlink(missing_ok=True)
+    return min(gain + miss * 1.1, 40.0) if abs(miss) > 0.3 else gain
+
+
+class StreamEncoder:
+    """One ffmpeg reading the voice's int16 samples on stdin and writing its AAC track."""
+
+    def __init__(self, cache: Path, scratch: Path, rate: int, gain_db: float) -> None:
+        cache.mkdir(parents=True, exist_ok=True)
+        self.cache, self.rate, self.gain_db = cache, rate, gain_db
+        self.frames = 0
+        self.tmp = cache / f".voice-{uuid.uuid4().hex[:12]}.m4a.part"
+        self.log = scratch / f"voice-stream-{uuid.uuid4().hex[:8]}.log"
+        graph = f"[0:a]{_chain(gain_db)},asplit=2[enc][meter];[meter]ebur128=peak=true,anullsink"
+        self._err = self.log.open("w+b")
+        self.proc = subprocess.Popen(
+            [
+                *(FFMPEG, "-hide_banner", "-nostdin", "-y", "-nostats"),
+                *("-f", "s16le", "-ar", str(rate), "-ac", "1", "-i", "pipe:0"),
+                *("-filter_complex", graph, "-map", "[enc]", *AAC),
+                *("-map_metadata", "-1", "-f", "mp4", f"file:{self.tmp}"),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=self._err,
+            cwd=scratch,
+        )
+
+    def write(self, data: bytes) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(data)
+        self.frames += len(data) // 2
+
+    def finish(self, voice: Path) -> Path | None:
+        """Close the stream; the track in the cache if it came out at -16 LUFS, else None."""
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            code = self.proc.wait(timeout=600)
+            self._err.seek(0)
+            stderr = self._err.read().decode("utf-8", "replace")
+            if code != 0:
+                raise RenderError("the voice track could not be encoded", detail=stderr[-1500:])
+            summary = stderr[stderr.rfind("Summary:") :]
+            found = re.search(r"I:\s+(-?[\d.]+|-inf|nan)\s+LUFS", summary)
+            level = float(found.group(1)) if found else float("nan")
+            if not abs(level - TARGET_LUFS) <= TOLERANCE_LU:
+                _LOG.info("streamed voice track at %.1f LUFS: not used", level)
+                return None
+            out = self.cache / f"voice-{track_key(voice, self.frames, self.rate)}.m4a"
+            os.replace(self.tmp, out)
+            _LOG.info("streamed voice track at %.1f LUFS (gain %.1f dB)", level, self.gain_db)
+            return out
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdin is not None and not self.proc.stdin.closed:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+        self._err.close()
+        self.log.unlink(missing_ok=True)
+        self.tmp.unlink(missing_ok=True)
