@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from backend.core.settings import BackendSettings
+from backend.runtime.locks import SessionLock, lock_pool
 from backend.runtime.queue import RENDER_QUEUE, SPEECH_QUEUE, WorkQueue, queue_url
 from tests.support.backend import Api, BackendProcess, iter_parts
 from tests.support.cluster import WorkerProcess
@@ -130,3 +131,47 @@ def test_a_queued_render_can_be_cancelled(
     assert "cancelled" in result["error"]["message"]
     assert saq_rows(queue_db, job) == [(RENDER_QUEUE, "aborted")]
     api.close()
+
+
+def test_a_session_lock_holds_across_replicas(queue_db: str) -> None:
+    """Two replicas (two pools) take one session's lock in turn; a dead holder's lock is freed."""
+
+    async def scenario() -> list[str]:
+        seen: list[str] = []
+        pools = [lock_pool(queue_db), lock_pool(queue_db)]
+        for pool in pools:
+            await pool.open(wait=True)
+        try:
+            first = SessionLock(asyncio.Lock(), pools[0], "ses_shared")
+            second = SessionLock(asyncio.Lock(), pools[1], "ses_shared")
+            other = SessionLock(asyncio.Lock(), pools[1], "ses_other")
+            await first.acquire()
+            waiting = asyncio.create_task(second.acquire())
+            async with other:  # another session is not held up
+                seen.append("other session")
+            await asyncio.sleep(0.5)
+            seen.append("second waits" if not waiting.done() else "second got it too")
+            first.release()
+            await asyncio.wait_for(waiting, 30)
+            seen.append("second after first")
+            # the holder's replica dies: its connection goes, and the lock with it
+            third = SessionLock(asyncio.Lock(), pools[0], "ses_shared")
+            waiting = asyncio.create_task(third.acquire())
+            await asyncio.sleep(0.3)
+            assert second.conn is not None and not waiting.done()
+            await second.conn.close()
+            await asyncio.wait_for(waiting, 30)
+            seen.append("freed by the dead holder")
+            third.release()
+            await asyncio.sleep(0.2)  # the unlock runs as a task
+        finally:
+            for pool in pools:
+                await pool.close()
+        return seen
+
+    assert asyncio.run(scenario()) == [
+        "other session",
+        "second waits",
+        "second after first",
+        "freed by the dead holder",
+    ]

@@ -23,6 +23,7 @@ from backend.core.i18n import t
 from backend.intake.files import check_script
 from backend.protocol.summary import summary_or_empty
 from backend.runtime.context import Backend
+from backend.runtime.locks import SessionLock
 from backend.runtime.speech_job import synthesize
 from backend.speech.voiceover import timing_notes
 from backend.speech.wav import TTSError
@@ -68,7 +69,7 @@ async def execute(
     backend: Backend,
     turn: Turn,
     queue: asyncio.Queue[dict[str, Any] | None],
-    lock: asyncio.Lock,
+    lock: SessionLock,
 ) -> None:
     """Run the turn, then release the session lock `run_sse` took; always ends the stream."""
     try:

@@ -12,6 +12,7 @@ from backend.core.settings import BackendSettings
 from backend.core.types import Voice
 from backend.objects.store import ObjectStore
 from backend.runtime.jobs import JobRunner
+from backend.runtime.locks import SessionLock
 from backend.speech.tts import TTSEngine
 from backend.state.store import BackendStore
 
@@ -30,5 +31,7 @@ class Backend:
     # One lock per session: two messages to one session never edit its state at once.
     session_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
-    def lock(self, sid: str) -> asyncio.Lock:
-        return self.session_locks.setdefault(sid, asyncio.Lock())
+    def lock(self, sid: str) -> SessionLock:
+        """The session's turn lock: this process's, and the cluster's when there is a queue."""
+        pool = self.runner.queue.locks if self.runner.queue is not None else None
+        return SessionLock(self.session_locks.setdefault(sid, asyncio.Lock()), pool, sid)

@@ -26,6 +26,7 @@ from saq.queue.postgres import PostgresQueue
 
 from backend.core.settings import BackendSettings
 from backend.core.types import Adjustment, Sentence, SpeechResult, Word
+from backend.runtime.locks import lock_pool
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,8 @@ def queue_url(settings: BackendSettings) -> str:
 
 
 class WorkQueue:
-    """The two queues (renders; speech) on one connection pool, for API replicas and workers."""
+    """The two queues (renders; speech) on one connection pool, for API replicas and workers,
+    and the connections that hold the replicas' session locks."""
 
     def __init__(self, url: str, max_connections: int = 8) -> None:
         self.pool = AsyncConnectionPool(
@@ -72,9 +74,11 @@ class WorkQueue:
         )
         self.render = PostgresQueue(pool=self.pool, name=RENDER_QUEUE)
         self.speech = PostgresQueue(pool=self.pool, name=SPEECH_QUEUE)
+        self.locks = lock_pool(url)  # the session turn locks of backend.runtime.locks
 
     async def connect(self) -> None:
         await self.pool.open(wait=True, timeout=30)
+        await self.locks.open(wait=True, timeout=30)
         await self.render.connect()
         await self.speech.connect()
 
@@ -82,6 +86,7 @@ class WorkQueue:
         await self.render.disconnect()
         await self.speech.disconnect()
         await self.pool.close()
+        await self.locks.close()
 
     async def enqueue_render(self, job_id: str, identity_id: str) -> bool:
         """Queue render ``job_id`` (its key): False if a job with that key is queued or running."""
