@@ -7,9 +7,13 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-import aiosqlite
+
+class Row(Protocol):
+    """A row by column name: an ``aiosqlite.Row`` (SQLite) or a dict (psycopg's ``dict_row``)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
 
 
 def hash_token(token: str) -> str:
@@ -64,13 +68,13 @@ class Job:
     error: dict[str, Any] | None
 
 
-def identity_row(row: aiosqlite.Row) -> Identity:
+def identity_row(row: Row) -> Identity:
     return Identity(
         row["id"], row["client_id"], row["credits"], row["frozen"], bool(row["registered"])
     )
 
 
-def media_row(row: aiosqlite.Row) -> MediaItem:
+def media_row(row: Row) -> MediaItem:
     return MediaItem(
         row["id"],
         row["session_id"],
@@ -83,7 +87,7 @@ def media_row(row: aiosqlite.Row) -> MediaItem:
     )
 
 
-def job_row(row: aiosqlite.Row) -> Job:
+def job_row(row: Row) -> Job:
     return Job(
         row["id"],
         row["session_id"],

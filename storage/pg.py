@@ -1,0 +1,84 @@
+"""Opening PostgreSQL the one way both stores need it (cluster mode): a psycopg 3 async pool whose
+connections work in the store's own schema, and the schema created and migrated by numbered steps.
+
+Each store lives in a schema of its own (``vo_backend``, ``vo_bot``), so the backend, the bot and
+the job queue can share one database without their tables meeting. Replicas that start together
+migrate one at a time (a transaction-level advisory lock), each step in one transaction with its
+version row. Connections are checked when taken from the pool, so a restarted PostgreSQL costs
+the next query a reconnect, not an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from psycopg import AsyncConnection, sql
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+log = logging.getLogger(__name__)
+
+Pool = AsyncConnectionPool[AsyncConnection[dict[str, Any]]]
+
+
+def is_postgres_url(url: str | None) -> bool:
+    return bool(url) and str(url).startswith(("postgresql://", "postgres://"))
+
+
+async def open_pg(
+    url: str, migrations: Sequence[str], schema: str, max_size: int = 10, wait: float = 30.0
+) -> Pool:
+    """An open pool on ``schema`` (created if missing), its tables at the newest version.
+
+    ``migrations[i]`` moves the schema from version i to i+1: append only, never edit a shipped step.
+    """
+    pool: Pool = AsyncConnectionPool(
+        url,
+        min_size=1,
+        max_size=max_size,
+        kwargs={
+            "autocommit": True,
+            "row_factory": dict_row,
+            "options": f"-c search_path={schema}",
+            "application_name": f"voiceover-{schema}",
+        },
+        check=AsyncConnectionPool.check_connection,
+        open=False,
+        name=schema,
+    )
+    await pool.open(wait=True, timeout=wait)
+    try:
+        async with pool.connection() as conn, conn.transaction():
+            # One process migrates at a time; the lock ends with the transaction.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"migrate:{schema}",))
+            await conn.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
+            )
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version "
+                "(version INTEGER PRIMARY KEY, applied DOUBLE PRECISION NOT NULL)"
+            )
+            current = await pg_schema_version(conn)
+            for version in range(current + 1, len(migrations) + 1):
+                await conn.execute(migrations[version - 1].encode())
+                await conn.execute(
+                    "INSERT INTO schema_version (version, applied) VALUES (%s, %s)",
+                    (version, time.time()),
+                )
+                log.info("%s migrated to schema version %d", schema, version)
+    except BaseException:
+        await pool.close()
+        raise
+    return pool
+
+
+async def pg_schema_version(conn: AsyncConnection[Any]) -> int:
+    cur = await conn.execute("SELECT MAX(version) AS v FROM schema_version")
+    row = await cur.fetchone()
+    if row is None:
+        return 0
+    value = row["v"] if isinstance(row, dict) else row[0]
+    return int(value or 0)
