@@ -12,8 +12,8 @@ from typing import Any
 
 from backend.conversation.edit_phrases import Edits
 from backend.core.i18n import FIT_WORDS, POSITION_WORDS, SIZE_WORDS, t
+from backend.state.interface import Store
 from backend.state.model import SessionState, Title
-from backend.state.store import BackendStore
 
 MAX_HISTORY = 20
 
@@ -54,7 +54,7 @@ def undo(state: SessionState) -> str | None:
 
 
 async def apply_edits(
-    store: BackendStore, sid: str, state: SessionState, edits: Edits, lang: str, step: Step
+    store: Store, sid: str, state: SessionState, edits: Edits, lang: str, step: Step
 ) -> list[str]:
     """Change ``state`` as ``edits`` ask; return the sentences that tell the user what changed."""
     settings = state.settings
@@ -123,7 +123,7 @@ async def apply_edits(
 
 
 async def _music(
-    store: BackendStore, sid: str, state: SessionState, edits: Edits, lang: str, step: Step
+    store: Store, sid: str, state: SessionState, edits: Edits, lang: str, step: Step
 ) -> list[str]:
     settings = state.settings
     if edits.remove_music:

@@ -14,13 +14,13 @@ from backend.objects.store import ObjectStore
 from backend.runtime.jobs import JobRunner
 from backend.runtime.locks import SessionLock
 from backend.speech.tts import TTSEngine
-from backend.state.store import BackendStore
+from backend.state.interface import Store
 
 
 @dataclass
 class Backend:
     settings: BackendSettings
-    store: BackendStore
+    store: Store
     runner: JobRunner
     tts: TTSEngine
     voices: list[Voice]

@@ -27,8 +27,8 @@ from backend.core.types import RenderSpec
 from backend.objects.store import ObjectStore
 from backend.runtime.queue import WorkQueue
 from backend.state.draft import DraftError, to_spec
+from backend.state.interface import Store
 from backend.state.records import Job
-from backend.state.store import BackendStore
 
 log = logging.getLogger(__name__)
 CONTENT_TYPES = {"mp4": "video/mp4", "srt": "application/x-subrip", "vtt": "text/vtt"}
@@ -118,7 +118,7 @@ class FairSlots:
 class JobRunner:
     def __init__(
         self,
-        store: BackendStore,
+        store: Store,
         settings: BackendSettings,
         pool: ThreadPoolExecutor,
         queue: WorkQueue | None = None,

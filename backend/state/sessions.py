@@ -10,13 +10,13 @@ from backend.core.text import count_words
 from backend.core.types import Ingested, Received
 from backend.protocol.summary import summary_or_empty
 from backend.state.draft import build_draft
+from backend.state.interface import Store
 from backend.state.model import Script, SessionState
 from backend.state.records import MediaItem
-from backend.state.store import BackendStore
 
 
 async def apply_uploads(
-    store: BackendStore,
+    store: Store,
     sid: str,
     state: SessionState,
     ingested: list[tuple[Received, str, Ingested]],
@@ -44,7 +44,7 @@ async def apply_uploads(
     return files
 
 
-async def refresh_draft(store: BackendStore, sid: str, state: SessionState) -> None:
+async def refresh_draft(store: Store, sid: str, state: SessionState) -> None:
     """Rebuild the draft from the state (the one place the timeline is derived)."""
     video = await store.media_item(sid, state.video_id) if state.video_id else None
     music = await store.media_item(sid, state.music_id) if state.music_id else None
