@@ -42,7 +42,8 @@ from backend.speech.catalog import discover_voices
 from backend.speech.tts import TTSEngine
 from backend.speech.voiceover import speak
 from backend.speech.wav import TTSError
-from backend.state.store import BackendStore
+from backend.state.factory import open_store
+from backend.state.interface import Store
 
 log = logging.getLogger(__name__)
 GRACE_SECONDS = 20  # SIGTERM: running jobs get this long, then go back on the queue
@@ -92,7 +93,7 @@ class WorkerRunner(JobRunner):
 @dataclass
 class WorkerContext:
     settings: BackendSettings
-    store: BackendStore
+    store: Store
     runner: WorkerRunner
     tts: TTSEngine
     tts_pool: ThreadPoolExecutor
@@ -180,7 +181,7 @@ async def serve(settings: BackendSettings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     queue = WorkQueue(url)
     await queue.connect()
-    store = await BackendStore.open(settings.data_dir / "backend.sqlite3")
+    store = await open_store(settings)  # PostgreSQL in a cluster (SQLite: a shared data dir)
     async with open_objects(settings) as objects:
         try:
             await _serve(settings, queue, store, objects)
@@ -190,7 +191,7 @@ async def serve(settings: BackendSettings) -> None:
 
 
 async def _serve(
-    settings: BackendSettings, queue: WorkQueue, store: BackendStore, objects: ObjectStore
+    settings: BackendSettings, queue: WorkQueue, store: Store, objects: ObjectStore
 ) -> None:
     render_pool = ThreadPoolExecutor(settings.render_workers, thread_name_prefix="render")
     tts_pool = ThreadPoolExecutor(1, thread_name_prefix="tts")
