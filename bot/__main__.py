@@ -25,7 +25,7 @@ from bot.engine import Engine
 from bot.messages import Link, VideoFile
 from bot.redact import install_redaction
 from bot.settings import Settings
-from storage import ChatStore
+from storage.postgres import open_chat_store
 
 log = logging.getLogger("bot")
 
@@ -50,7 +50,7 @@ async def runtime(settings: Settings) -> AsyncIterator[Engine]:
             sse_read_timeout=settings.sse_read_timeout_seconds,
         )
         stack.push_async_callback(client.aclose)
-        store = await ChatStore.open(settings.db_path)
+        store = await open_chat_store(settings.store_target)
         stack.push_async_callback(store.close)
         engine = Engine(client, store, settings)
         stack.push_async_callback(engine.aclose)

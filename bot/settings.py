@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     # None above: start the embedded backend on 127.0.0.1
     data_dir: Path = Field(Path("data"), validation_alias=_env("data_dir", "BOT_DATA_DIR"))
     output_dir: Path = Field(Path("output"), validation_alias=_env("output_dir", "BOT_OUTPUT_DIR"))
+    # PostgreSQL shared by bot replicas (postgresql://...). None: SQLite in data_dir.
+    database_url: str | None = Field(
+        default=None, repr=False, validation_alias=_env("database_url", "BOT_DATABASE_URL")
+    )
     still_working_seconds: float = 120.0
     job_ceiling_seconds: float = 900.0
     public_base_url: str | None = None
@@ -103,6 +107,11 @@ class Settings(BaseSettings):
     @property
     def db_path(self) -> Path:
         return self.data_dir / "bot.sqlite3"
+
+    @property
+    def store_target(self) -> str | Path:
+        """Where the chat store lives: BOT_DATABASE_URL, else the SQLite file."""
+        return self.database_url or self.db_path
 
     def with_(self, **changes: object) -> Settings:
         """A copy with some fields changed (tests and the composition root), checked again."""

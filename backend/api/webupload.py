@@ -67,6 +67,37 @@ else{s.className='err';s.textContent=r.message||('Error '+x.status);b.disabled=f
 x.onerror=()=>{s.className='err';s.textContent='Network error';b.disabled=false;};x.send(d);});
 """
 
+# With S3 storage (backend.api.direct_upload): ask for a presigned form, post the file to the storage,
+# then tell the backend. Without JavaScript the form still posts to the backend.
+DIRECT_SCRIPT = """
+const f=document.getElementById('f'),b=document.getElementById('b'),p=document.getElementById('p'),
+s=document.getElementById('s'),q=location.search;
+const fail=m=>{s.className='err';s.textContent=m;b.disabled=false;};
+const ask=(u,o)=>fetch(u+q,{method:'POST',headers:{'Accept':'application/json',
+'Content-Type':'application/json'},body:JSON.stringify(o)}).then(r=>r.json());
+f.addEventListener('submit',async e=>{e.preventDefault();const file=document.getElementById('file').files[0];
+if(!file)return;b.disabled=true;p.hidden=false;s.className='';s.textContent=b.dataset.sending;let r;
+try{r=await ask(f.dataset.direct,{name:file.name,size:file.size})}catch(_){return fail('Network error')}
+if(r.code!==0)return fail(r.message);const d=new FormData();
+for(const [k,v] of Object.entries(r.data.fields))d.append(k,v);d.append('file',file);
+const x=new XMLHttpRequest();x.open('POST',r.data.url);
+x.upload.onprogress=ev=>{if(ev.lengthComputable){p.value=ev.loaded/ev.total;
+s.textContent=b.dataset.sending+' '+Math.round(100*ev.loaded/ev.total)+'%';}};
+x.onload=async()=>{if(x.status<200||x.status>299)return fail('Error '+x.status);let a;
+try{a=await ask(f.dataset.direct+'/done',{key:r.data.key,name:file.name})}catch(_){return fail('Network error')}
+if(a.code===0){p.value=1;s.className='ok';s.textContent=b.dataset.done;}else fail(a.message||'Error');};
+x.onerror=()=>fail('Network error');x.send(d);});
+"""
+
+
+def direct_headers(storage: str) -> dict[str, str]:
+    """The page's headers when the browser also talks to the storage at ``storage`` (its origin)."""
+    origin = "/".join(storage.split("/")[:3])
+    csp = SECURITY_HEADERS["Content-Security-Policy"]
+    csp = csp.replace(_hash(SCRIPT), _hash(DIRECT_SCRIPT))
+    csp = csp.replace("connect-src 'self'", f"connect-src 'self' {origin}")
+    return {**SECURITY_HEADERS, "Content-Security-Policy": csp}
+
 
 router = APIRouter(tags=["web upload"])
 Signed = Annotated[str | None, Query(description="from the signed link")]
@@ -92,14 +123,16 @@ SECURITY_HEADERS = {
 }
 
 
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+def _page(
+    title: str, body: str, status: int = 200, headers: dict[str, str] | None = None
+) -> HTMLResponse:
     return HTMLResponse(
         "<!doctype html><html><head><meta charset=utf-8>"
         "<meta name=viewport content='width=device-width,initial-scale=1'>"
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
         f"<body><main><h1>{html.escape(title)}</h1><div class=card>{body}</div></main></body></html>",
         status_code=status,
-        headers=SECURITY_HEADERS,
+        headers=headers or SECURITY_HEADERS,
     )
 
 
@@ -158,16 +191,20 @@ async def page(request: Request, sid: str, exp: Signed = None, sig: Signed = Non
     sid, lang, _owner = checked
     words = PAGE_TEXT[lang]
     action = html.escape(f"/upload/{sid}/files?{request.url.query}")
+    settings = backend_of(request).settings
+    direct = backend_of(request).objects.remote  # S3: the browser sends the file there
     body = (
         f"<p>{html.escape(words['pick'].format(limit=size_text(backend_of(request).settings.max_upload_bytes)))}</p>"
-        f"<form id=f method=post enctype=multipart/form-data action='{action}'>"
-        "<input id=file type=file name=files required>"
+        f"<form id=f method=post enctype=multipart/form-data action='{action}'"
+        + (f" data-direct='/upload/{html.escape(sid)}/direct'>" if direct else ">")
+        + "<input id=file type=file name=files required>"
         f"<button id=b data-sending='{html.escape(words['sending'])}' data-done='{html.escape(words['done'])}'>"
         f"{html.escape(words['send'])}</button></form>"
         "<progress id=p value=0 max=1 hidden></progress><div id=s role=status></div>"
-        f"<script>{SCRIPT}</script>"
+        f"<script>{DIRECT_SCRIPT if direct else SCRIPT}</script>"
     )
-    return _page(words["title"], body)
+    storage = settings.s3_public_endpoint or settings.s3_endpoint
+    return _page(words["title"], body, headers=direct_headers(storage) if direct else None)
 
 
 @router.post(

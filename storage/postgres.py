@@ -1,0 +1,230 @@
+"""The bot's store in PostgreSQL (``BOT_DATABASE_URL``), so bot replicas share the chat -> session
+map, the in-flight renders and the upload watches: a chat keeps its session whichever replica
+(Telegram webhook behind a load balancer, one Discord shard each) gets its next message.
+
+``PgChatStore`` subclasses ``ChatStore`` only to be accepted wherever the engine takes one: it
+overrides every method (tests/test_chat_stores.py checks that none is inherited) and never
+touches SQLite. Tables live in the ``vo_bot`` schema (``storage.pg``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from storage.db import _CHAT_FIELDS, ACTIVE_STATUSES, ChatRecord, ChatStore, JobRecord, UploadWatch
+from storage.pg import Pool, is_postgres_url, open_pg, pg_schema_version
+
+SCHEMA = "vo_bot"
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+CREATE TABLE chats (
+    chat_key     TEXT PRIMARY KEY,
+    client_id    TEXT,
+    token        TEXT,
+    token_expiry DOUBLE PRECISION,
+    session_id   TEXT,
+    bind_id      TEXT,
+    language     TEXT,
+    voice        TEXT,
+    updated      DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE render_jobs (
+    render_id  TEXT PRIMARY KEY,
+    chat_key   TEXT NOT NULL,
+    session_id TEXT,
+    started    DOUBLE PRECISION NOT NULL,
+    status     TEXT NOT NULL,
+    updated    DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX render_jobs_status ON render_jobs(status);
+CREATE TABLE settings (
+    chat_key TEXT NOT NULL,
+    key      TEXT NOT NULL,
+    value    TEXT,
+    PRIMARY KEY (chat_key, key)
+);
+CREATE TABLE upload_watches (
+    chat_key TEXT PRIMARY KEY,
+    known    TEXT NOT NULL,
+    deadline DOUBLE PRECISION NOT NULL
+);
+    """,
+)
+
+
+async def open_chat_store(target: str | Path) -> ChatStore:
+    """PostgreSQL for a ``postgresql://`` URL, else the SQLite file at that path."""
+    if is_postgres_url(str(target)):
+        return await PgChatStore.open(str(target))
+    return await ChatStore.open(target)
+
+
+def _job(row: dict[str, Any]) -> JobRecord:
+    return JobRecord(
+        row["render_id"], row["chat_key"], row["session_id"], row["started"], row["status"]
+    )
+
+
+class PgChatStore(ChatStore):
+    """Async access to the bot's tables in PostgreSQL; one pool per process."""
+
+    def __init__(self, pool: Pool) -> None:  # no super().__init__: there is no SQLite here
+        self._pool = pool
+
+    @classmethod
+    async def open(cls, path: Path | str) -> PgChatStore:
+        """``path`` is the database URL; the schema is created and migrated as needed."""
+        return cls(await open_pg(str(path), MIGRATIONS, SCHEMA, max_size=5))
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def _one(self, query: str, args: tuple[Any, ...] = ()) -> dict[str, Any] | None:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(query.encode(), args)
+            return await cur.fetchone()
+
+    async def _all(self, query: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(query.encode(), args)
+            return await cur.fetchall()
+
+    async def _run(self, query: str, args: tuple[Any, ...] = ()) -> int:
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(query.encode(), args)
+            return cur.rowcount
+
+    async def schema_version(self) -> int:
+        async with self._pool.connection() as conn:
+            return await pg_schema_version(conn)
+
+    async def journal_mode(self) -> str:
+        """PostgreSQL has no journal mode; its write-ahead log is always on."""
+        return "wal"
+
+    # chats
+    async def get_chat(self, chat_key: str) -> ChatRecord | None:
+        row = await self._one("SELECT * FROM chats WHERE chat_key = %s", (chat_key,))
+        if row is None:
+            return None
+        return ChatRecord(**{name: row[name] for name in _CHAT_FIELDS})
+
+    async def chat(self, chat_key: str) -> ChatRecord:
+        """The chat's record, created empty on first use (two replicas at once: one row)."""
+        await self._run(
+            "INSERT INTO chats (chat_key, updated) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            (chat_key, time.time()),
+        )
+        record = await self.get_chat(chat_key)
+        assert record is not None
+        return record
+
+    async def save_chat(self, record: ChatRecord) -> None:
+        values = [getattr(record, name) for name in _CHAT_FIELDS]
+        cols = ", ".join(_CHAT_FIELDS)
+        marks = ", ".join("%s" for _ in _CHAT_FIELDS)
+        updates = ", ".join(f"{n} = excluded.{n}" for n in _CHAT_FIELDS[1:])
+        await self._run(
+            f"INSERT INTO chats ({cols}, updated) VALUES ({marks}, %s) "
+            f"ON CONFLICT (chat_key) DO UPDATE SET {updates}, updated = excluded.updated",
+            (*values, time.time()),
+        )
+
+    async def update_chat(self, chat_key: str, **changes: Any) -> ChatRecord:
+        """Only the named columns are written, so two replicas changing different fields of one
+        chat do not undo each other."""
+        for name in changes:
+            if name not in _CHAT_FIELDS or name == "chat_key":
+                raise KeyError(name)
+        await self.chat(chat_key)
+        if changes:
+            sets = ", ".join(f"{name} = %s" for name in changes)
+            await self._run(
+                f"UPDATE chats SET {sets}, updated = %s WHERE chat_key = %s",
+                (*changes.values(), time.time(), chat_key),
+            )
+        record = await self.get_chat(chat_key)
+        assert record is not None
+        return record
+
+    # render jobs
+    async def add_job(
+        self, chat_key: str, render_id: str, session_id: str | None, status: str = "queued"
+    ) -> None:
+        now = time.time()
+        await self._run(
+            "INSERT INTO render_jobs (render_id, chat_key, session_id, started, status, updated)"
+            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (render_id) DO UPDATE SET"
+            " chat_key = excluded.chat_key, session_id = excluded.session_id,"
+            " started = excluded.started, status = excluded.status, updated = excluded.updated",
+            (render_id, chat_key, session_id, now, status, now),
+        )
+
+    async def set_job_status(self, render_id: str, status: str) -> None:
+        await self._run(
+            "UPDATE render_jobs SET status = %s, updated = %s WHERE render_id = %s",
+            (status, time.time(), render_id),
+        )
+
+    async def settle_chat_jobs(self, chat_key: str, status: str) -> int:
+        return await self._run(
+            "UPDATE render_jobs SET status = %s, updated = %s"
+            " WHERE chat_key = %s AND status = ANY(%s)",
+            (status, time.time(), chat_key, list(ACTIVE_STATUSES)),
+        )
+
+    async def get_job(self, render_id: str) -> JobRecord | None:
+        row = await self._one(
+            "SELECT render_id, chat_key, session_id, started, status FROM render_jobs"
+            " WHERE render_id = %s",
+            (render_id,),
+        )
+        return _job(row) if row else None
+
+    async def in_flight_jobs(self) -> list[JobRecord]:
+        rows = await self._all(
+            "SELECT render_id, chat_key, session_id, started, status FROM render_jobs"
+            " WHERE status = ANY(%s) ORDER BY started",
+            (list(ACTIVE_STATUSES),),
+        )
+        return [_job(row) for row in rows]
+
+    # web-upload links waiting for their file
+    async def add_upload_watch(self, chat_key: str, known: set[str], deadline: float) -> None:
+        await self._run(
+            "INSERT INTO upload_watches (chat_key, known, deadline) VALUES (%s, %s, %s)"
+            " ON CONFLICT (chat_key) DO UPDATE SET known = excluded.known,"
+            " deadline = excluded.deadline",
+            (chat_key, json.dumps(sorted(known)), deadline),
+        )
+
+    async def remove_upload_watch(self, chat_key: str) -> None:
+        await self._run("DELETE FROM upload_watches WHERE chat_key = %s", (chat_key,))
+
+    async def upload_watches(self) -> list[UploadWatch]:
+        await self._run("DELETE FROM upload_watches WHERE deadline <= %s", (time.time(),))
+        rows = await self._all(
+            "SELECT chat_key, known, deadline FROM upload_watches ORDER BY deadline"
+        )
+        return [
+            UploadWatch(row["chat_key"], frozenset(json.loads(row["known"])), row["deadline"])
+            for row in rows
+        ]
+
+    # per-chat settings
+    async def get_setting(self, chat_key: str, key: str, default: str | None = None) -> str | None:
+        row = await self._one(
+            "SELECT value FROM settings WHERE chat_key = %s AND key = %s", (chat_key, key)
+        )
+        return row["value"] if row else default
+
+    async def set_setting(self, chat_key: str, key: str, value: str | None) -> None:
+        await self._run(
+            "INSERT INTO settings (chat_key, key, value) VALUES (%s, %s, %s)"
+            " ON CONFLICT (chat_key, key) DO UPDATE SET value = excluded.value",
+            (chat_key, key, value),
+        )
