@@ -218,6 +218,8 @@ async def test_backend_on_s3_video_voiceover_export_presigned_mp4(
             assert r.status_code == 200 and events[-1]["turnComplete"], events[-1:]
             (voice,) = media.glob("voi_*.wav")
             assert await objects.exists(voice)
+            r, events = api.say("give me SRT and VTT files")
+            assert r.status_code == 200 and events[-1]["turnComplete"], events[-1:]
             # This process's copies go, as if another replica had received them: the render
             # must take them from the bucket.
             uploaded.unlink()
@@ -233,6 +235,14 @@ async def test_backend_on_s3_video_voiceover_export_presigned_mp4(
             assert info["audio_codec"] == "aac" and info["width"] == 640
             rendered = s3_backend.data_dir / "renders" / f"{result['id']}.mp4"
             assert rendered.read_bytes() == out.read_bytes()
+            captions = result["output"]["captions"]
+            assert sorted(captions) == ["srt", "vtt"]
+            async with httpx.AsyncClient(timeout=30) as http:
+                for ext, link in captions.items():
+                    assert link.startswith(services.s3["endpoint"] + "/"), link
+                    got = await http.get(link)
+                    assert got.status_code == 200 and "Lumen keeps" in got.text, (ext, got.text)
+                    assert got.text.startswith("WEBVTT") == (ext == "vtt")
             # the status a later poll gives is signed again, and works too
             again = api.get(f"/api/render/proxy/lambda/{result['id']}").json()["data"]["output"]
             async with httpx.AsyncClient(timeout=30) as http:
