@@ -2,6 +2,10 @@
 map, the in-flight renders and the upload watches: a chat keeps its session whichever replica
 (Telegram webhook behind a load balancer, one Discord shard each) gets its next message.
 
+A replica follows only the renders and upload links it started, or took over from a replica that
+is gone: each replica holds an advisory lock while it lives, so a starting replica resumes what no
+live one is following, and never what another is (no video delivered twice).
+
 ``PgChatStore`` subclasses ``ChatStore`` only to be accepted wherever the engine takes one: it
 overrides every method (tests/test_chat_stores.py checks that none is inherited) and never
 touches SQLite. Tables live in the ``vo_bot`` schema (``storage.pg``).
@@ -10,14 +14,19 @@ touches SQLite. Tables live in the ``vo_bot`` schema (``storage.pg``).
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from pathlib import Path
 from typing import Any
+
+import psycopg
+from psycopg import AsyncConnection
 
 from storage.db import _CHAT_FIELDS, ACTIVE_STATUSES, ChatRecord, ChatStore, JobRecord, UploadWatch
 from storage.pg import Pool, is_postgres_url, open_pg, pg_schema_version
 
 SCHEMA = "vo_bot"
+Params = tuple[Any, ...] | dict[str, Any]
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -53,6 +62,20 @@ CREATE TABLE upload_watches (
     deadline DOUBLE PRECISION NOT NULL
 );
     """,
+    # 2: which bot replica follows a render or watches an upload link (its owner key, held as a
+    # session advisory lock while that replica lives), so a starting replica takes over only the
+    # ones whose replica is gone.
+    """
+ALTER TABLE render_jobs ADD COLUMN owner BIGINT;
+ALTER TABLE upload_watches ADD COLUMN owner BIGINT;
+    """,
+)
+
+# An owner is alive while its advisory lock (classid 0, objid = key, one bigint key) is held.
+_ORPHANED = (
+    "(owner IS NULL OR owner = %(me)s OR NOT EXISTS (SELECT 1 FROM pg_locks l"
+    " WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objsubid = 1"
+    " AND l.objid::bigint = owner))"
 )
 
 
@@ -72,28 +95,53 @@ def _job(row: dict[str, Any]) -> JobRecord:
 class PgChatStore(ChatStore):
     """Async access to the bot's tables in PostgreSQL; one pool per process."""
 
-    def __init__(self, pool: Pool) -> None:  # no super().__init__: there is no SQLite here
+    def __init__(self, pool: Pool, url: str) -> None:  # no super().__init__: no SQLite here
         self._pool = pool
+        self._url = url
+        self.owner = secrets.randbelow(2**31 - 2) + 1  # this replica, while it lives
+        self._life: AsyncConnection[Any] | None = None
 
     @classmethod
     async def open(cls, path: Path | str) -> PgChatStore:
         """``path`` is the database URL; the schema is created and migrated as needed."""
-        return cls(await open_pg(str(path), MIGRATIONS, SCHEMA, max_size=5))
+        store = cls(await open_pg(str(path), MIGRATIONS, SCHEMA, max_size=5), str(path))
+        try:
+            await store._alive()
+        except BaseException:
+            await store._pool.close()
+            raise
+        return store
+
+    async def _alive(self) -> None:
+        """Hold this replica's advisory lock on a connection of its own (again after a
+        PostgreSQL restart broke it): other replicas read it in pg_locks as "still running"."""
+        if self._life is not None and not self._life.closed:
+            try:
+                await self._life.execute("SELECT 1")  # a restart shows only when it is used
+                return
+            except psycopg.Error:
+                await self._life.close()
+        self._life = await AsyncConnection.connect(
+            self._url, autocommit=True, application_name="voiceover-bot-replica"
+        )
+        await self._life.execute("SELECT pg_advisory_lock(%s::bigint)", (self.owner,))
 
     async def close(self) -> None:
+        if self._life is not None:
+            await self._life.close()  # the lock goes with it: this replica's work is free
         await self._pool.close()
 
-    async def _one(self, query: str, args: tuple[Any, ...] = ()) -> dict[str, Any] | None:
+    async def _one(self, query: str, args: Params = ()) -> dict[str, Any] | None:
         async with self._pool.connection() as conn:
             cur = await conn.execute(query.encode(), args)
             return await cur.fetchone()
 
-    async def _all(self, query: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    async def _all(self, query: str, args: Params = ()) -> list[dict[str, Any]]:
         async with self._pool.connection() as conn:
             cur = await conn.execute(query.encode(), args)
             return await cur.fetchall()
 
-    async def _run(self, query: str, args: tuple[Any, ...] = ()) -> int:
+    async def _run(self, query: str, args: Params = ()) -> int:
         async with self._pool.connection() as conn:
             cur = await conn.execute(query.encode(), args)
             return cur.rowcount
@@ -156,12 +204,14 @@ class PgChatStore(ChatStore):
         self, chat_key: str, render_id: str, session_id: str | None, status: str = "queued"
     ) -> None:
         now = time.time()
+        await self._alive()
         await self._run(
-            "INSERT INTO render_jobs (render_id, chat_key, session_id, started, status, updated)"
-            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (render_id) DO UPDATE SET"
+            "INSERT INTO render_jobs (render_id, chat_key, session_id, started, status, updated,"
+            " owner) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (render_id) DO UPDATE SET"
             " chat_key = excluded.chat_key, session_id = excluded.session_id,"
-            " started = excluded.started, status = excluded.status, updated = excluded.updated",
-            (render_id, chat_key, session_id, now, status, now),
+            " started = excluded.started, status = excluded.status, updated = excluded.updated,"
+            " owner = excluded.owner",
+            (render_id, chat_key, session_id, now, status, now, self.owner),
         )
 
     async def set_job_status(self, render_id: str, status: str) -> None:
@@ -186,34 +236,45 @@ class PgChatStore(ChatStore):
         return _job(row) if row else None
 
     async def in_flight_jobs(self) -> list[JobRecord]:
+        """Renders started but not delivered whose replica is gone (or this one's), now this
+        replica's to follow: replicas starting together never both take one."""
+        await self._alive()
         rows = await self._all(
-            "SELECT render_id, chat_key, session_id, started, status FROM render_jobs"
-            " WHERE status = ANY(%s) ORDER BY started",
-            (list(ACTIVE_STATUSES),),
+            "UPDATE render_jobs SET owner = %(me)s WHERE status = ANY(%(active)s) AND "
+            + _ORPHANED
+            + " RETURNING render_id, chat_key, session_id, started, status",
+            {"me": self.owner, "active": list(ACTIVE_STATUSES)},
         )
-        return [_job(row) for row in rows]
+        return sorted((_job(row) for row in rows), key=lambda job: job.started)
 
     # web-upload links waiting for their file
     async def add_upload_watch(self, chat_key: str, known: set[str], deadline: float) -> None:
+        await self._alive()
         await self._run(
-            "INSERT INTO upload_watches (chat_key, known, deadline) VALUES (%s, %s, %s)"
+            "INSERT INTO upload_watches (chat_key, known, deadline, owner) VALUES (%s, %s, %s, %s)"
             " ON CONFLICT (chat_key) DO UPDATE SET known = excluded.known,"
-            " deadline = excluded.deadline",
-            (chat_key, json.dumps(sorted(known)), deadline),
+            " deadline = excluded.deadline, owner = excluded.owner",
+            (chat_key, json.dumps(sorted(known)), deadline, self.owner),
         )
 
     async def remove_upload_watch(self, chat_key: str) -> None:
         await self._run("DELETE FROM upload_watches WHERE chat_key = %s", (chat_key,))
 
     async def upload_watches(self) -> list[UploadWatch]:
+        """Watches still running whose replica is gone (or this one's), now this replica's;
+        expired ones are dropped on the way."""
+        await self._alive()
         await self._run("DELETE FROM upload_watches WHERE deadline <= %s", (time.time(),))
         rows = await self._all(
-            "SELECT chat_key, known, deadline FROM upload_watches ORDER BY deadline"
-        )
-        return [
+            "UPDATE upload_watches SET owner = %(me)s WHERE " + _ORPHANED
+            + " RETURNING chat_key, known, deadline",
+            {"me": self.owner},
+        )  # fmt: skip
+        watches = [
             UploadWatch(row["chat_key"], frozenset(json.loads(row["known"])), row["deadline"])
             for row in rows
         ]
+        return sorted(watches, key=lambda watch: watch.deadline)
 
     # per-chat settings
     async def get_setting(self, chat_key: str, key: str, default: str | None = None) -> str | None:

@@ -136,3 +136,66 @@ async def test_two_replicas_meeting_a_new_chat_make_one_row(pg_url: str) -> None
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_starting_replica_takes_over_only_what_no_live_replica_follows(pg_url: str) -> None:
+    """Replica A follows a render and watches an upload link. B starting beside it resumes
+    neither (A would deliver the video twice otherwise); once A is gone, the next replica to ask
+    takes both, and one starting after that gets nothing."""
+    a = await open_chat_store(pg_url)
+    b = await open_chat_store(pg_url)
+    c = await open_chat_store(pg_url)
+    try:
+        await a.add_job("tg:1", "r-a", "s")
+        await a.add_upload_watch("tg:1", {"m"}, time.time() + 600)
+        await b.add_job("tg:2", "r-b", "s")
+        assert [j.render_id for j in await a.in_flight_jobs()] == ["r-a"]  # its own, again
+        assert await c.in_flight_jobs() == []
+        assert await c.upload_watches() == []
+        await a.close()  # A dies: its advisory lock goes with its connection
+        taken, watches = await asyncio.gather(c.in_flight_jobs(), c.upload_watches())
+        assert [j.render_id for j in taken] == ["r-a"]
+        assert [w.chat_key for w in watches] == ["tg:1"]
+        d = await open_chat_store(pg_url)
+        try:
+            assert await d.in_flight_jobs() == []
+            assert await d.upload_watches() == []
+        finally:
+            await d.close()
+    finally:
+        await b.close()
+        await c.close()
+
+
+async def test_two_replicas_starting_together_split_the_orphans(pg_url: str) -> None:
+    gone = await open_chat_store(pg_url)
+    for i in range(20):
+        await gone.add_job(f"tg:{i}", f"r{i}", "s")
+    await gone.close()
+    a, b = await open_chat_store(pg_url), await open_chat_store(pg_url)
+    try:
+        got_a, got_b = await asyncio.gather(a.in_flight_jobs(), b.in_flight_jobs())
+        ids_a = {j.render_id for j in got_a}
+        ids_b = {j.render_id for j in got_b}
+        assert not ids_a & ids_b and len(ids_a | ids_b) == 20
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_replica_holds_its_work_again_after_a_postgres_restart(
+    pg_url: str, services: Services
+) -> None:
+    a = await open_chat_store(pg_url)
+    try:
+        await a.add_job("tg:1", "r1", "s")
+        services.stop_postgres()
+        services.start_postgres()
+        await a.add_job("tg:2", "r2", "s")  # reconnects and takes its lock again
+        b = await open_chat_store(pg_url)
+        try:
+            assert await b.in_flight_jobs() == []
+        finally:
+            await b.close()
+    finally:
+        await a.close()
