@@ -42,7 +42,7 @@ from backend.runtime.jobs import JobRunner
 from backend.runtime.queue import open_queue
 from backend.speech.catalog import discover_voices
 from backend.speech.tts import TTSEngine
-from backend.state.store import BackendStore
+from backend.state.factory import open_store
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def create_app(settings: BackendSettings) -> FastAPI:
             log.info(
                 "no CJK font found: Chinese/Japanese/Korean captions need one (VOBACKEND_FONT_DIRS)"
             )
-        store = await BackendStore.open(settings.data_dir / "backend.sqlite3")
+        store = await open_store(settings)  # PostgreSQL in a cluster, else SQLite
         released = await store.release_all_frozen()  # no turn survives a restart
         swept = sweep_leftovers(settings.data_dir)
         if released or swept:
