@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,7 @@ import httpx
 import pytest
 
 from backend.runtime.jobs import FairSlots
+from tests.support import hostile as H
 from tests.support.backend import Api, BackendProcess, iter_parts, texts
 
 RENDER = "/api/render/proxy/lambda"
@@ -267,3 +269,50 @@ def test_an_unreadable_word_is_refused_before_any_credit_is_frozen(api: Api) -> 
         if speaker is not api:
             speaker.close()
     assert _balance(api) == before
+
+
+# -- uploads: a cap for the whole process ------------------------------------------------------
+
+
+def test_uploads_past_the_process_cap_are_429_whoever_sends_them(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Free tokens make identities cheap: with a cap of 2 uploads at once in all, two identities'
+    trickling uploads fill it, a third identity gets 429 with the server's reason (not its own
+    count), and once the trickles are cut off (too slow) uploads go through again."""
+    proc = BackendProcess(
+        tmp_path_factory.mktemp("upload-cap"),
+        env={
+            "VOBACKEND_MAX_UPLOADS_TOTAL": "2",
+            "VOBACKEND_UPLOAD_MIN_BYTES_PER_SECOND": "2000",
+            "VOBACKEND_UPLOAD_GRACE_SECONDS": "5",
+        },
+    )
+    proc.start()
+    apis = [Api(proc.url) for _ in range(3)]
+    try:
+        slow_text = b"Lumen is a lamp. " * 40
+        with ThreadPoolExecutor(2) as pool:
+            slow = [
+                pool.submit(
+                    H.trickle_upload,
+                    proc.port,
+                    f"/api/upload-video/nemo_agent/me/{a.sid}",
+                    a.token,
+                    slow_text,
+                    20,
+                )
+                for a in apis[:2]
+            ]
+            time.sleep(1.5)  # both are in, each holding a slot, well before the 5 s grace ends
+            r = apis[2].upload(("third.txt", b"Lumen is a lamp. It is bright."))
+            replies = [f.result()[1] for f in slow]
+        assert r.status_code == 429 and r.json()["code"] == 429, r.text
+        assert "too many uploads" in r.json()["message"]
+        assert all(reply.startswith(b"HTTP/1.1 400") for reply in replies), replies
+        again = apis[2].upload(("third.txt", b"Lumen is a lamp. It is bright."))
+        assert again.json()["code"] == 0, again.text
+    finally:
+        for a in apis:
+            a.close()
+        proc.stop()

@@ -3,7 +3,6 @@ and whether it may run at all (a script no voice reads: 4005; too few credits: 2
 
 from __future__ import annotations
 
-import asyncio
 import math
 import uuid
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from backend.core.errors import BAD_INPUT, NO_CREDITS, api_error
 from backend.core.i18n import LANG_WORDS
 from backend.core.types import SpeechResult
 from backend.runtime.context import Backend
+from backend.runtime.fair_pool import fair_pool
 from backend.speech.script import overlong_word, script_language
 from backend.speech.voiceover import estimate_ms
 from backend.state.model import SessionState
@@ -106,15 +106,16 @@ async def plan_turn(
     text: str,
     voice_names: list[str],
 ) -> Turn:
-    """Read and plan one message on a worker thread, never on the event loop: both are linear in
+    """Read and plan one message on a parse thread, never on the event loop: both are linear in
     the text, but a script of 20,000 words still takes a moment that other requests should not
-    wait for. A message too long to be a request is refused (4005) before it is read."""
+    wait for, and one identity's long messages must not queue ahead of another's (``FairPool``).
+    A message too long to be a request is refused (4005) before it is read."""
 
     def work() -> Turn:
         intent = read_turn(text, voice_names, lang, backend.settings.max_script_words)
         return plan(backend, sid, lang, ident, state, intent)
 
-    return await asyncio.to_thread(work)
+    return await fair_pool().run(ident.id, work)
 
 
 def check_turn(backend: Backend, turn: Turn, ident: Identity) -> None:

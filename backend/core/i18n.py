@@ -68,6 +68,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "You already have {limit} uploads in progress. Wait for one to finish, then send this one again.",
         "zh": "你已有 {limit} 个上传正在进行。请等其中一个完成后再发送。",
     },
+    "server_uploads_busy": {
+        "en": "The server is receiving too many uploads right now. Wait a minute, then send this one again.",
+        "zh": "服务器当前正在接收的上传过多。请稍等一分钟后再发送。",
+    },
     "docx_too_many_paragraphs": {
         "en": "{name} has more than {limit} paragraphs, far more than a script needs. Remove the empty ones or send the text as a .txt file.",
         "zh": "{name} 的段落超过 {limit} 个，远超脚本所需。请删除空段落，或以 .txt 发送文本。",

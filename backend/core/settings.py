@@ -32,11 +32,13 @@ class BackendSettings(BaseSettings):
     url_total_seconds: float = 300.0
     # Uploads: after a grace period, at least this many bytes a second on average, and all of a
     # body within the deadline (500 MB in 2 hours is 70 KB/s); slower uploads are stopped (4000)
-    # and their partial files removed. At most this many uploads at once per identity (429).
+    # and their partial files removed. At most this many uploads at once per identity, and in
+    # all in this process (429): each holds a descriptor, a .part file and a connection.
     upload_min_bytes_per_second: int = 8 * 1024
     upload_grace_seconds: float = 30.0
     upload_deadline_seconds: float = 2 * 3600.0
     max_uploads_per_identity: int = 3
+    max_uploads_total: int = 100
     token_ttl_seconds: int = 7 * 24 * 3600
     initial_credits: int = 100
     seconds_per_credit: int = 10

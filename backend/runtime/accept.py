@@ -5,7 +5,6 @@ Shared by the API upload, URL uploads and the web upload page, so every path get
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from backend.core.text import count_words
@@ -13,17 +12,20 @@ from backend.core.types import Received
 from backend.intake.files import ingest, safe_name
 from backend.intake.receive import discard
 from backend.runtime.context import Backend
+from backend.runtime.fair_pool import fair_pool
 from backend.state.sessions import apply_uploads
 
 
 async def accept(backend: Backend, sid: str, lang: str, received: list[Received]) -> dict[str, Any]:
     """Ingest ``received`` into session ``sid``; on any refusal delete every file and re-raise."""
     try:
+        found = await backend.store.session(sid)
+        who = found[0] if found is not None else sid  # the owner: fair between identities
         ingested = []
         for item in received:
             name = safe_name(item.name)
-            info = await asyncio.to_thread(
-                ingest, item.path, name, lang, backend.settings.max_script_words
+            info = await fair_pool().run(
+                who, ingest, item.path, name, lang, backend.settings.max_script_words
             )
             ingested.append((item, name, info))
     except BaseException:
