@@ -45,12 +45,12 @@ class BackendSettings(BaseSettings):
     render_workers: int = 2
     # Issue 14: PostgreSQL (postgresql://user:pass@host:port/db) for tokens, credits, sessions,
     # media and renders, shared by every API replica and worker. Empty: SQLite in the data dir.
-    database_url: str = ""
+    database_url: str = Field("", repr=False)  # holds a password
     # The HMAC key of signed links (hex, or any long string), the same on every replica. Empty:
     # kept in the database when it is PostgreSQL (made by the first process), else in the data
     # dir's secret.key.
     signing_secret: str = Field(
-        "", validation_alias=AliasChoices("VOBACKEND_SECRET", "signing_secret")
+        "", repr=False, validation_alias=AliasChoices("VOBACKEND_SECRET", "signing_secret")
     )
     # Issue 14: a PostgreSQL URL for the job queue (SAQ). Unset: the store's URL when it is
     # PostgreSQL, else none (renders and synthesis run in this process). With a queue, the API
