@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, TextIO
 
 from bot.messages import (
     Attachment,
+    AudioAlbum,
+    AudioFile,
     Buttons,
     FileDoc,
     Inbound,
@@ -73,6 +75,8 @@ def render(out: Outbound) -> str:
         return f"{out.caption}\n🎬 {out.path} ({size}{dims}{secs})"
     if isinstance(out, FileDoc):
         return f"{out.caption}\n📄 {out.path} ({human_size(out.size)})"
+    if isinstance(out, AudioAlbum):
+        return "\n".join(f"🎧 {a.caption}\n   {a.path} ({human_size(a.size)})" for a in out.files)
     if isinstance(out, Link):
         return f"{out.label}\n🔗 {out.url}"
     if isinstance(out, Buttons):
@@ -146,17 +150,29 @@ class ConsoleAdapter:
 
     def keep_file(self, out: Outbound) -> Outbound:
         """Copy results into the output folder (if they are not there already)."""
+        if isinstance(out, AudioAlbum):
+            kept = [self._kept(a.path) for a in out.files]
+            return AudioAlbum(
+                tuple(
+                    AudioFile(p, a.caption, a.title, a.duration_ms, a.size)
+                    for p, a in zip(kept, out.files, strict=True)
+                )
+            )
         if isinstance(out, VideoFile | FileDoc):
-            target = self.output_dir / out.path.name
-            if out.path.resolve() != target.resolve():
-                self.output_dir.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(out.path, target)
-                if isinstance(out, VideoFile):
-                    return VideoFile(
-                        target, out.caption, out.duration_ms, out.size, out.width, out.height
-                    )
-                return FileDoc(target, out.caption, out.size)
+            target = self._kept(out.path)
+            if isinstance(out, VideoFile):
+                return VideoFile(
+                    target, out.caption, out.duration_ms, out.size, out.width, out.height
+                )
+            return FileDoc(target, out.caption, out.size)
         return out
+
+    def _kept(self, path: Path) -> Path:
+        target = self.output_dir / path.name
+        if path.resolve() != target.resolve():
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+        return target
 
     # the inbound side
 

@@ -311,6 +311,7 @@ def _commands() -> list[app_commands.Command[Any, Any, Any]]:
         _simple("credits", "Show the credit balance"),
         _simple("new", "Start a new project in this channel"),
         _simple("voice", "Pick a voice", as_menu=True),
+        _simple("voices", "Hear every voice, then pick one"),
         _simple("cancel", "Stop the running job"),
         _simple("help", "What the bot can do and how to ask"),
     ]

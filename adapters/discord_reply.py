@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import discord
@@ -21,6 +21,7 @@ from discord import ui
 
 from adapters.discord_views import view_for
 from bot.messages import (
+    AudioAlbum,
     Buttons,
     FileDoc,
     Limits,
@@ -76,7 +77,7 @@ def limits_for(file_limit: int | None) -> Limits:
 @dataclass
 class Rendered:
     content: str
-    file: discord.File | None = None
+    files: list[discord.File] = field(default_factory=list)
     view: ui.View | None = None
 
 
@@ -101,8 +102,10 @@ def render(out: Outbound, as_menu: bool = False) -> Rendered:
     if isinstance(out, Text | Progress):
         return Rendered(clip(escape(out.text)))
     if isinstance(out, VideoFile | FileDoc):
-        file = discord.File(out.path, filename=out.path.name)
-        return Rendered(clip(escape(out.caption)), file)
+        return Rendered(clip(escape(out.caption)), [discord.File(out.path, out.path.name)])
+    if isinstance(out, AudioAlbum):  # one message, a player per file (10 files at most)
+        text = "\n".join(f"🎧 {escape(a.caption)}" for a in out.files)
+        return Rendered(clip(text), [discord.File(a.path, a.path.name) for a in out.files])
     if isinstance(out, Link):
         return Rendered(clip(f"{escape(out.label)}\n{out.url}"))
     if isinstance(out, Buttons):
@@ -114,6 +117,8 @@ def refused_as_too_large(exc: discord.HTTPException, out: Outbound) -> TooLargeF
     """Discord's 413 for a file: the engine sends the download link instead."""
     if exc.status == 413 and isinstance(out, VideoFile | FileDoc):
         return TooLargeForChat(out.size or out.path.stat().st_size)
+    if exc.status == 413 and isinstance(out, AudioAlbum):
+        return TooLargeForChat(sum(a.size or a.path.stat().st_size for a in out.files))
     return None
 
 
@@ -262,8 +267,8 @@ class ChannelReplier:
                 "content": clip(prefix + r.content),
                 "allowed_mentions": mentions,
             }
-            if r.file is not None:
-                kwargs["file"] = r.file
+            if r.files:
+                kwargs["files"] = r.files
             if r.view is not None:
                 kwargs["view"] = r.view
             if reference is not None:
@@ -363,7 +368,7 @@ class InteractionReplier:
                 r = render(out, self.as_menu)
                 await self.interaction.edit_original_response(
                     content=r.content,
-                    attachments=[r.file] if r.file is not None else discord.utils.MISSING,
+                    attachments=r.files or discord.utils.MISSING,
                     view=r.view,
                     allowed_mentions=NO_MENTIONS,
                 )
@@ -376,8 +381,8 @@ class InteractionReplier:
         async def followup() -> discord.WebhookMessage:
             r = render(out, self.as_menu)
             kwargs: dict[str, Any] = {"content": r.content, "allowed_mentions": NO_MENTIONS}
-            if r.file is not None:
-                kwargs["file"] = r.file
+            if r.files:
+                kwargs["files"] = r.files
             if r.view is not None:
                 kwargs["view"] = r.view
             return await self.interaction.followup.send(wait=True, **kwargs)

@@ -58,6 +58,7 @@ COMMANDS = (
     BotCommand("status", "Show the project's timeline"),
     BotCommand("export", "Render and send the MP4"),
     BotCommand("voice", "Pick a voice"),
+    BotCommand("voices", "Hear every voice, then pick one"),
     BotCommand("cancel", "Stop the current job"),
 )
 

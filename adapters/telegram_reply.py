@@ -28,6 +28,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import BadRequest, TelegramError
 
+from adapters.telegram_audio import send_album
 from adapters.telegram_rules import (
     CALLBACK_DATA_BYTES,
     CAPTION_CHARS,
@@ -42,6 +43,7 @@ from adapters.telegram_rules import (
     with_retry,
 )
 from bot.messages import (
+    AudioAlbum,
     Buttons,
     FileDoc,
     Limits,
@@ -131,6 +133,8 @@ class TelegramReplier:
                 raise TooLargeForChat(out.size or out.path.stat().st_size) from exc
         if isinstance(out, FileDoc):
             return await self._document(out.path, out.caption)
+        if isinstance(out, AudioAlbum):
+            return await send_album(self, out)
         raise TypeError(f"unknown outbound {out!r}")
 
     async def edit(self, handle: object, out: Outbound) -> None:
@@ -291,7 +295,7 @@ class TelegramReplier:
     def _prefix(self, escaped: str) -> str:
         return f"{self.who}: {escaped}" if self.who else escaped
 
-    def _common(self) -> dict[str, Any]:
+    def common(self) -> dict[str, Any]:
         return {"chat_id": self.chat_id, "message_thread_id": self.thread_id}
 
     async def _send_message(self, text: str, markup: InlineKeyboardMarkup | None = None) -> int:
@@ -302,7 +306,7 @@ class TelegramReplier:
                 text=text,
                 parse_mode=ParseMode.HTML,
                 reply_markup=markup,
-                **self._common(),
+                **self.common(),
             ),
             "sendMessage",
         )
@@ -335,7 +339,7 @@ class TelegramReplier:
             rows.append(row)
         return InlineKeyboardMarkup(rows)
 
-    def _caption(self, caption: str) -> str:
+    def caption_html(self, caption: str) -> str:
         room = CAPTION_CHARS - units(self.who or "") - 2
         return self._prefix(html.escape(clip(caption, room), quote=False))
 
@@ -355,12 +359,12 @@ class TelegramReplier:
                     width=out.width,
                     height=out.height,
                     thumbnail=thumb,
-                    caption=self._caption(out.caption),
+                    caption=self.caption_html(out.caption),
                     parse_mode=ParseMode.HTML,
                     supports_streaming=True,
                     read_timeout=120,
                     write_timeout=600,
-                    **self._common(),
+                    **self.common(),
                 ),
                 "sendVideo",
             )
@@ -380,11 +384,11 @@ class TelegramReplier:
         msg: Message = await with_retry(
             lambda: self.bot.send_document(
                 document=path,
-                caption=self._caption(caption),
+                caption=self.caption_html(caption),
                 parse_mode=ParseMode.HTML,
                 read_timeout=120,
                 write_timeout=600,
-                **self._common(),
+                **self.common(),
             ),
             "sendDocument",
         )
@@ -396,6 +400,6 @@ class TelegramReplier:
         if self.budget is not None:
             return
         try:
-            await self.bot.send_chat_action(action=action or self.action, **self._common())
+            await self.bot.send_chat_action(action=action or self.action, **self.common())
         except Exception as exc:  # a lost chat action is cosmetic
             log.debug("sendChatAction failed: %s", exc)

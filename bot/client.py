@@ -204,6 +204,11 @@ class BackendClient:
         voices = env.get("voices", [])
         return [str(v) for v in voices] if isinstance(voices, list) else []
 
+    async def voice_catalogue(self, auth: Auth) -> list[Any]:
+        """The self-hosted backend's `GET /api/voices` entries (raw; bot/voices.py reads them)."""
+        voices = (await self._request("GET", "/api/voices", auth)).get("voices", [])
+        return list(voices) if isinstance(voices, list) else []
+
     async def state(self, auth: Auth, session_id: str) -> SessionState:
         env = await self._request("GET", f"/api/state/{APP}/me/{session_id}/latest", auth)
         return SessionState.parse(env)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.bigfiles import BigFiles
-from bot.buttons import is_button_payload, next_steps, voice_buttons, voice_names, voice_payload
+from bot.buttons import is_button_payload, next_steps, voice_payload
 from bot.client import Auth, BackendClient, BackendError, BackendUnavailable, StreamCut
 from bot.error_text import error_text
 from bot.export import USER_CANCEL, Exporter
@@ -45,6 +45,7 @@ from bot.summary import has_voiceover, state_summary
 from bot.texts import detect_language, t
 from bot.turn import TurnResult, TurnWatcher
 from bot.uploads import Uploader
+from bot.voices import VoiceMenu
 from storage import ChatStore
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ class Engine:
         self.exporter = Exporter(client, store, self.ids, settings)
         self.bigfiles = BigFiles(client, self.ids, settings)
         self.uploader = Uploader(client, self.ids, settings, self.bigfiles)
+        self.voices = VoiceMenu(client, self.ids, settings)
         self._slots: dict[str, _Slot] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._notices: set[asyncio.Task[object]] = set()
@@ -234,7 +236,9 @@ class Engine:
             if rt.text:
                 await self.converse(chat, voice_payload(rt.text), replier)
             else:
-                await self.show_voices(chat, replier)
+                await self.voices.pick(chat, replier)
+        elif intent is Intent.VOICES:
+            await self.voices.show(chat, replier)
         elif intent is Intent.EXPORT and rt.text:  # "export in 720p": the edit, then the export
             await self.converse(chat, rt.text, replier, then_export=True)
         elif intent is Intent.EXPORT:
@@ -269,18 +273,6 @@ class Engine:
         summary = state_summary(await self._state(chat), chat.language)
         text = t("state", chat.language, summary=summary) if summary else None
         await replier.send(Text(text or t("state_empty", chat.language)))
-
-    async def show_voices(self, chat: Chat, replier: Replier) -> None:
-        """The installed voices as buttons; pressing one asks the agent to use it."""
-        try:
-            ids = await self.client.voices()
-        except (BackendError, BackendUnavailable):
-            ids = []
-        names = voice_names(ids)
-        if not names:
-            await replier.send(Text(t("voices_unknown", chat.language)))
-            return
-        await replier.send(voice_buttons(names, chat.language))
 
     async def converse(
         self, chat: Chat, text: str, replier: Replier, *, then_export: bool = False

@@ -91,6 +91,24 @@ class FileDoc:
 
 
 @dataclass(frozen=True)
+class AudioFile:
+    """A short audio clip (a voice's spoken sample): `title` names it in the chat's player."""
+
+    path: Path
+    caption: str = ""
+    title: str = ""
+    duration_ms: int | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class AudioAlbum:
+    """Several clips sent as one message where the platform groups them (at most 10)."""
+
+    files: tuple[AudioFile, ...]
+
+
+@dataclass(frozen=True)
 class Link:
     """A download link for results too big for the platform."""
 
@@ -112,7 +130,7 @@ class Buttons:
     buttons: tuple[Button, ...] = ()
 
 
-Outbound = Text | Progress | VideoFile | FileDoc | Link | Buttons
+Outbound = Text | Progress | VideoFile | FileDoc | AudioAlbum | Link | Buttons
 
 
 @dataclass(frozen=True)

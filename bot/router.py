@@ -23,6 +23,7 @@ class Intent(enum.Enum):
     UPLOAD = "upload"
     BIG_UPLOAD = "big_upload"  # the web upload link, for files above the platform's limit
     VOICE = "voice"
+    VOICES = "voices"  # the catalogue with a spoken sample of each voice
     CHAT = "chat"  # everything else goes to run_sse
 
 
@@ -36,6 +37,7 @@ COMMANDS: dict[str, Intent] = {
     "status": Intent.STATUS,
     "upload": Intent.UPLOAD,
     "voice": Intent.VOICE,
+    "voices": Intent.VOICES,
 }
 
 # "/voiceover make it vertical": a request in words behind a command, routed like the words alone
@@ -59,6 +61,12 @@ _KEYWORDS: tuple[tuple[Intent, re.Pattern[str]], ...] = (
         re.compile(r"\b(big|large|huge)( video)? files?\b|\bupload link\b|大文件|上传链接"),
     ),
     (Intent.UPLOAD, re.compile(r"\bupload\b|上传")),
+)
+# "voices", "which voices do you have?", "有哪些声音": the catalogue, whole message only
+_VOICES = re.compile(
+    r"(?:(?:list|show|which|what)(?: (?:the|your|are|do|you|have|all))* )?voices"
+    r"(?: (?:do you have|are there|are available|can i (?:use|choose|pick)))?"
+    r"|(?:有哪些|有什么|列出|查看)(?:\S{0,4})(?:声音|配音员|音色)|声音列表"
 )
 
 # Keyword routes skip the agent, so they apply to short requests only: "export" or "导出" is a
@@ -128,6 +136,8 @@ def route(text: str, has_attachments: bool = False) -> Route:
         return Route(Intent.UPLOAD, stripped)
     if urls := pasted_urls(stripped):  # a pasted link (or several) is an upload by URL
         return Route(Intent.UPLOAD, "", urls)
+    if _VOICES.fullmatch(stripped.lower().rstrip("?？!.。 ")):
+        return Route(Intent.VOICES, "")
     if stripped and _is_short(stripped):
         low = stripped.lower()
         for intent, pattern in _KEYWORDS:

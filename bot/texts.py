@@ -19,10 +19,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Send a script (TXT, DOCX or plain text) or a video (MP4, MOV, AVI, WEBM, MKV, up to 500 MB), "
         "then say what you want in plain words.\n"
         "Commands: /new fresh project · /status timeline · /export get the MP4 · /credits balance · "
-        "/cancel stop the current job · /help this text.",
+        "/voices hear the voices · /cancel stop the current job · /help this text.",
         "zh": "发送脚本（TXT、DOCX 或直接输入文字）或视频（MP4、MOV、AVI、WEBM、MKV，最大 500 MB），"
         "然后用自然语言说出你的需求。\n"
-        "命令：/new 新项目 · /status 时间线 · /export 导出 MP4 · /credits 积分 · /cancel 取消当前任务 · /help 帮助。",
+        "命令：/new 新项目 · /status 时间线 · /export 导出 MP4 · /credits 积分 · /voices 试听声音 · /cancel 取消当前任务 · /help 帮助。",
     },
     "help_commands_only": {
         "en": "In this group I only see commands and replies to my messages (Telegram's privacy "
@@ -169,6 +169,19 @@ TEXTS: dict[str, dict[str, str]] = {
     "button_slower": {"en": "Slower", "zh": "慢一点"},
     "button_vertical": {"en": "Vertical", "zh": "竖屏"},
     "pick_voice": {"en": "🎙️ Pick a voice:", "zh": "🎙️ 选择一个声音："},
+    "voices_list": {
+        "en": "🎙️ The voices I can use:\n{voices}\n\nEach one says a line below; tap a name to use it.",
+        "zh": "🎙️ 可用的声音：\n{voices}\n\n下面每个声音各读一句，点名字即可选用。",
+    },
+    "voices_samples": {
+        "en": "🎧 Getting the samples… {done}/{total}",
+        "zh": "🎧 正在准备试听… {done}/{total}",
+    },
+    "voices_samples_done": {"en": "🎧 {total} samples:", "zh": "🎧 {total} 段试听："},
+    "voices_samples_none": {
+        "en": "🎧 The samples could not be made just now; you can still pick a voice below.",
+        "zh": "🎧 暂时无法生成试听，你仍然可以在下面选择声音。",
+    },
     "voices_unknown": {
         "en": '🎙️ Describe the voice you want, e.g. "a natural male voice in English".',
         "zh": "🎙️ 描述你想要的声音，例如“自然的英文男声”。",

@@ -229,6 +229,7 @@ async def test_commands_registered_and_demo_with_stand_in_backend(
         "status",
         "export",
         "voice",
+        "voices",
         "cancel",
     ]
     assert all(0 < len(c["description"]) <= 40 for c in commands)

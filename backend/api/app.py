@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
-from backend.api import direct_upload, routes, schemas, sse, webupload
+from backend.api import direct_upload, routes, schemas, sse, voices, webupload
 from backend.api.deps import request_lang
 from backend.core.errors import (
     BAD_REQUEST,
@@ -192,6 +192,7 @@ def create_app(settings: BackendSettings) -> FastAPI:
     app.include_router(webupload.router)
     app.include_router(direct_upload.router)
     app.include_router(sse.router)
+    app.include_router(voices.router)
 
     def openapi() -> dict[str, Any]:
         """FastAPI's schema plus the request-body models the routes validate themselves."""

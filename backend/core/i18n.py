@@ -138,6 +138,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "no_files": {"en": "No files were attached.", "zh": "没有附带任何文件。"},
     "bad_request": {"en": "The request is malformed: {reason}.", "zh": "请求格式错误：{reason}。"},
     "render_not_found": {"en": "No render job with that id.", "zh": "没有该渲染任务。"},
+    "voice_not_found": {"en": "No installed voice has that id.", "zh": "没有该声音。"},
     "nothing_to_render": {
         "en": "The timeline is empty. Ask for a voiceover or upload a video first.",
         "zh": "时间线为空。请先生成配音或上传视频。",

@@ -16,6 +16,9 @@ It is strict in the documented ways (https://core.telegram.org/bots/api, /bots/f
   empty", malformed HTML "can't parse entities", `callback_data` over 64 bytes "BUTTON_DATA_INVALID";
 - flood control: a chat gets about one message a second (short bursts allowed), a group at most 20
   calls a minute; beyond that 429 "Too Many Requests: retry after N" with `parameters.retry_after`;
+- `sendAudio` takes MP3 or M4A only; `sendMediaGroup` 2-10 items, audio never mixed with another
+  kind, each caption within 1024, each `attach://` file sent with the call (an album counts once
+  against flood control);
 - privacy mode (on by default, as for every new bot): in groups only commands, replies to the bot's
   own messages and service messages are delivered; everything else never becomes an update.
 """
@@ -78,9 +81,12 @@ CHAT_CALLS = frozenset(
         "sendDocument",
         "sendPhoto",
         "sendAudio",
+        "sendVoice",
+        "sendMediaGroup",  # an album counts once: Telegram takes 10 at a time
         "sendChatAction",
     }
 )
+MEDIA_GROUP = (2, 10)  # sendMediaGroup: 2-10 items, audio only with audio, documents with documents
 HTML_TAGS = frozenset(
     "b strong i em u ins s strike del a code pre span tg-spoiler tg-emoji blockquote".split()
 )
@@ -156,6 +162,12 @@ class StoredFile:
     file_id: str
     data: bytes
     size: int  # what Telegram reports (tests may claim a size without holding the bytes)
+
+
+def is_mp3_or_m4a(data: bytes) -> bool:
+    """An MP3 (ID3 tag or MPEG audio frame sync) or an M4A (ISO BMFF `ftyp` box)."""
+    mp3 = data[:3] == b"ID3" or (len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0)
+    return mp3 or data[4:8] == b"ftyp"
 
 
 def _decode(value: str) -> Any:
@@ -416,6 +428,35 @@ class BotApiStandIn:
                         return bad_request("Bad Request: BUTTON_DATA_INVALID")
         return None
 
+    def _invalid_media(
+        self, name: str, params: Json, files: dict[str, tuple[str, bytes]]
+    ) -> Json | None:
+        """sendAudio takes MP3 or M4A; sendMediaGroup 2-10 items of one kind, each caption within
+        1024 and each `attach://` file sent with it (the documented rules)."""
+        if name == "sendAudio":
+            data = files.get("audio", ("", b""))[1]
+            return None if is_mp3_or_m4a(data) else bad_request("Bad Request: wrong audio format")
+        if name != "sendMediaGroup":
+            return None
+        media = params.get("media")
+        if not isinstance(media, list) or not MEDIA_GROUP[0] <= len(media) <= MEDIA_GROUP[1]:
+            return bad_request("Bad Request: media group must have 2-10 items")
+        kinds = {str(m.get("type")) for m in media if isinstance(m, dict)}
+        if len(kinds) > 1 and kinds & {"audio", "document"}:  # photos and videos may mix
+            return bad_request("Bad Request: MEDIA_GROUP_INVALID")
+        for item in media:
+            length = visible_length(str(item.get("caption") or ""), item.get("parse_mode"))
+            if length is None:
+                return bad_request("Bad Request: can't parse entities")
+            if length > CAPTION_CHARS:
+                return bad_request("Bad Request: message caption is too long")
+            ref = str(item.get("media") or "")
+            if not ref.startswith("attach://") or ref[9:] not in files:
+                return bad_request("Bad Request: wrong file identifier/HTTP URL specified")
+            if item.get("type") == "audio" and not is_mp3_or_m4a(files[ref[9:]][1]):
+                return bad_request("Bad Request: wrong audio format")
+        return None
+
     def _flooded(self, name: str, params: Json) -> Json | None:
         """A 429 when this call would go over the chat's or the group's flood limit; else the
         call is counted (under the lock)."""
@@ -481,7 +522,12 @@ class BotApiStandIn:
                 uploaded = sum(len(data) for _name, data in files.values())
                 if fault is None and self.upload_limit is not None and uploaded > self.upload_limit:
                     fault = TOO_LARGE
-                fault = fault or self._invalid(name, params) or self._flooded(name, params)
+                fault = (
+                    fault
+                    or self._invalid(name, params)
+                    or self._invalid_media(name, params, files)
+                    or self._flooded(name, params)
+                )
                 code = int(fault["error_code"]) if fault is not None else 200
                 self.calls.append(Call(name, params, files, failed=fault is not None, code=code))
             if fault is not None:
@@ -557,6 +603,33 @@ class BotApiStandIn:
             "duration": int(float(params.get("duration") or 0)),
         }
         return self._ok(self._bot_message(params, video=video))
+
+    def _audio(self, data: bytes, title: Any) -> Json:
+        return {
+            "file_id": f"sent-{next(self._file_ids)}",
+            "file_unique_id": "a",
+            "duration": 0,
+            "mime_type": "audio/mpeg",
+            "file_size": len(data),
+            **({"title": str(title)} if title else {}),
+        }
+
+    async def _m_sendAudio(self, params: Json, files: dict[str, tuple[str, bytes]]) -> Response:
+        audio = self._audio(files["audio"][1], params.get("title"))
+        return self._ok(self._bot_message(params, audio=audio, caption=params.get("caption")))
+
+    async def _m_sendMediaGroup(
+        self, params: Json, files: dict[str, tuple[str, bytes]]
+    ) -> Response:
+        group = f"g{next(self._file_ids)}"
+        sent = []
+        for item in params["media"]:
+            audio = self._audio(files[item["media"][9:]][1], item.get("title"))
+            msg = self._bot_message(
+                params, audio=audio, caption=item.get("caption"), media_group_id=group
+            )
+            sent.append(msg)
+        return self._ok(sent)
 
     async def _m_sendDocument(self, params: Json, files: Any) -> Response:
         doc = {"file_id": f"sent-{next(self._file_ids)}", "file_unique_id": "d"}
