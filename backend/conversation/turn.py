@@ -22,6 +22,7 @@ from backend.core.errors import BAD_INPUT, INTERNAL, NO_CREDITS, ApiError, api_e
 from backend.core.i18n import t
 from backend.intake.files import check_script
 from backend.protocol.summary import summary_or_empty
+from backend.runtime import pipeline
 from backend.runtime.context import Backend
 from backend.runtime.locks import SessionLock
 from backend.runtime.speech_job import synthesize
@@ -260,18 +261,23 @@ async def _synthesize(
     out.parent.mkdir(parents=True, exist_ok=True)
     pron = state.settings.pronunciations or None
     charge, cached, finished = 0, 0, False
+    tap = pipeline.start(backend, state, out)  # a script-only video: rendered as it is spoken
     try:
-        speech = await synthesize(  # the TTS pool, or a worker when a queue is set
-            backend,
-            f"speech_{turn.invocation}",
-            turn.ident.id,
-            script,
-            voice,
-            turn.speed,
-            out,
-            progress,
-            pron,
-            lang,
+        speech = await pipeline.synthesized(
+            tap,
+            synthesize(  # the TTS pool, or a worker when a queue is set
+                backend,
+                f"speech_{turn.invocation}",
+                turn.ident.id,
+                script,
+                voice,
+                turn.speed,
+                out,
+                progress,
+                pron,
+                lang,
+                tap,
+            ),
         )
         fresh = await backend.store.claim_voiced(turn.ident.id, [k for k, _ms in speech.clips])
         charge, cached = speech_charge(speech, fresh, backend.settings.seconds_per_credit)

@@ -35,6 +35,11 @@ KEEP_SECONDS = 12 * 3600  # cached stretches unused this long are removed
 _VIDEO = ["-c:v", "libx264", *X264_STILL, "-g", "30", "-pix_fmt", "yuv420p", "-fps_mode", "vfr"]
 
 
+def cache_dir(data_dir: Path) -> Path:
+    """Where stretches and voice tracks are cached (pipelines write, script-only renders read)."""
+    return Path(data_dir) / "render-cache"
+
+
 def cuts(sentences: Sequence[Sentence], total_ms: int) -> list[tuple[int, int]]:
     """The (start, end) ms of every stretch of a script-only video lasting total_ms."""
     points = [0]

@@ -295,9 +295,11 @@ class JobRunner:
             RenderError,
             render,
         )
+        from backend.media.segments import cache_dir
 
-        try:
-            render(spec, out, work, progress=progress, cancel=cancel)
+        try:  # the cache holds what a pipeline encoded while the voice was spoken
+            cache = cache_dir(self.settings.data_dir)
+            render(spec, out, work, progress=progress, cancel=cancel, cache=cache)
         except RenderError as exc:
             raise JobFailed(str(exc)) from exc
 

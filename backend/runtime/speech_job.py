@@ -15,7 +15,7 @@ from backend.core.types import SpeechResult, Voice
 from backend.runtime.context import Backend
 from backend.runtime.queue import QueueError, speech_from_dict
 from backend.speech.voiceover import speak
-from backend.speech.wav import TTSError
+from backend.speech.wav import SpeechTap, TTSError
 
 
 async def synthesize(
@@ -29,14 +29,18 @@ async def synthesize(
     progress: Callable[[int, int], None],
     pronunciations: dict[str, str] | None,
     lang: str,
+    tap: SpeechTap | None = None,
 ) -> SpeechResult:
-    """The voiceover of ``script`` at ``out``; TTSError when the text cannot be spoken."""
+    """The voiceover of ``script`` at ``out``; TTSError when the text cannot be spoken.
+    Embedded, the speech also goes to `tap` as it is written (backend.runtime.pipeline)."""
     queue = backend.runner.queue
     if queue is None:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             backend.tts_pool,
-            lambda: speak(backend.tts, script, voice, speed, out, progress, pronunciations, lang),
+            lambda: speak(
+                backend.tts, script, voice, speed, out, progress, pronunciations, lang, tap
+            ),
         )
 
     async def on_progress(done: int, total: int) -> None:

@@ -1,0 +1,214 @@
+"""Rendering a script-only video while its voice is still being synthesized (issue 13: pipelining).
+
+A turn that synthesizes a script with no uploaded video hands a Pipeline to the synthesis as its
+SpeechTap. On its own thread the pipeline encodes each ~30 s stretch of the picture as soon as the
+first sentence after it is spoken (backend.media.segments), and streams the voice into its AAC track
+(backend.media.voice_track). Both land in the render cache, so the export that usually follows only
+joins them by stream copy. The picture is encoded with the look the session has now (size, caption
+style, titles); anything the user changes before exporting is a cache miss, encoded at export.
+
+Synthesis runs on one core (Piper's onnx session keeps about one busy), the pipeline's ffmpeg on the
+other: the whole costs about max(synthesis, render), not their sum. The queue between them is
+bounded, so a pipeline that falls behind slows the synthesis down instead of holding the voice in
+memory. Two pipelines run at most; a third synthesis meanwhile gets none (it is exported as
+before). A pipeline never fails a turn: its errors are logged and the export encodes what is missing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from backend.core.types import CaptionStyle, RenderSpec, Sentence, SpeechResult, TextOverlay
+from backend.media import segments
+from backend.media.script_video import pipeline_finished, pipeline_started
+from backend.media.voice_track import CALIBRATE_S, StreamEncoder, calibrate
+from backend.state.draft import output_size
+from backend.state.model import SessionState
+
+if TYPE_CHECKING:
+    from backend.runtime.context import Backend
+
+_LOG = logging.getLogger(__name__)
+
+_AT_ONCE = threading.Semaphore(2)  # a pipeline finishing its last stretch, and the next one
+_QUEUE_ITEMS = 64  # sentences and 1 s silence blocks: a few MB of samples at most
+
+
+def visuals(state: SessionState) -> RenderSpec:
+    """The picture a script-only export of this session would have now (as build_draft/to_spec
+    would make it), without its voice and captions."""
+    settings = state.settings
+    width, height = output_size(settings.aspect, None, settings.resolution)
+    style = CaptionStyle(
+        enabled=settings.captions,
+        burn_in=settings.burn_captions is not False,  # a script-only video re-encodes: burned
+        position=settings.caption_position,
+        size=settings.caption_size,
+    )
+    titles = [
+        TextOverlay(t.text[:200], t.start_ms, t.end_ms, t.position, t.size) for t in state.titles
+    ]
+    return RenderSpec(duration_ms=0, width=width, height=height, caption_style=style, titles=titles)
+
+
+class Pipeline:
+    """A SpeechTap: what synthesis writes goes onto a queue, this pipeline's thread encodes it."""
+
+    def __init__(
+        self, spec: RenderSpec, voice: Path, cache: Path, slot: threading.Semaphore | None = None
+    ) -> None:
+        self.spec, self.voice, self.cache, self.slot = spec, Path(voice), cache, slot
+        self.scratch = cache / f".scratch-{uuid.uuid4().hex[:12]}"
+        self.items: queue.Queue[tuple[str, object]] = queue.Queue(_QUEUE_ITEMS)
+        self.sentences: list[Sentence] = []
+        self.cut_ms = 0  # where the stretch being collected starts
+        self.head: list[bytes] = []
+        self.head_bytes = 0
+        self.rate = 0
+        self.encoder: StreamEncoder | None = None
+        self.broken = False
+        self.closed = False  # the thread is gone: what synthesis still writes is dropped
+        self.done = pipeline_started(self.voice)
+        self.started = time.monotonic()
+        self.thread = threading.Thread(target=self._work, name="render-pipeline", daemon=True)
+        self.thread.start()
+
+    # -- the synthesis side (a TTS worker thread) -----------------------------------------------
+
+    def _put(self, kind: str, value: object) -> None:
+        while not self.closed:  # a full queue waits for the pipeline, never for a gone one
+            try:
+                self.items.put((kind, value), timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def pcm(self, data: bytes, rate: int) -> None:
+        self._put("pcm", (data, rate))
+
+    def sentence(self, sentence: Sentence) -> None:
+        self._put("sentence", sentence)
+
+    def finish(self, duration_ms: int) -> None:
+        self._put("end", duration_ms)
+
+    def abort(self) -> None:
+        self._put("abort", None)
+
+    # -- the pipeline's thread ------------------------------------------------------------------
+
+    def _work(self) -> None:
+        try:
+            while True:
+                kind, value = self.items.get()
+                if kind == "abort":
+                    return
+                if self.broken:
+                    if kind == "end":
+                        return
+                    continue  # drained, so synthesis never waits on a broken pipeline
+                try:
+                    if kind == "end":
+                        assert isinstance(value, int)
+                        self._end(value)
+                        return
+                    self._take(kind, value)
+                except Exception:
+                    _LOG.exception(
+                        "render pipeline for %s failed; the export encodes it", self.voice
+                    )
+                    self.broken = True
+        finally:
+            self.closed = True
+            if self.encoder is not None:
+                self.encoder.abort()
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            pipeline_finished(self.voice, self.done)
+            if self.slot is not None:
+                self.slot.release()
+
+    def _take(self, kind: str, value: object) -> None:
+        self.scratch.mkdir(parents=True, exist_ok=True)
+        if kind == "pcm":
+            assert isinstance(value, tuple)
+            data, self.rate = value
+            if self.encoder is not None:
+                self.encoder.write(data)
+                return
+            self.head.append(data)
+            self.head_bytes += len(data)
+            if self.head_bytes >= CALIBRATE_S * self.rate * 2:
+                self._start_encoder()
+        elif kind == "sentence":
+            assert isinstance(value, Sentence)
+            if value.start_ms - self.cut_ms >= segments.SEGMENT_MS:  # as segments.cuts cuts
+                self._encode(self.cut_ms, value.start_ms)
+                self.cut_ms = value.start_ms
+            self.sentences.append(value)
+
+    def _start_encoder(self) -> None:
+        head = b"".join(self.head)
+        self.head, self.head_bytes = [], 0
+        gain = calibrate(head, self.rate, self.scratch, None)
+        self.encoder = StreamEncoder(self.cache, self.scratch, self.rate, gain)
+        self.encoder.write(head)
+
+    def _encode(self, start_ms: int, end_ms: int) -> None:
+        part = segments.stretch(self.spec, self.sentences, start_ms, end_ms)
+        segments.encode(self.spec, part, self.cache, self.scratch)
+
+    def _end(self, duration_ms: int) -> None:
+        if duration_ms > self.cut_ms:
+            self._encode(self.cut_ms, duration_ms)
+        if self.encoder is None and self.head:
+            self._start_encoder()
+        if self.encoder is not None:
+            self.encoder.finish(self.voice)
+            self.encoder = None
+        _LOG.info(
+            "render pipeline for %s done: %d sentences, %.1f s after the voice started",
+            self.voice.name,
+            len(self.sentences),
+            time.monotonic() - self.started,
+        )
+
+
+def start(backend: Backend, state: SessionState, voice: Path) -> Pipeline | None:
+    """A pipeline for this synthesis, or None: an uploaded video, a worker queue (the render runs
+    elsewhere), or another pipeline at work."""
+    if state.video_id is not None or backend.runner.queue is not None:
+        return None
+    if os.environ.get("VOBACKEND_RENDER_PIPELINE", "1") == "0":  # benches measure without it
+        return None
+    if not _AT_ONCE.acquire(blocking=False):
+        return None
+    try:
+        cache = segments.cache_dir(backend.settings.data_dir)
+        return Pipeline(visuals(state), voice, cache, _AT_ONCE)
+    except Exception:
+        _AT_ONCE.release()
+        _LOG.exception("render pipeline could not start")
+        return None
+
+
+async def synthesized(pipeline: Pipeline | None, speech: Awaitable[SpeechResult]) -> SpeechResult:
+    """Await the synthesis; then the pipeline finishes the last stretch and the voice track (or,
+    when synthesis failed, stops)."""
+    try:
+        result = await speech
+    except BaseException:
+        if pipeline is not None:
+            pipeline.abort()
+        raise
+    if pipeline is not None:
+        pipeline.finish(result.duration_ms)
+    return result

@@ -1,0 +1,134 @@
+"""Rendering while the voice is synthesized (issue 13): real Piper speech streamed into a Pipeline,
+real ffmpeg, then the export from the cache. The MP4 must be what a one-pass render makes: the
+voice's length, at -16 LUFS, captions in the picture, progress only going up."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backend.core.types import CaptionStyle, RenderSpec, SpeechResult
+from backend.media import segments
+from backend.media.render import render
+from backend.runtime.pipeline import Pipeline
+from backend.speech.catalog import discover_voices
+from backend.speech.tts import TTSEngine
+from backend.speech.wav import TTSError
+from tests.support.media import frame_rgb, loudness, probe, rms_db
+
+# About 45 s of speech: two stretches of the picture (segments.SEGMENT_MS is 30 s).
+SCRIPT = " ".join(
+    f"Step {n}: the lamp learns your rhythm and shifts its light from cool to warm as the day goes."
+    for n in range(1, 10)
+)
+
+
+def _look(width: int = 1280, height: int = 720, size: str = "medium") -> RenderSpec:
+    style = CaptionStyle(enabled=True, burn_in=True, position="bottom", size=size)
+    return RenderSpec(duration_ms=0, width=width, height=height, caption_style=style)
+
+
+def _spec(look: RenderSpec, speech: SpeechResult) -> RenderSpec:
+    return RenderSpec(
+        duration_ms=speech.duration_ms,
+        width=look.width,
+        height=look.height,
+        voice=speech.path,
+        captions=list(speech.sentences),
+        caption_style=look.caption_style,
+    )
+
+
+@pytest.fixture(scope="module")
+def pipelined(tmp_path_factory: pytest.TempPathFactory) -> tuple[SpeechResult, Path, set[str]]:
+    """The script synthesized with a pipeline tapping it; (speech, cache dir, cached files)."""
+    root = tmp_path_factory.mktemp("pipelined")
+    cache = root / "render-cache"
+    voice = discover_voices(None)[0]
+    out = root / "voice.wav"
+    tap = Pipeline(_look(), out, cache)
+    speech = TTSEngine(root / "tts").synthesize(SCRIPT, voice, out_path=out, tap=tap)
+    tap.finish(speech.duration_ms)
+    tap.thread.join(timeout=120)
+    assert not tap.thread.is_alive()
+    return speech, cache, {p.name for p in cache.iterdir()}
+
+
+def test_pipeline_leaves_every_stretch_and_the_voice_track(
+    pipelined: tuple[SpeechResult, Path, set[str]],
+) -> None:
+    speech, cache, names = pipelined
+    parts = segments.cuts(list(speech.sentences), speech.duration_ms)
+    assert speech.duration_ms > segments.SEGMENT_MS and len(parts) >= 2
+    look = _look()
+    expected = {
+        segments.cached(cache, look, segments.stretch(look, speech.sentences, a, b)).name
+        for a, b in parts
+    }
+    assert expected <= names
+    assert sum(n.startswith("voice-") and n.endswith(".m4a") for n in names) == 1
+    assert not [n for n in names if n.endswith(".part") or n.startswith(".scratch")]
+
+
+def test_export_from_the_pipeline_is_the_voice_with_captions(
+    pipelined: tuple[SpeechResult, Path, set[str]], tmp_path: Path
+) -> None:
+    speech, cache, names = pipelined
+    seen: list[float] = []
+    out = tmp_path / "out.mp4"
+    render(_spec(_look(), speech), out, tmp_path / "work", progress=seen.append, cache=cache)
+    assert {p.name for p in cache.iterdir()} == names  # nothing encoded again: all from the cache
+    info = probe(out)
+    assert info["width"] == 1280 and info["height"] == 720
+    assert info["audio_codec"] == "aac" and info["channels"] == 2
+    assert abs(info["duration_s"] - speech.duration_ms / 1000) < 0.15
+    lufs, _peak = loudness(out)
+    assert -17.0 <= lufs <= -15.0, lufs
+    late = speech.sentences[-1]  # in the second stretch: the joined picture and sound line up
+    middle = (late.words[0].start_ms + late.words[-1].end_ms) / 2000
+    assert rms_db(out, middle - 0.3, middle + 0.3) > -40  # speech where the last sentence is
+    frame = frame_rgb(out, middle).astype(np.int16)
+    band, sky = frame[int(720 * 0.75) : int(720 * 0.95)], frame[50:150]
+    assert np.abs(band - band.mean(axis=(0, 1))).max() > 100  # caption glyphs, not a gradient
+    assert np.abs(sky - sky.mean(axis=(0, 1))).max() < 40
+    assert seen == sorted(seen) and seen[-1] == 1.0
+
+
+def test_a_changed_look_is_encoded_again_not_taken_from_the_cache(
+    pipelined: tuple[SpeechResult, Path, set[str]], tmp_path: Path
+) -> None:
+    speech, cache, names = pipelined
+    look = _look(size="large")
+    out = tmp_path / "large.mp4"
+    render(_spec(look, speech), out, tmp_path / "work", cache=cache)
+    added = {p.name for p in cache.iterdir()} - names
+    parts = segments.cuts(list(speech.sentences), speech.duration_ms)
+    assert len([n for n in added if n.startswith("seg-")]) == len(parts)
+    assert not [n for n in added if n.startswith("voice-")]  # the sound did not change
+    assert abs(probe(out)["duration_s"] - speech.duration_ms / 1000) < 0.15
+
+
+def test_a_failed_synthesis_leaves_nothing_and_never_blocks(tmp_path: Path) -> None:
+    cache = tmp_path / "render-cache"
+    voice = discover_voices(None)[0]
+    tap = Pipeline(_look(), tmp_path / "voice.wav", cache)
+    engine = TTSEngine(tmp_path / "tts")
+    with pytest.raises(TTSError):
+        engine.synthesize("   ", voice, out_path=tmp_path / "voice.wav", tap=tap)
+    tap.abort()
+    tap.thread.join(timeout=30)
+    assert not tap.thread.is_alive()
+    done = threading.Event()
+
+    def late_writer() -> None:  # synthesis still running after the pipeline stopped
+        for _ in range(200):
+            tap.pcm(b"\0\0" * 22050, 22050)
+        done.set()
+
+    threading.Thread(target=late_writer, daemon=True).start()
+    assert done.wait(30)
+    left = [p.name for p in cache.iterdir()] if cache.exists() else []
+    assert not [n for n in left if n.startswith("voice-") or n.endswith(".part")]
