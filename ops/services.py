@@ -100,6 +100,7 @@ def start_postgres(base: Path, old: dict[str, Any] | None) -> dict[str, Any]:
                     "-E",
                     "UTF8",
                     "--locale=C.UTF-8",
+                    "--no-sync",  # test data: nothing to flush to disk
                 ]
             ),
             capture_output=True,
