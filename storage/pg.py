@@ -11,10 +11,12 @@ the next query a reconnect, not an error.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
@@ -82,3 +84,41 @@ async def pg_schema_version(conn: AsyncConnection[Any]) -> int:
         return 0
     value = row["v"] if isinstance(row, dict) else row[0]
     return int(value or 0)
+
+
+class ReplicaLife:
+    """This process, as other replicas see it: a random key held as a session advisory lock on a
+    connection of its own for as long as the process lives. Rows that name their owner's key can
+    be taken over once no live process holds it (``owner_gone``), and never before."""
+
+    def __init__(self, url: str, name: str) -> None:
+        self.url = url
+        self.name = name
+        self.owner = secrets.randbelow(2**31 - 2) + 1
+        self._conn: AsyncConnection[Any] | None = None
+
+    async def ensure(self) -> None:
+        """Hold the lock (again after a PostgreSQL restart broke its connection)."""
+        if self._conn is not None and not self._conn.closed:
+            try:
+                await self._conn.execute("SELECT 1")  # a restart shows only when it is used
+                return
+            except psycopg.Error:
+                await self._conn.close()
+        self._conn = await AsyncConnection.connect(
+            self.url, autocommit=True, application_name=f"voiceover-{self.name}-replica"
+        )
+        await self._conn.execute("SELECT pg_advisory_lock(%s::bigint)", (self.owner,))
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()  # the lock goes with it: this process's rows are free
+
+
+def owner_gone(column: str = "owner") -> str:
+    """SQL true when ``column`` names no live process (or is NULL). An advisory lock on one
+    bigint key shows in pg_locks as classid 0, objid = the key, objsubid 1."""
+    return (
+        f"({column} IS NULL OR NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory'"
+        f" AND l.granted AND l.classid = 0 AND l.objsubid = 1 AND l.objid::bigint = {column}))"
+    )

@@ -14,16 +14,19 @@ touches SQLite. Tables live in the ``vo_bot`` schema (``storage.pg``).
 from __future__ import annotations
 
 import json
-import secrets
 import time
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from psycopg import AsyncConnection
-
 from storage.db import _CHAT_FIELDS, ACTIVE_STATUSES, ChatRecord, ChatStore, JobRecord, UploadWatch
-from storage.pg import Pool, is_postgres_url, open_pg, pg_schema_version
+from storage.pg import (
+    Pool,
+    ReplicaLife,
+    is_postgres_url,
+    open_pg,
+    owner_gone,
+    pg_schema_version,
+)
 
 SCHEMA = "vo_bot"
 Params = tuple[Any, ...] | dict[str, Any]
@@ -71,12 +74,8 @@ ALTER TABLE upload_watches ADD COLUMN owner BIGINT;
     """,
 )
 
-# An owner is alive while its advisory lock (classid 0, objid = key, one bigint key) is held.
-_ORPHANED = (
-    "(owner IS NULL OR owner = %(me)s OR NOT EXISTS (SELECT 1 FROM pg_locks l"
-    " WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objsubid = 1"
-    " AND l.objid::bigint = owner))"
-)
+# Rows this replica may take: unowned, its own, or owned by a replica that is gone.
+_ORPHANED = "(owner = %(me)s OR " + owner_gone() + ")"
 
 
 async def open_chat_store(target: str | Path) -> ChatStore:
@@ -97,9 +96,11 @@ class PgChatStore(ChatStore):
 
     def __init__(self, pool: Pool, url: str) -> None:  # no super().__init__: no SQLite here
         self._pool = pool
-        self._url = url
-        self.owner = secrets.randbelow(2**31 - 2) + 1  # this replica, while it lives
-        self._life: AsyncConnection[Any] | None = None
+        self._life = ReplicaLife(url, "bot")
+
+    @property
+    def owner(self) -> int:
+        return self._life.owner
 
     @classmethod
     async def open(cls, path: Path | str) -> PgChatStore:
@@ -113,22 +114,10 @@ class PgChatStore(ChatStore):
         return store
 
     async def _alive(self) -> None:
-        """Hold this replica's advisory lock on a connection of its own (again after a
-        PostgreSQL restart broke it): other replicas read it in pg_locks as "still running"."""
-        if self._life is not None and not self._life.closed:
-            try:
-                await self._life.execute("SELECT 1")  # a restart shows only when it is used
-                return
-            except psycopg.Error:
-                await self._life.close()
-        self._life = await AsyncConnection.connect(
-            self._url, autocommit=True, application_name="voiceover-bot-replica"
-        )
-        await self._life.execute("SELECT pg_advisory_lock(%s::bigint)", (self.owner,))
+        await self._life.ensure()
 
     async def close(self) -> None:
-        if self._life is not None:
-            await self._life.close()  # the lock goes with it: this replica's work is free
+        await self._life.close()
         await self._pool.close()
 
     async def _one(self, query: str, args: Params = ()) -> dict[str, Any] | None:

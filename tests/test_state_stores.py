@@ -169,24 +169,27 @@ async def test_two_replicas_issue_one_token_per_client_and_share_claims(pg_url: 
         await b.close()
 
 
-async def test_a_starting_replica_keeps_running_turns_freezes(pg_url: str) -> None:
+async def test_a_starting_replica_releases_only_dead_replicas_freezes(pg_url: str) -> None:
     a = await PgBackendStore.open(pg_url)
+    b = await PgBackendStore.open(pg_url)
     try:
         ident, _ = await a.create_identity("c", 10, "t", DAY)
-        assert await a.freeze(ident.id, 4)
-        b = await PgBackendStore.open(pg_url)  # another replica starts while the turn runs
-        await b.release_all_frozen()
-        await b.close()
+        assert await a.freeze(ident.id, 4)  # A's turn is running
+        assert await b.release_all_frozen() == 0  # B starts beside it
         still = await a.identity(ident.id)
         assert still is not None and still.frozen == 4
-        assert await a.release_all_frozen(older_than=0) == 1  # a freeze nobody can settle
-        released = await a.identity(ident.id)
+        await a.close()  # A dies mid-turn
+        assert await b.release_all_frozen() == 1  # the next start frees the credits
+        released = await b.identity(ident.id)
         assert released is not None and (released.frozen, released.credits) == (0, 10)
-        await a.settle(ident.id, 4, 3)  # the late settle charges, releases nothing twice
-        late = await a.identity(ident.id)
+        await b.settle(ident.id, 4, 3)  # a late settle charges, releases nothing twice
+        late = await b.identity(ident.id)
         assert late is not None and (late.frozen, late.credits) == (0, 7)
+        assert await b.freeze(ident.id, 2)  # B's own: kept unless older than any turn
+        assert await b.release_all_frozen() == 0
+        assert await b.release_all_frozen(older_than=0) == 1
     finally:
-        await a.close()
+        await b.close()
 
 
 async def test_replicas_share_the_signing_key(pg_url: str, tmp_path: Path) -> None:

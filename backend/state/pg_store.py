@@ -3,8 +3,8 @@
 
 psycopg 3 async with a pool, tables in the ``vo_backend`` schema (``storage.pg``). What SQLite got
 from one process owning the file, PostgreSQL gets from transactions: a token is issued under an
-advisory lock on the client id, a credit freeze is a row of its own so a replica that starts does
-not release the freezes of turns other replicas are running, and the signing key is one row that
+advisory lock on the client id, a credit freeze is a row naming its replica (held alive by an
+advisory lock) so a replica that starts releases the freezes of dead replicas' turns only, and the signing key is one row that
 the first process writes and every later one reads.
 """
 
@@ -26,7 +26,7 @@ from backend.state.records import (
     job_row,
     media_row,
 )
-from storage.pg import Pool, open_pg
+from storage.pg import Pool, ReplicaLife, open_pg, owner_gone
 
 SCHEMA = "vo_backend"
 
@@ -100,6 +100,10 @@ CREATE TABLE secrets (
     value TEXT NOT NULL
 );
     """,
+    # 2: the replica whose turn froze the credits (its key, an advisory lock while it lives).
+    """
+ALTER TABLE freezes ADD COLUMN owner BIGINT;
+    """,
 )
 
 # A freeze older than this belongs to a turn that can no longer be running (its replica died).
@@ -109,14 +113,22 @@ STALE_FREEZE_SECONDS = 6 * 3600.0
 class PgBackendStore:
     """All backend state in PostgreSQL. Each method is one short transaction on a pooled connection."""
 
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, url: str) -> None:
         self.pool = pool
+        self.life = ReplicaLife(url, "backend")
 
     @classmethod
     async def open(cls, url: str, max_size: int = 10) -> PgBackendStore:
-        return cls(await open_pg(url, MIGRATIONS, SCHEMA, max_size=max_size))
+        store = cls(await open_pg(url, MIGRATIONS, SCHEMA, max_size=max_size), url)
+        try:
+            await store.life.ensure()
+        except BaseException:
+            await store.pool.close()
+            raise
+        return store
 
     async def close(self) -> None:
+        await self.life.close()
         await self.pool.close()
 
     async def _one(self, query: str, args: tuple[Any, ...] = ()) -> dict[str, Any] | None:
@@ -219,6 +231,7 @@ class PgBackendStore:
 
     # credits ---------------------------------------------------------------------------
     async def freeze(self, identity_id: str, amount: int) -> bool:
+        await self.life.ensure()
         async with self.pool.connection() as conn, conn.transaction():
             cur = await conn.execute(
                 "UPDATE identities SET frozen = frozen + %s WHERE id = %s AND credits - frozen >= %s",
@@ -227,17 +240,20 @@ class PgBackendStore:
             if cur.rowcount != 1:
                 return False
             await conn.execute(
-                "INSERT INTO freezes (identity_id, amount, created) VALUES (%s, %s, %s)",
-                (identity_id, amount, time.time()),
+                "INSERT INTO freezes (identity_id, amount, created, owner) VALUES (%s, %s, %s, %s)",
+                (identity_id, amount, time.time(), self.life.owner),
             )
         return True
 
     async def release_all_frozen(self, older_than: float = STALE_FREEZE_SECONDS) -> int:
-        """Release the freezes of turns that cannot still be running: other replicas' turns go on
-        while this one starts, so only freezes older than any turn are stranded."""
+        """Release the freezes of turns that cannot still be running: their replica is gone (its
+        advisory lock with it), or they are older than any turn. Turns that other replicas are
+        running while this one starts keep theirs."""
         async with self.pool.connection() as conn, conn.transaction():
             cur = await conn.execute(
-                "WITH gone AS (DELETE FROM freezes WHERE created < %s RETURNING identity_id, amount),"
+                "WITH gone AS (DELETE FROM freezes WHERE created < %s OR "
+                + owner_gone()
+                + " RETURNING identity_id, amount),"
                 " sums AS (SELECT identity_id, SUM(amount) AS amount FROM gone GROUP BY identity_id)"
                 " UPDATE identities i SET frozen = GREATEST(i.frozen - s.amount, 0)"
                 " FROM sums s WHERE i.id = s.identity_id",
