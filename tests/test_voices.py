@@ -267,3 +267,26 @@ def test_mandarin_female_voiceover_of_a_chinese_script(api: Api, tmp_path: Path)
     samples, seconds = _export_audio(api, tmp_path, "xiaoxiao.mp4")
     assert 1.5 < seconds < 8, seconds
     assert median_f0(samples, 48000) > 165
+
+
+def test_english_words_in_a_chinese_script_are_read_as_english(
+    engine: TTSEngine, tmp_path: Path
+) -> None:
+    """Latin runs inside Mandarin go through the English G2P (misaki's own path passed them on as
+    letters: "iPhone" reached the model as i-h-o-n-e), and every phoneme of them is one the model
+    knows, so nothing is dropped; the word is spoken with a word's length and captioned in order."""
+    zh, en = engine.kokoro.phonemizer("zh_CN"), engine.kokoro.phonemizer("en_US")
+    vocab = engine.kokoro.model().vocab
+    for word in ("Lumen", "iPhone", "AI", "Black Friday"):
+        mixed = zh(f"我们的新品 {word} 今天上市。")
+        assert en(word) in mixed and word not in mixed, (word, mixed)
+        assert all(ch in vocab for ch in en(word)), en(word)
+    assert zh("欢迎选购。") == "xwa→ni↗ŋ ɕɥɛ↓nkou↘."  # Chinese alone is unchanged
+    speech = engine.synthesize(
+        "我们的新品 Lumen 台灯今天上市。", BY_ID["zf_xiaoxiao"], out_path=tmp_path / "m.wav"
+    )
+    words = speech.sentences[0].words
+    lumen = next(w for w in words if w.text.startswith("Lumen"))
+    assert [w.text for w in words][:5] == ["我", "们", "的", "新", "品"]
+    assert 200 <= lumen.end_ms - lumen.start_ms <= 900, lumen
+    assert words[4].end_ms <= lumen.start_ms + 60 and lumen.end_ms <= words[6].start_ms + 60

@@ -19,6 +19,7 @@ import importlib.resources as resources
 import json
 import logging
 import os
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -153,13 +154,44 @@ class _Phonemizer:
         return str(out or "")
 
     def _load(self) -> Any:
+        from hibari.g2p import G2P
+
+        english = G2P(british=self.language == "en_GB")
         if self.language.startswith("zh"):
             from misaki.zh import ZHG2P
 
-            return ZHG2P()
-        from hibari.g2p import G2P
+            return _MixedZh(ZHG2P(), english)
+        return english
 
-        return G2P(british=self.language == "en_GB")
+
+# A run of Latin words ("Lumen", "iPhone 15 Pro" minus the digits, "AI"): read as English.
+_LATIN = re.compile(r"[A-Za-z][A-Za-z'’-]*(?:\s+[A-Za-z][A-Za-z'’-]*)*")
+
+
+class _MixedZh:
+    """Mandarin G2P whose Latin runs go through the American English G2P. misaki's own (legacy)
+    path passes them through as letters, which the model then read as loose sounds ("AI" as
+    "a i", "iPhone" as "i h o n e")."""
+
+    def __init__(self, zh: Any, en: Any) -> None:
+        self.zh = zh
+        self.en = en
+
+    @staticmethod
+    def _text(out: Any) -> str:
+        return str((out[0] if isinstance(out, tuple) else out) or "")
+
+    def __call__(self, text: str) -> str:
+        parts: list[str] = []
+        pos = 0
+        for m in _LATIN.finditer(text):
+            if text[pos : m.start()].strip():
+                parts.append(self._text(self.zh(text[pos : m.start()])))
+            parts.append(self._text(self.en(m.group(0))))
+            pos = m.end()
+        if text[pos:].strip():
+            parts.append(self._text(self.zh(text[pos:])))
+        return " ".join(p.strip() for p in parts if p.strip())
 
 
 class KokoroEngine:
