@@ -26,7 +26,8 @@ def free_port(taken: set[int] | None = None, grpc: bool = False) -> int:
     """A free port on 127.0.0.1 (and, with ``grpc``, port + 10000 free too: SeaweedFS's gRPC)."""
     taken = taken if taken is not None else set()
     for _ in range(500):
-        port = secrets.randbelow(20000) + 20000
+        # Below the ephemeral range (32768+), where outgoing connections could take it first.
+        port = secrets.randbelow(12000) + 10000
         if port in taken or (grpc and port + 10000 in taken):
             continue
         if port_free(port) and (not grpc or port_free(port + 10000)):
