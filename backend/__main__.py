@@ -22,6 +22,7 @@ from typing import IO
 import uvicorn
 
 from backend.api.app import create_app
+from backend.api.limits import head_deadline_protocol
 from backend.core.settings import BackendSettings
 
 QUIET_LOGGERS = (
@@ -137,6 +138,7 @@ def main(argv: list[str] | None = None) -> None:
         port=settings.port,
         log_level=args.log_level,
         access_log=False,
+        http=head_deadline_protocol(settings.header_timeout_seconds),  # slowloris
     )
     server = uvicorn.Server(config)
     if args.parent_pid is not None:

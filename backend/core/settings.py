@@ -39,6 +39,9 @@ class BackendSettings(BaseSettings):
     upload_deadline_seconds: float = 2 * 3600.0
     max_uploads_per_identity: int = 3
     max_uploads_total: int = 100
+    # A request's line and headers must be in within this long of the connection opening (or
+    # of the previous response on a kept-alive one); else it is closed (slowloris).
+    header_timeout_seconds: float = 15.0
     token_ttl_seconds: int = 7 * 24 * 3600
     initial_credits: int = 100
     seconds_per_credit: int = 10
