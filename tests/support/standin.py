@@ -578,11 +578,12 @@ class ReadingConsole(ConsoleAdapter):
 
 @asynccontextmanager
 async def engine_harness(base_url: str, tmp_path: Path, **settings: Any) -> AsyncIterator[Any]:
-    """A real Engine over a real SQLite file in `tmp_path`, with the programmatic console."""
+    """A real Engine over a real SQLite file in `tmp_path` (or the PostgreSQL of a
+    ``database_url`` setting), with the programmatic console."""
     from bot.client import BackendClient
     from bot.engine import Engine
     from bot.settings import Settings
-    from storage import ChatStore
+    from storage.postgres import open_chat_store
 
     defaults: dict[str, Any] = {
         "api_base": base_url,
@@ -596,7 +597,7 @@ async def engine_harness(base_url: str, tmp_path: Path, **settings: Any) -> Asyn
     defaults.update(settings)
     cfg = Settings(**defaults)
     client = BackendClient(base_url, timeout=10.0, sse_read_timeout=cfg.sse_read_timeout_seconds)
-    store = await ChatStore.open(cfg.db_path)
+    store = await open_chat_store(cfg.store_target)
     engine = Engine(client, store, cfg)
     console = ReadingConsole(engine, cfg.output_dir)
     try:
