@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import threading
@@ -19,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from saq import Status, Worker
 from saq.types import Context
@@ -44,6 +45,7 @@ from backend.speech.voiceover import speak
 from backend.speech.wav import TTSError
 from backend.state.factory import open_store
 from backend.state.interface import Store
+from backend.state.records import MediaItem
 
 log = logging.getLogger(__name__)
 GRACE_SECONDS = 20  # SIGTERM: running jobs get this long, then go back on the queue
@@ -57,6 +59,39 @@ async def every(seconds: float, action: Callable[[], Awaitable[None]]) -> None:
             await action()
         except Exception:
             log.warning("progress write failed", exc_info=True)
+
+
+def local_path(path: Path, data_dir: Path) -> Path:
+    """Where a session's media file recorded by another process lives in this one's data dir.
+
+    A replica stores the path it wrote (under its own data dir); the object key is that path
+    relative to the data dir (``sessions/<sid>/media/<file>``), so here it is the same key under
+    ours, fetched by ``ObjectStore.ensure_local``."""
+    parts = path.parts
+    if len(parts) >= 4 and parts[-4] == "sessions" and parts[-2] == "media":
+        return data_dir.joinpath(*parts[-4:])
+    return path
+
+
+class LocalPaths:
+    """The store as a worker sees it: media paths under the worker's data dir."""
+
+    def __init__(self, store: Store, data_dir: Path) -> None:
+        self._store = store
+        self._data_dir = data_dir
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def _local(self, item: MediaItem) -> MediaItem:
+        return dataclasses.replace(item, path=local_path(item.path, self._data_dir))
+
+    async def media(self, session_id: str, kind: str | None = None) -> list[MediaItem]:
+        return [self._local(m) for m in await self._store.media(session_id, kind)]
+
+    async def media_item(self, session_id: str, media_id: str) -> MediaItem | None:
+        item = await self._store.media_item(session_id, media_id)
+        return self._local(item) if item else None
 
 
 class WorkerRunner(JobRunner):
@@ -198,7 +233,12 @@ async def _serve(
     vo = WorkerContext(
         settings=settings,
         store=store,
-        runner=WorkerRunner(store, settings, render_pool, objects=objects),
+        runner=WorkerRunner(
+            cast(Store, LocalPaths(store, settings.data_dir)),
+            settings,
+            render_pool,
+            objects=objects,
+        ),
         tts=TTSEngine(settings.data_dir / "tts-cache"),
         tts_pool=tts_pool,
         voices={v.id: v for v in discover_voices(settings.data_dir / "voices")},

@@ -15,6 +15,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from tests.support.backend import Api, BackendProcess
 
@@ -86,8 +89,8 @@ class Cluster:
         live = [r for r in self.replicas if r.proc is not None and r.proc.poll() is None]
         return live[next(self._turn) % len(live)].url
 
-    def api(self, **kw: str) -> Api:
-        return Api(self.next_url(), **kw)
+    def api(self, **kw: str) -> ClusterApi:
+        return ClusterApi(self, **kw)
 
     def start(self) -> None:
         for w in self.workers:
@@ -117,3 +120,34 @@ def make_cluster(
             for i in range(workers)
         ],
     )
+
+
+class ClusterApi(Api):
+    """The test client, sending each request to the next replica (no request sticks to one)."""
+
+    def __init__(self, cluster: Cluster, **kw: Any) -> None:
+        self.cluster = cluster
+        self.replicas_used: set[str] = set()
+        super().__init__(cluster.next_url(), **kw)
+
+    def _hop(self) -> None:
+        url = self.cluster.next_url()
+        self.replicas_used.add(url)
+        self.http.base_url = httpx.URL(url)
+
+    def get(self, path: str, **kw: Any) -> httpx.Response:
+        self._hop()
+        return super().get(path, **kw)
+
+    def post(self, path: str, **kw: Any) -> httpx.Response:
+        self._hop()
+        return super().post(path, **kw)
+
+    def say(self, text: str, sid: str | None = None) -> tuple[httpx.Response, list[dict[str, Any]]]:
+        self._hop()
+        return super().say(text, sid)
+
+    def credits(self) -> tuple[int, int]:
+        """(total, frozen) credits of this identity."""
+        data = self.get("/api/credits/balance/simple").json()["data"]
+        return int(data["total"]), int(data.get("frozen", 0))

@@ -1,0 +1,191 @@
+"""The backend as a cluster (issue 14): two API replicas on two ports, two queue workers, PostgreSQL
+(store, queue, session locks) and SeaweedFS (objects), all real, all on 127.0.0.1.
+
+Every request of a flow goes to the other replica than the one before (as a load balancer may
+send them), then the faults: a worker killed mid-render, an API replica killed mid-turn,
+PostgreSQL restarted between an export and its poll. The cluster starts once for the module.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.backend import function_names, iter_parts
+from tests.support.cluster import Cluster, ClusterApi, make_cluster
+from tests.support.media import make_test_video, probe
+from tests.support.services import Services
+
+SCRIPT = (
+    "Meet Lumen, the desk lamp that learns your rhythm. It wakes you gently with warm morning "
+    "light. At night it fades to amber so you can wind down."
+)
+VOICEOVER = "generate a natural male voiceover in English for my script"
+
+
+@pytest.fixture(scope="module")
+def cluster(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    services.database("vo_test_cluster")
+    found = make_cluster(tmp_path_factory.mktemp("cluster"), services.env("vo_test_cluster"))
+    try:
+        found.start()
+        yield found
+    finally:
+        found.stop()
+
+
+def voiceover(api: ClusterApi, script: str = SCRIPT) -> list[dict[str, Any]]:
+    assert api.upload(("script.txt", script.encode())).status_code == 200
+    r, events = api.say(VOICEOVER)
+    assert r.status_code == 200 and events and events[-1]["turnComplete"], events[-1:]
+    assert "errorCode" not in events[-1], events[-1]
+    return events
+
+
+def test_script_to_mp4_with_audio_across_replicas(cluster: Cluster, tmp_path: Path) -> None:
+    api = cluster.api()
+    events = voiceover(api)
+    assert "synthesize_speech" in function_names(events)
+    state = api.state()
+    assert {tr["tt"] for tr in state["draft"]["t"]} == {1, 7}  # voiceover + captions
+    job = api.export()
+    result = api.poll(job)
+    assert result["status"] == "completed", result
+    assert len(api.replicas_used) == 2  # every step alternated between the two replicas
+    out = api.download(result["output"]["url"], tmp_path / "out.mp4")
+    info = probe(out)
+    assert info["video_codec"] == "h264" and info["audio_codec"] == "aac"
+    speech_ms = next(tr for tr in state["draft"]["t"] if tr["tt"] == 1)["sg"][0]["d"]
+    assert abs(info["duration_s"] - speech_ms / 1000) < 0.5
+    total, frozen = api.credits()
+    assert frozen == 0 and total < 100  # charged for the speech, nothing left frozen
+    api.close()
+
+
+def test_video_upload_and_voiceover_across_replicas(cluster: Cluster, tmp_path: Path) -> None:
+    api = cluster.api()
+    clip = make_test_video(tmp_path / "clip.mp4", seconds=8, width=640, height=360)
+    r = api.upload(("clip.mp4", clip), ("script.txt", SCRIPT.encode()))
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["video_infos"][0]["width"] == 640
+    r, events = api.say(VOICEOVER)
+    assert r.status_code == 200 and events[-1]["turnComplete"] and "errorCode" not in events[-1]
+    assert {tr["tt"] for tr in api.state()["draft"]["t"]} == {0, 1, 7}
+    result = api.poll(api.export())
+    assert result["status"] == "completed", result
+    info = probe(api.download(result["output"]["url"], tmp_path / "out.mp4"))
+    assert (info["width"], info["height"]) == (640, 360)
+    assert info["audio_codec"] == "aac"
+    api.close()
+
+
+def rendering_on(cluster: Cluster, job: str, timeout: float = 120) -> int:
+    """The index of the worker that started render ``job``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for i, w in enumerate(cluster.workers):
+            if f"render {job} started" in w.log():
+                return i
+        time.sleep(0.1)
+    raise AssertionError(f"no worker started {job}")
+
+
+def test_a_worker_killed_mid_render(cluster: Cluster, tmp_path: Path) -> None:
+    """kill -9 the worker rendering: the other one renders it again; credits charged once."""
+    api = cluster.api()
+    voiceover(api, " ".join([SCRIPT] * 4))
+    charged = api.credits()
+    job = api.export()
+    victim = rendering_on(cluster, job)
+    cluster.workers[victim].kill()
+    try:
+        result = api.poll(job, timeout=300)
+        assert result["status"] == "completed", result
+        survivor = cluster.workers[1 - victim]
+        assert f"render {job} completed" in survivor.log()
+        info = probe(api.download(result["output"]["url"], tmp_path / "out.mp4"))
+        assert info["audio_codec"] == "aac" and info["video_codec"] == "h264"
+        assert api.credits() == charged  # a render costs nothing more, retried or not
+    finally:
+        cluster.workers[victim].start()
+    api.close()
+
+
+def test_postgres_restarted_between_export_and_poll(
+    cluster: Cluster, services: Services, tmp_path: Path
+) -> None:
+    api = cluster.api()
+    voiceover(api)
+    job = api.export()
+    services.stop_postgres()
+    services.start_postgres()
+    result = api.poll(job, timeout=300)
+    assert result["status"] == "completed", result
+    info = probe(api.download(result["output"]["url"], tmp_path / "out.mp4"))
+    assert info["audio_codec"] == "aac"
+    api.close()
+
+
+def test_an_api_replica_killed_mid_turn(cluster: Cluster) -> None:
+    """The replica streaming a turn dies; the client sends the message again to the other one:
+    one voiceover in the session, charged once."""
+    api = cluster.api()
+    assert api.upload(("script.txt", " ".join([SCRIPT] * 3).encode())).status_code == 200
+    before, _ = api.credits()
+    victim = cluster.replicas[0]
+    api.http.base_url = httpx.URL(victim.url)
+    started = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def stream() -> None:
+        body = {
+            "app_name": "nemo_agent",
+            "user_id": "me",
+            "session_id": api.sid,
+            "new_message": {"parts": [{"text": VOICEOVER}]},
+        }
+        try:
+            with httpx.stream(
+                "POST", victim.url + "/run_sse", json=body, headers=api.headers, timeout=120
+            ) as r:
+                for line in r.iter_lines():
+                    if "synthesize_speech" in line:
+                        started.set()
+            outcome["ended"] = "normally"
+        except httpx.HTTPError as exc:
+            outcome["ended"] = type(exc).__name__
+        started.set()
+
+    reader = threading.Thread(target=stream)
+    reader.start()
+    assert started.wait(120)
+    _, frozen_by_turn = api.credits()  # the running turn's freeze
+    victim.stop(kill=True)
+    reader.join(60)
+    assert outcome.get("ended") != "normally", outcome  # the stream was cut
+    survivor = next(r for r in cluster.replicas if r is not victim)
+    api.http.base_url = httpx.URL(survivor.url)
+    r, events = super(ClusterApi, api).say(VOICEOVER)  # straight to the survivor
+    assert r.status_code == 200 and events[-1]["turnComplete"], events[-1:]
+    assert "errorCode" not in events[-1], events[-1]
+    victim.start()  # as a supervisor would
+    charged = [
+        p["functionResponse"]["response"]["credits"]
+        for p in iter_parts(events)
+        if p.get("functionResponse", {}).get("response", {}).get("status") == "done"
+    ]
+    assert len(charged) == 1 and charged[0] > 0, charged
+    state = api.state()
+    voice_tracks = [tr for tr in state["draft"]["t"] if tr["tt"] == 1]
+    assert len(voice_tracks) == 1 and len(voice_tracks[0]["sg"]) == 1
+    total, frozen = api.credits()
+    assert before - total == charged[0]  # the speech charged once, not for the dead turn too
+    # the dead turn's freeze is released once no turn can still be running (PgBackendStore)
+    assert frozen <= frozen_by_turn
+    api.close()
