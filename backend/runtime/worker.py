@@ -209,10 +209,13 @@ async def synthesize(
 
 async def serve(settings: BackendSettings) -> None:
     url = queue_url(settings)
-    if not url:
-        raise SystemExit(
-            "python -m backend worker: set VOBACKEND_QUEUE_URL (or a PostgreSQL store)"
-        )
+    if not url:  # embedded: the backend renders itself; a Procfile's worker line just waits
+        log.warning("no work queue (VOBACKEND_QUEUE_URL or a PostgreSQL store): nothing to do")
+        stop = asyncio.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+        await stop.wait()
+        return
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     queue = WorkQueue(url)
     await queue.connect()
