@@ -32,6 +32,7 @@ from backend.speech.alignment import (
     speech_bounds,
     word_spans,
 )
+from backend.speech.memory import session_options
 from backend.speech.script import caption_words, spoken_text
 from backend.speech.wav import EDGE_MS, Clip, TTSError
 
@@ -113,7 +114,7 @@ class _Model:
         model.graph.output.append(
             onnx.helper.make_tensor_value_info(_DURATIONS, onnx.TensorProto.INT64, None)
         )
-        opts = ort.SessionOptions()
+        opts = session_options(ort)  # no arena: backend.speech.memory
         opts.intra_op_num_threads = session_threads()
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3

@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from backend.speech.memory import session_options
 from backend.speech.wav import TTSError
 
 _LOG = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def load_voice(model_path: Path, config_path: Path, cache_dir: Path) -> Any:
     path = patched_model(Path(model_path), Path(cache_dir))
     config = json.loads(Path(config_path).read_text(encoding="utf-8"))
     session = onnxruntime.InferenceSession(
-        str(path), sess_options=onnxruntime.SessionOptions(), providers=["CPUExecutionProvider"]
+        str(path), sess_options=session_options(onnxruntime), providers=["CPUExecutionProvider"]
     )
     _LOG.info("voice model %s loaded from %s", model_path.name, path.name)
     return PiperVoice(config=PiperConfig.from_dict(config), session=session)
