@@ -4,6 +4,8 @@ on 127.0.0.1. For files of 8, 100 and 500 MB (an upload's limit): ``publish`` (m
 streamed by a client, each as MB/s (medians of 3 runs), and how much this process's peak RSS
 (VmHWM) rose during that size's runs (the first size pays for loading aioboto3). Target: the peak
 does not grow with the file (transfers stream in 8 MB parts; a 500 MB file never sits in memory).
+Then a backend on S3 takes a 500 MB upload through the API (streamed to its disk, checked, published):
+seconds and the backend's peak RSS beside the 400 MB target, as ``bench_upload`` does embedded.
 Run: ``python -m bench.bench_objects [--sizes 8,100,500]``.
 """
 
@@ -21,10 +23,13 @@ import httpx
 
 from backend.core.settings import BackendSettings
 from backend.objects import open_objects
+from bench.bench_upload import _peak_rss_mb, stream_upload
 from ops import services as ops_services
+from tests.support.backend import Api, BackendProcess
 
 MB = 1024 * 1024
 RUNS = 3
+RSS_TARGET_MB = 400
 
 
 def _hwm_mb() -> float:
@@ -100,8 +105,34 @@ def run(sizes: tuple[int, ...] = (8, 100, 500)) -> None:
                     f"{size:>4} MB: {rates}; peak RSS growth {found['rss growth MB']:.0f} MB "
                     f"({found['rss growth MB'] / size:.2f}x the file)"
                 )
+            _api_upload(state["seaweedfs"], base)
         finally:
             ops_services.stop(base / "services", ("seaweedfs",), purge=True)
+
+
+def _api_upload(s3: dict[str, str], root: Path) -> None:
+    env = {
+        "VOBACKEND_S3_ENDPOINT": s3["endpoint"],
+        "VOBACKEND_S3_BUCKET": s3["bucket"],
+        "VOBACKEND_S3_ACCESS_KEY": s3["access_key"],
+        "VOBACKEND_S3_SECRET_KEY": s3["secret_key"],
+        "VOBACKEND_S3_REGION": s3["region"],
+    }
+    proc = BackendProcess(root / "backend", env=env)
+    proc.start()
+    try:
+        assert proc.proc is not None
+        api = Api(proc.url)
+        before = _peak_rss_mb(proc.proc.pid)
+        seconds = stream_upload(api, root)
+        peak = _peak_rss_mb(proc.proc.pid)
+        api.close()
+    finally:
+        proc.stop()
+    print(
+        f"500 MB API upload into a backend on S3 (received, checked, published) in {seconds:.1f} s; "
+        f"backend peak RSS {peak:.0f} MB (before {before:.0f} MB)   target < {RSS_TARGET_MB} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ voice's length, at -16 LUFS, captions in the picture, progress only going up."""
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -132,3 +134,21 @@ def test_a_failed_synthesis_leaves_nothing_and_never_blocks(tmp_path: Path) -> N
     assert done.wait(30)
     left = [p.name for p in cache.iterdir()] if cache.exists() else []
     assert not [n for n in left if n.startswith("voice-") or n.endswith(".part")]
+
+
+def test_prune_keeps_the_cache_recent_and_bounded(tmp_path: Path) -> None:
+    cache = tmp_path / "render-cache"
+    (cache / ".scratch-killed").mkdir(parents=True)
+    old, fresh = time.time() - 13 * 3600, time.time()
+    for name, size, when in (
+        ("seg-old.mp4", 10, old),  # unused for 13 h
+        ("seg-a.mp4", 600, fresh - 30),  # the least recently used of the fresh ones
+        ("seg-b.mp4", 600, fresh - 20),
+        ("voice-c.m4a", 600, fresh - 10),
+        (".seg-d.mp4.1234.part", 10, fresh - 7200),  # a killed encoder's
+    ):
+        (cache / name).write_bytes(b"x" * size)
+        os.utime(cache / name, (when, when))
+    os.utime(cache / ".scratch-killed", (old, old))
+    segments.prune(cache, max_bytes=1300)
+    assert sorted(p.name for p in cache.iterdir()) == ["seg-b.mp4", "voice-c.m4a"]

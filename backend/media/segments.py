@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import threading
 import time
 import uuid
@@ -32,6 +33,7 @@ from backend.media.video import X264_STILL, filter_value, still_background
 SEGMENT_MS = 30_000
 CACHE_VERSION = "1"
 KEEP_SECONDS = 12 * 3600  # cached stretches unused this long are removed
+MAX_BYTES = 2_000_000_000  # and the least recently used beyond this
 _VIDEO = ["-c:v", "libx264", *X264_STILL, "-g", "30", "-pix_fmt", "yuv420p", "-fps_mode", "vfr"]
 
 
@@ -156,12 +158,7 @@ def encode(
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
-        for child in sorted(work.rglob("*"), reverse=True):
-            if child.is_symlink() or child.is_file():
-                child.unlink(missing_ok=True)
-            else:
-                child.rmdir()
-        work.rmdir()
+        shutil.rmtree(work, ignore_errors=True)
     return out
 
 
@@ -178,16 +175,32 @@ def concat_list(parts: Sequence[tuple[Path, int]], scratch: Path) -> Path:
     return out
 
 
-def prune(cache: Path, keep_s: float = KEEP_SECONDS) -> None:
-    """Remove cached stretches and voice tracks not used for keep_s, and stale partial files."""
+def prune(cache: Path, keep_s: float = KEEP_SECONDS, max_bytes: int = MAX_BYTES) -> None:
+    """Remove cached stretches and voice tracks unused for keep_s or beyond max_bytes (the least
+    recently used first), and partial files and scratch dirs a killed process left."""
     if not cache.is_dir():
         return
     now = time.time()
+    kept: list[tuple[float, int, Path]] = []
     for path in cache.iterdir():
         try:
-            age = now - path.stat().st_mtime
-            stale_part = path.name.endswith(".part") and age > 3600
-            if stale_part or (path.suffix in (".mp4", ".m4a", ".json") and age > keep_s):
+            st = path.stat()
+            age = now - st.st_mtime
+            if path.name.startswith(".scratch-") and path.is_dir():
+                if age > 3600:
+                    shutil.rmtree(path, ignore_errors=True)
+            elif path.name.endswith(".part"):
+                if age > 3600:
+                    path.unlink(missing_ok=True)
+            elif age > keep_s:
                 path.unlink(missing_ok=True)
+            else:
+                kept.append((st.st_mtime, st.st_size, path))
         except OSError:
             continue
+    total = sum(size for _t, size, _p in kept)
+    for _mtime, size, path in sorted(kept):
+        if total <= max_bytes:
+            break
+        path.unlink(missing_ok=True)
+        total -= size
