@@ -5,6 +5,8 @@ dir). Real PostgreSQL, real worker process, real ffmpeg."""
 from __future__ import annotations
 
 import asyncio
+import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -112,6 +114,15 @@ def test_a_queued_render_can_be_cancelled(
     assert r.status_code == 200 and events[-1]["turnComplete"], events[-1:]
     job = api.export()
 
+    # the worker writes progress to the row: the API (which runs no render) reports it
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        data = api.get(f"/api/render/proxy/lambda/{job}").json()["data"]
+        if data["status"] == "rendering" and data["progress"] > 0:
+            break
+        time.sleep(0.1)
+    assert data["status"] == "rendering" and 0 < data["progress"] < 100, data
+
     async def cancel() -> bool:
         queue = WorkQueue(queue_db)
         await queue.connect()
@@ -175,3 +186,23 @@ def test_a_session_lock_holds_across_replicas(queue_db: str) -> None:
         "second after first",
         "freed by the dead holder",
     ]
+
+
+def test_one_identity_does_not_hold_up_another(node: tuple[BackendProcess, WorkerProcess]) -> None:
+    """Three renders of one identity, then one of another: the other's starts before the first
+    identity's second (one render per identity runs at a time, cluster-wide)."""
+    backend, worker = node
+    heavy, light = Api(backend.url), Api(backend.url)
+    for api in (heavy, light):
+        assert api.upload(("s.txt", SCRIPT.encode())).status_code == 200
+        r, events = api.say("generate a natural male voiceover in English for my script")
+        assert r.status_code == 200 and events[-1]["turnComplete"], events[-1:]
+    queued = [heavy.export() for _ in range(3)]
+    other = light.export()
+    for api, job in [(heavy, j) for j in queued] + [(light, other)]:
+        assert api.poll(job)["status"] == "completed"
+    started = re.findall(r"render (render_\w+) started", worker.log())
+    order = [j for j in started if j in (*queued, other)]
+    assert order.index(other) < order.index(queued[1]), order
+    heavy.close()
+    light.close()
