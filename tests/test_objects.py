@@ -19,6 +19,7 @@ import pytest_asyncio
 
 from backend.core.settings import BackendSettings
 from backend.objects import ObjectError, ObjectStore, open_objects
+from backend.objects.cache import evict
 from backend.objects.s3 import S3Objects
 from tests.support.backend import Api, BackendProcess
 from tests.support.media import make_test_video, probe
@@ -139,6 +140,37 @@ async def test_publish_then_ensure_local_on_another_replica(
     with pytest.raises(ObjectError):
         await two.ensure_local(cached)
     assert list(cached.parent.iterdir()) == []  # a failed download leaves nothing
+
+
+async def test_the_cache_evicts_least_recently_used_published_files(
+    replicas: tuple[S3Objects, S3Objects],
+) -> None:
+    one, _ = replicas
+    now = time.time()
+    sid = f"s_{uuid.uuid4().hex[:8]}"
+    olds = [
+        await _published(one, f"sessions/{sid}/media/vid_{i}.mp4", b"o" * 1000) for i in range(4)
+    ]
+    fresh = await _published(one, f"renders/render_{sid}.mp4", b"f" * 1000)
+    for age, path in zip((4000, 3000, 2000, 1000), olds, strict=True):
+        os.utime(path, (now - age, now - age))
+    await one.ensure_local(olds[0])  # used again just now: it becomes the newest
+    partial = one.data_dir / "sessions" / sid / "media" / "up.part"
+    hidden = one.data_dir / "renders" / ".render_x.mp4.1234.tmp"
+    elsewhere = one.data_dir / "tts-cache" / "clip.wav"
+    for path in (partial, hidden, elsewhere):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"p" * 5000)
+        os.utime(path, (now - 9000, now - 9000))
+    # 5,000 bytes of durable files over a 3,000 byte budget: down to 2,400, oldest use first, and
+    # never a file used in the last 15 minutes nor a partial or non-durable one
+    assert evict(one.data_dir, 3000, now=now) == (3, 3000)
+    assert [p.exists() for p in olds] == [True, False, False, False]
+    assert fresh.exists() and partial.exists() and hidden.exists() and elsewhere.exists()
+    assert evict(one.data_dir, 3000, now=now) == (0, 0)  # under budget now
+    assert evict(one.data_dir, 1000, now=now) == (0, 0)  # over, but the rest is in use
+    await one.ensure_local(olds[2])  # evicted, not lost
+    assert olds[2].read_bytes() == b"o" * 1000
 
 
 async def test_keys_stay_inside_the_data_dir(replicas: tuple[S3Objects, S3Objects]) -> None:

@@ -79,6 +79,9 @@ class BackendSettings(BaseSettings):
     s3_secret_key: str = ""
     s3_region: str = "us-east-1"
     s3_public_endpoint: str = ""
+    # With S3, the data dir is each process's cache of objects: kept under this many MB by evicting
+    # the least recently used (they stay in the bucket). 0: never evict.
+    s3_cache_mb: int = 20_000
 
     _shared_secret: bytes | None = PrivateAttr(None)
 

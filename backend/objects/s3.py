@@ -25,6 +25,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from backend.core.settings import BackendSettings
+from backend.objects.cache import evict
 from backend.objects.store import ObjectError, ObjectStore, UploadForm
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,16 @@ PART_BYTES = 8 * MB  # S3's minimum part is 5 MB
 # Two parts in flight overlap reading with sending; more bought nothing against SeaweedFS on this
 # 2-core box (27-46 MB/s at 1-6) and each part costs ~30 MB of peak RSS in botocore and aiohttp.
 PARTS_IN_FLIGHT = 2
+SWEEP_SECONDS = 300.0  # how often the local cache is brought back within its budget
+
+
+def _touch_if_cached(path: Path) -> bool:
+    """Whether ``path`` is here; if so it counts as just used (the cache evicts by mtime)."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return False
+    return path.is_file()
 
 
 def _missing(exc: ClientError) -> bool:
@@ -52,6 +63,18 @@ class S3Objects(ObjectStore):
         self.signer = signer  # the client whose endpoint is in presigned links
         self._stack = stack
         self._fetching: dict[str, asyncio.Lock] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+        if settings.s3_cache_mb > 0:
+            budget = settings.s3_cache_mb * MB
+            self._sweeper = asyncio.create_task(self._sweep(budget), name="object-cache")
+
+    async def _sweep(self, budget: int) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(evict, self.data_dir, budget)
+            except Exception:
+                log.exception("cache eviction failed; trying again later")
+            await asyncio.sleep(SWEEP_SECONDS)
 
     @classmethod
     async def open(cls, settings: BackendSettings) -> S3Objects:
@@ -147,7 +170,7 @@ class S3Objects(ObjectStore):
         path = Path(path)
         lock = self._fetching.setdefault(key, asyncio.Lock())
         async with lock:  # two readers of one missing file download it once
-            if await asyncio.to_thread(path.is_file):
+            if await asyncio.to_thread(_touch_if_cached, path):
                 return path
             await self._download(key, path)
         self._fetching.pop(key, None)
@@ -232,6 +255,10 @@ class S3Objects(ObjectStore):
         await self.client.delete_object(Bucket=self.bucket, Key=key)
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
         await self._stack.aclose()
 
     def info(self) -> dict[str, Any]:
