@@ -12,11 +12,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from backend.conversation.plan import SynthesisPace
+from backend.core.types import SpeechResult
 from backend.runtime.jobs import FairSlots
 from tests.support import hostile as H
 from tests.support.backend import Api, BackendProcess, iter_parts, texts
@@ -269,6 +272,33 @@ def test_an_unreadable_word_is_refused_before_any_credit_is_frozen(api: Api) -> 
         if speaker is not api:
             speaker.close()
     assert _balance(api) == before
+
+
+def _speech(clips: list[tuple[str, int]], synthesized: int, cached: int) -> SpeechResult:
+    total = sum(ms for _k, ms in clips)
+    return SpeechResult(Path("x.wav"), total, (), synthesized, cached, tuple(clips))
+
+
+def test_a_first_voicing_from_the_cache_waits_as_long_as_synthesis_would() -> None:
+    """The shared cache must not answer a stranger's first voicing measurably faster: the turn
+    is padded to the measured synthesis pace of the speech new to this identity."""
+    pace = SynthesisPace(default_rtf=0.1)
+    # nothing measured yet: the default pace; 10 s of speech new to the identity took 0.2 s
+    served = _speech([("a", 6000), ("b", 4000)], synthesized=0, cached=2)
+    assert pace.pad("joe", 0.2, served, {"a", "b"}) == pytest.approx(0.8)
+    # a turn that synthesized everything sets the pace (0.3 s a second of speech here) ...
+    pace.observe("joe", 3.0, _speech([("c", 10_000)], synthesized=1, cached=0))
+    assert pace.rtf["joe"] == pytest.approx(0.3)
+    pace.observe("joe", 3.0, served)  # ... a turn with cached clips does not (it was faster)
+    assert pace.rtf["joe"] == pytest.approx(0.3)
+    assert pace.pad("joe", 0.2, served, {"a", "b"}) == pytest.approx(2.8)
+    # speech the identity voiced itself before is not padded; a clip said twice counts once
+    assert pace.pad("joe", 0.2, served, set()) == 0.0
+    twice = _speech([("a", 6000), ("a", 6000)], synthesized=0, cached=2)
+    assert pace.pad("joe", 0.0, twice, {"a"}) == pytest.approx(1.8)
+    # a turn already slower than synthesis would have been waits no more
+    assert pace.pad("joe", 5.0, served, {"a", "b"}) == 0.0
+    assert pace.pad("other-voice", 0.0, served, {"a"}) == pytest.approx(0.6)  # its own pace
 
 
 # -- uploads: a cap for the whole process ------------------------------------------------------

@@ -60,6 +60,39 @@ def speech_charge(
     return (credits_for(fresh_ms, seconds_per_credit) if fresh_ms else 0), cached
 
 
+@dataclass
+class SynthesisPace:
+    """How long synthesis takes lately, per voice, so that speech another identity voiced before
+    (served from the shared sentence cache) is not answered measurably faster than speech made
+    now: that speed would tell a stranger that someone already voiced those words.
+
+    ``observe`` keeps a moving average of seconds of synthesis per second of speech from turns
+    that synthesized everything; ``pad`` is the wait that brings a turn up to what synthesizing
+    its speech new to this identity would have taken. Speech the identity voiced itself before
+    is not padded: it knows."""
+
+    default_rtf: float = 0.1  # before any measurement (the design's target is under 0.15)
+    rtf: dict[str, float] = field(default_factory=dict)
+
+    def observe(self, voice: str, seconds: float, speech: SpeechResult) -> None:
+        if speech.cached or not speech.synthesized or speech.duration_ms <= 0:
+            return
+        measured = seconds / (speech.duration_ms / 1000)
+        old = self.rtf.get(voice)
+        self.rtf[voice] = measured if old is None else 0.7 * old + 0.3 * measured
+
+    def pad(self, voice: str, seconds: float, speech: SpeechResult, fresh_keys: set[str]) -> float:
+        fresh_ms, seen = 0, set()
+        for key, ms in speech.clips:
+            if key in fresh_keys and key not in seen:
+                fresh_ms += ms
+            seen.add(key)
+        return max(0.0, self.rtf.get(voice, self.default_rtf) * fresh_ms / 1000 - seconds)
+
+
+PACE = SynthesisPace()  # per process: what synthesis costs here and now
+
+
 def plan(
     backend: Backend, sid: str, lang: str, ident: Identity, state: SessionState, intent: Intent
 ) -> Turn:

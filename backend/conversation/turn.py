@@ -16,7 +16,7 @@ import uuid
 from typing import Any
 
 from backend.conversation.apply_edits import apply_edits, forget_if_unchanged, label, remember, undo
-from backend.conversation.plan import Turn, speech_charge
+from backend.conversation.plan import PACE, Turn, speech_charge
 from backend.conversation.voice_choice import describe, voice_list
 from backend.core.errors import BAD_INPUT, INTERNAL, NO_CREDITS, ApiError, api_error
 from backend.core.i18n import t
@@ -262,6 +262,7 @@ async def _synthesize(
     pron = state.settings.pronunciations or None
     charge, cached, finished = 0, 0, False
     tap = pipeline.start(backend, state, out)  # a script-only video: rendered as it is spoken
+    started = loop.time()
     try:
         speech = await pipeline.synthesized(
             tap,
@@ -280,6 +281,9 @@ async def _synthesize(
             ),
         )
         fresh = await backend.store.claim_voiced(turn.ident.id, [k for k, _ms in speech.clips])
+        took = loop.time() - started
+        PACE.observe(voice.id, took, speech)
+        await asyncio.sleep(PACE.pad(voice.id, took, speech, fresh))  # the cache tells no one
         charge, cached = speech_charge(speech, fresh, backend.settings.seconds_per_credit)
         finished = True
     except TTSError as exc:
