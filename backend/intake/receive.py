@@ -336,6 +336,25 @@ def _inflate(decoder: Any, data: bytes) -> Iterator[bytes]:
             return  # bytes after the end of the compressed stream are ignored
 
 
+def _write_decoded(
+    decoder: Any, raw: bytes | None, fh: IO[bytes], size: int, limit: int, lang: str
+) -> int:
+    """Write ``raw`` (inflated when there is a decoder; None: the decoder's last bytes) to ``fh``:
+    the size so far. The decoded size counts against the cap (4002 past it)."""
+    if decoder is None:
+        pieces: Iterator[bytes] = iter((raw or b"",))
+    elif raw is None:
+        pieces = iter((decoder.flush(),))
+    else:
+        pieces = _inflate(decoder, raw)
+    for chunk in pieces:
+        size += len(chunk)
+        if size > limit:
+            raise too_large(lang, limit)
+        fh.write(chunk)
+    return size
+
+
 async def _fetch_one(
     client: httpx.AsyncClient, current: str, url: str, folder: Path, limit: int, lang: str
 ) -> Received | str:
@@ -356,18 +375,14 @@ async def _fetch_one(
         try:
             with item.path.open("wb") as fh:
                 async for raw in resp.aiter_raw(64 * 1024):
-                    pieces = _inflate(decoder, raw) if decoder is not None else iter((raw,))
-                    for chunk in pieces:
-                        item.size += len(chunk)  # the decoded size counts against the cap
-                        if item.size > limit:
-                            raise too_large(lang, limit)
-                        await asyncio.to_thread(fh.write, chunk)
+                    # inflating (a bomb: 8 MB from 64 KB) and writing off the event loop
+                    item.size = await asyncio.to_thread(
+                        _write_decoded, decoder, raw, fh, item.size, limit, lang
+                    )
                 if decoder is not None:
-                    tail = decoder.flush()
-                    item.size += len(tail)
-                    if item.size > limit:
-                        raise too_large(lang, limit)
-                    fh.write(tail)
+                    item.size = await asyncio.to_thread(
+                        _write_decoded, decoder, None, fh, item.size, limit, lang
+                    )
         except BaseException:
             discard([item])
             raise
