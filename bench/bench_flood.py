@@ -14,7 +14,10 @@ dir besides what should be there once the flood has stopped.
 The backend runs with the hostile tests' low limits (8 MB uploads, 2,000 B/s after 2 s, URL fetches
 4 s in all), so every abusive request is answered within seconds and the flood keeps cycling.
 Every honest round voices fresh sentences, so the sentence cache does not flatter either phase.
-Run: ``python -m bench.bench_flood [--rounds 10] [--abusers 20]`` (about 2 minutes on 2 cores).
+The rounds run in blocks, quiet and flooded in turn (``--blocks``), so other load on the machine
+falls on both phases alike.
+Run: ``python -m bench.bench_flood [--rounds 10] [--abusers 20] [--blocks 5]`` (about 3 minutes on
+2 cores).
 """
 
 from __future__ import annotations
@@ -363,29 +366,73 @@ class Abuser:
             ("300-char boundary", self.long_boundary),
         ]
 
-    def loop(
-        self,
-        stop: threading.Event,
-        tally: Counter[tuple[str, str]],
-        said: dict[tuple[str, str], str],
-        lock: threading.Lock,
-    ) -> None:
+    def loop(self, flood: Flood) -> None:
         acts = self.actions()
         for name, act in itertools.islice(itertools.cycle(acts), self.n, None):
-            if stop.is_set():
+            if not flood.enter():
                 return
             self.message = ""
             try:
                 outcome = act()
             except (httpx.HTTPError, OSError) as exc:
                 outcome = type(exc).__name__
-            with lock:
-                tally[(name, outcome)] += 1
-                if self.message:
-                    said.setdefault((name, outcome), self.message)
+            flood.leave(name, outcome, self.message)
 
     def close(self) -> None:
         self.api.close()
+
+
+class Flood:
+    """The abusers' loops, switched on and off between blocks of honest rounds: a block runs
+    quietly, the next under the flood, and so on, so that the machine's other load (a shared
+    2-core machine) falls on both phases alike instead of on whichever ran when it peaked."""
+
+    def __init__(self, clients: list[Abuser]) -> None:
+        self.go, self.stopped = threading.Event(), threading.Event()
+        self.lock = threading.Condition()
+        self.busy = 0
+        self.tally: Counter[tuple[str, str]] = Counter()
+        self.said: dict[tuple[str, str], str] = {}
+        self.threads = [threading.Thread(target=c.loop, args=(self,), daemon=True) for c in clients]
+        for th in self.threads:
+            th.start()
+
+    def enter(self) -> bool:
+        """Wait until the flood is on; False once it has stopped."""
+        while not self.go.wait(0.2):
+            if self.stopped.is_set():
+                return False
+        with self.lock:
+            if self.stopped.is_set():
+                return False
+            self.busy += 1
+        return True
+
+    def leave(self, name: str, outcome: str, message: str) -> None:
+        with self.lock:
+            self.busy -= 1
+            self.tally[(name, outcome)] += 1
+            if message:
+                self.said.setdefault((name, outcome), message)
+            self.lock.notify_all()
+
+    def on(self) -> None:
+        self.go.set()
+        time.sleep(3)  # every abuser is in its loop before the honest users start
+
+    def off(self, timeout: float = 30) -> int:
+        """Stop sending and wait for the requests in flight: how many were still busy after it."""
+        self.go.clear()
+        with self.lock:
+            self.lock.wait_for(lambda: self.busy == 0, timeout)
+            return self.busy
+
+    def stop(self) -> int:
+        busy = self.off()
+        self.stopped.set()
+        for th in self.threads:
+            th.join(5)
+        return busy
 
 
 # -- the data dir ----------------------------------------------------------------------------
@@ -394,7 +441,7 @@ class Abuser:
 def leftovers(data: Path) -> tuple[list[str], Counter[str]]:
     """(what should not be there, a count of what should) in the data dir.
 
-    Expected: the log, lock, secret, SQLite files, tts-cache entries, tmp/.ses, renders of
+    Expected: the log, lock, secret, SQLite files, tts-cache and render-cache entries, tmp/.ses, renders of
     completed jobs (with their caption files), media files the media table lists, empty folders.
     """
     con = sqlite3.connect(f"file:{data / 'backend.sqlite3'}?mode=ro", uri=True)
@@ -416,8 +463,8 @@ def leftovers(data: Path) -> tuple[list[str], Counter[str]]:
             bad.append(f"{rel} (partial file)")
         elif len(rel.parts) == 1 and (name in top_files or name.startswith("backend.sqlite3-")):
             good["top-level"] += 1
-        elif top == "tts-cache":
-            good["tts-cache"] += 1
+        elif top in ("tts-cache", "render-cache"):  # content-addressed caches, pruned by age
+            good[top] += 1
         elif rel == Path("tmp/.ses"):
             good["tmp/.ses"] += 1
         elif top == "renders" and path.stem in done:
@@ -442,7 +489,7 @@ def _p95(xs: list[float]) -> float:
     return s[max(0, math.ceil(0.95 * len(s)) - 1)]
 
 
-def measure(rounds: int, abusers: int) -> None:
+def measure(rounds: int, abusers: int, blocks: int = 5) -> None:
     with tempfile.TemporaryDirectory() as tmp, H.hostile_server() as hostile_base:
         root = Path(tmp)
         t_start = time.perf_counter()
@@ -461,6 +508,7 @@ def measure(rounds: int, abusers: int) -> None:
         sampler_thread.start()
         clients: list[Abuser] = []
         honest: list[Api] = []
+        flood: Flood | None = None
         try:
             honest = [
                 Api(proc.url, client_id=f"honest-{i}-{uuid.uuid4().hex[:6]}") for i in range(2)
@@ -471,34 +519,38 @@ def measure(rounds: int, abusers: int) -> None:
                 clients = list(pool.map(lambda n: Abuser(n, proc, payloads), range(abusers)))
             setup_s = time.perf_counter() - t_start
 
-            sampler.phase = "quiet"
-            cpu0 = (cpu_seconds(proc.proc.pid), sum(os.times()[:2]))
-            t0 = time.perf_counter()
-            quiet, quiet_failures = run_honest(honest, rounds, "quiet", root)
-            quiet_s = time.perf_counter() - t0
-            rss_quiet = sampler.backend_peak()
-            cpu1 = (cpu_seconds(proc.proc.pid), sum(os.times()[:2]))
-            sampler.phase = "flood"
-
-            stop, lock = threading.Event(), threading.Lock()
-            tally: Counter[tuple[str, str]] = Counter()
-            said: dict[tuple[str, str], str] = {}
-            threads = [
-                threading.Thread(target=c.loop, args=(stop, tally, said, lock), daemon=True)
-                for c in clients
-            ]
-            t0 = time.perf_counter()
-            for th in threads:
-                th.start()
-            time.sleep(3)  # every abuser is in its loop before the honest users start
-            flood, flood_failures = run_honest(honest, rounds, "flood", root)
-            stop.set()
-            for th in threads:
-                th.join(30)
-            flood_s = time.perf_counter() - t0
-            cpu2 = (cpu_seconds(proc.proc.pid), sum(os.times()[:2]))
+            flood = Flood(clients)
+            quiet: list[dict[str, float]] = []
+            flooded: list[dict[str, float]] = []
+            quiet_failures, flood_failures = [], []
+            quiet_s = flood_s = 0.0
+            cpu = {"quiet": [0.0, 0.0], "flood": [0.0, 0.0]}  # backend, this process
+            still_running = 0
+            per_block = [rounds // blocks + (b < rounds % blocks) for b in range(blocks)]
+            for b, n_rounds in enumerate(per_block):
+                for phase in ("quiet", "flood"):
+                    sampler.phase = phase
+                    c0 = (cpu_seconds(proc.proc.pid), sum(os.times()[:2]))
+                    t0 = time.perf_counter()
+                    if phase == "flood":
+                        flood.on()
+                    samples, failed = run_honest(honest, n_rounds, f"{phase}{b}", root)
+                    if phase == "flood":
+                        still_running = max(still_running, flood.off())
+                        flooded += samples
+                        flood_failures += failed
+                        flood_s += time.perf_counter() - t0
+                    else:
+                        quiet += samples
+                        quiet_failures += failed
+                        quiet_s += time.perf_counter() - t0
+                    cpu[phase][0] += cpu_seconds(proc.proc.pid) - c0[0]
+                    cpu[phase][1] += sum(os.times()[:2]) - c0[1]
+                    if b == 0 and phase == "quiet":
+                        rss_quiet = sampler.backend_peak()
+            flood.stop()
+            tally, said = flood.tally, flood.said
             sampler.phase = "after"
-            still_running = sum(th.is_alive() for th in threads)
             time.sleep(1)
             sampler.sample()
             bad_running, good = leftovers(proc.data_dir)
@@ -506,6 +558,8 @@ def measure(rounds: int, abusers: int) -> None:
             log = (proc.data_dir / "backend.log").read_text(errors="replace")
         finally:
             sampler.stop.set()
+            if flood is not None:
+                flood.stop()  # idempotent: the threads are gone after a normal run
             for c in clients:
                 c.close()
             for api in honest:
@@ -515,7 +569,7 @@ def measure(rounds: int, abusers: int) -> None:
     total_s = time.perf_counter() - t_start
 
     failures = warm_failures + quiet_failures + flood_failures
-    if not quiet or not flood:
+    if not quiet or not flooded:
         print("no honest round completed in a phase:\n   " + "\n   ".join(failures))
         return
     n = len(quiet)
@@ -528,7 +582,7 @@ def measure(rounds: int, abusers: int) -> None:
     )
     for step in STEPS:
         q = [s[step] for s in quiet]
-        f = [s[step] for s in flood]
+        f = [s[step] for s in flooded]
         ratio = _p95(f) / _p95(q)
         if step in ("turn", "export+render"):
             target = f"< {RATIO_TARGET:.0f}x: {'meets' if ratio < RATIO_TARGET else 'MISSES'}"
@@ -556,9 +610,9 @@ def measure(rounds: int, abusers: int) -> None:
             mb, what = sampler.child[phase]
             print(f"   largest child ({phase}): {mb:.0f} MB  {what}")
     print(
-        f"CPU seconds (2 cores): quiet {quiet_s:.0f} s wall, backend {cpu1[0] - cpu0[0]:.0f} s, "
-        f"bench clients {cpu1[1] - cpu0[1]:.0f} s; flood {flood_s:.0f} s wall, backend "
-        f"{cpu2[0] - cpu1[0]:.0f} s, bench clients + flood {cpu2[1] - cpu1[1]:.0f} s"
+        f"CPU seconds (2 cores): quiet {quiet_s:.0f} s wall, backend {cpu['quiet'][0]:.0f} s, "
+        f"bench clients {cpu['quiet'][1]:.0f} s; flood {flood_s:.0f} s wall, backend "
+        f"{cpu['flood'][0]:.0f} s, bench clients + flood {cpu['flood'][1]:.0f} s"
     )
     requests = sum(tally.values())
     print(
@@ -596,7 +650,8 @@ def measure(rounds: int, abusers: int) -> None:
     )
     print(
         f"honest flows completed: quiet {len(quiet)}/{len(honest) * rounds}, "
-        f"flood {len(flood)}/{len(honest) * rounds}" + "".join(f"\n   FAILED {f}" for f in failures)
+        f"flood {len(flooded)}/{len(honest) * rounds}"
+        + "".join(f"\n   FAILED {f}" for f in failures)
     )
 
 
@@ -604,8 +659,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--abusers", type=int, default=20)
+    parser.add_argument(
+        "--blocks", type=int, default=5, help="quiet/flood alternations the rounds are split into"
+    )
     args = parser.parse_args(argv)
-    measure(args.rounds, args.abusers)
+    measure(args.rounds, args.abusers, args.blocks)
 
 
 def run() -> None:
