@@ -25,6 +25,7 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -381,7 +382,9 @@ class TelegramAdapter:
             await self.set_commands()
             await self.app.start()
             if self.settings.telegram_webhook_url:
-                self._webhook_server, self._webhook = await start_webhook(self.app, self.settings)
+                self._webhook_server, self._webhook = await start_webhook(
+                    self.app, self.settings, claim=partial(self.engine.store.claim_update, NAME)
+                )
             else:
                 assert self.app.updater is not None
                 await self.app.updater.start_polling(
@@ -421,4 +424,4 @@ async def serve(engine: Engine, settings: Settings) -> None:
     adapter = TelegramAdapter(engine, settings)
     async with adapter.running():
         await engine.resume(adapter.replier_for, platform=NAME)
-        await asyncio.Event().wait()
+        await engine.adopt_orphans(adapter.replier_for, platform=NAME)  # until cancelled

@@ -103,11 +103,14 @@ class BigFiles:
         await self.ids.store.add_upload_watch(chat.key, known, deadline)
         self._start_watch(chat, replier, known, deadline)
 
-    async def resume(self, replier_for: ReplierFactory, platform: str | None = None) -> int:
-        """Watch again for the files of links handed out before a restart; returns how many."""
+    async def resume(
+        self, replier_for: ReplierFactory, platform: str | None = None, *, orphans: bool = False
+    ) -> int:
+        """Watch again for the files of links handed out before a restart (`orphans`: by a bot
+        replica that has died since); returns how many."""
         watches = [
             w
-            for w in await self.ids.store.upload_watches()
+            for w in await self.ids.store.upload_watches(platform, orphans_only=orphans)
             if platform is None or platform_of(w.chat_key) == platform
         ]
         for watch in watches:

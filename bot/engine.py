@@ -119,13 +119,14 @@ class Engine:
         generation = slot.generation
         notice = None
         started = False
-        if slot.lock.locked():
+        if slot.lock.locked() or await self.store.chat_elsewhere(inbound.chat_key):
             # The place in line is taken first (`async with` below joins the lock's FIFO before
             # it yields), the notice is sent meanwhile: a slow send must not let a later message
             # overtake this one.
             notice = self._spawn(replier.send(Text(t("queued", lang))))
         try:
-            async with slot.lock:
+            # then the chat's turn across bot replicas (PostgreSQL; nothing to wait for alone)
+            async with slot.lock, self.store.chat_turn(inbound.chat_key):
                 if notice is not None:
                     await notice  # the notice goes out before this message's own replies
                 if slot.generation != generation:
@@ -353,16 +354,19 @@ class Engine:
 
     # resuming renders after a restart
 
-    async def resume(self, replier_for: ReplierFactory, platform: str | None = None) -> int:
+    async def resume(
+        self, replier_for: ReplierFactory, platform: str | None = None, *, orphans: bool = False
+    ) -> int:
         """Pick up every render that was in flight when the bot stopped, and every upload link
         still waiting for its file; returns how many renders.
 
         With `platform`, only that platform's chats: each adapter of a process resumes its own.
+        `orphans`: only those of a bot replica that has died since (see `adopt_orphans`).
         """
-        await self.bigfiles.resume(replier_for, platform)
+        await self.bigfiles.resume(replier_for, platform, orphans=orphans)
         jobs = [
             job
-            for job in await self.store.in_flight_jobs()
+            for job in await self.store.in_flight_jobs(platform, orphans_only=orphans)
             if platform is None or platform_of(job.chat_key) == platform
         ]
         for job in jobs:
@@ -379,7 +383,7 @@ class Engine:
         self, key: str, render_id: str, started: float, replier_for: ReplierFactory
     ) -> None:
         slot = self._slot(key)
-        async with slot.lock:
+        async with slot.lock, self.store.chat_turn(key):
             replier = await replier_for(key)
             chat = await self._chat(key, None)
 
@@ -397,6 +401,16 @@ class Engine:
                     "chat %s: render %s cannot be delivered; not resuming it", key, render_id
                 )
                 await self.store.set_job_status(render_id, "undeliverable")
+
+    async def adopt_orphans(self, replier_for: ReplierFactory, platform: str | None = None) -> None:
+        """Until cancelled: take over the renders and upload links of bot replicas that die
+        (their PostgreSQL lock goes with them); alone on SQLite there are never any."""
+        while True:
+            await asyncio.sleep(self.settings.orphan_sweep_seconds)
+            try:
+                await self.resume(replier_for, platform, orphans=True)
+            except Exception:  # the database is away: look again at the next sweep
+                log.warning("could not look for a gone replica's renders", exc_info=True)
 
     async def wait_background(self) -> None:
         """Wait for resumed renders (tests, graceful shutdown)."""

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, repr=False, validation_alias=_env("database_url", "BOT_DATABASE_URL")
     )
+    # bot replicas on PostgreSQL: how often each looks for a dead replica's renders to take over
+    orphan_sweep_seconds: float = Field(
+        10.0, validation_alias=_env("orphan_sweep_seconds", "BOT_ORPHAN_SWEEP_SECONDS")
+    )
     still_working_seconds: float = 120.0
     job_ceiling_seconds: float = 900.0
     public_base_url: str | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -56,9 +57,25 @@ MIGRATIONS: tuple[str, ...] = (
         deadline REAL NOT NULL
     );
     """,
+    # 3: platform updates already taken (Telegram redelivers a webhook update it got no answer for,
+    # possibly to another replica behind the load balancer): each is handled once.
+    """
+    CREATE TABLE seen_updates (
+        platform  TEXT NOT NULL,
+        update_id INTEGER NOT NULL,
+        seen      REAL NOT NULL,
+        PRIMARY KEY (platform, update_id)
+    );
+    """,
 )
 
 ACTIVE_STATUSES = ("queued", "rendering")
+SEEN_UPDATES_SECONDS = 86400.0  # Telegram keeps an undelivered update for 24 hours at most
+
+
+def platform_match(key: str, platform: str | None) -> bool:
+    """A chat key belongs to ``platform`` (None: to any)."""
+    return platform is None or key.split(":", 1)[0] == platform
 
 
 @dataclass
@@ -206,8 +223,13 @@ class ChatStore:
             row = await cur.fetchone()
         return JobRecord(*row) if row else None
 
-    async def in_flight_jobs(self) -> list[JobRecord]:
-        """Renders started but not yet delivered: what a restarted bot must pick back up."""
+    async def in_flight_jobs(
+        self, platform: str | None = None, *, orphans_only: bool = False
+    ) -> list[JobRecord]:
+        """Renders started but not yet delivered: what a restarted bot must pick back up.
+        ``orphans_only``: those of a replica that is gone; one process has no other replica."""
+        if orphans_only:
+            return []
         marks = ", ".join("?" for _ in ACTIVE_STATUSES)
         async with self._db.execute(
             "SELECT render_id, chat_key, session_id, started, status FROM render_jobs "
@@ -215,7 +237,7 @@ class ChatStore:
             ACTIVE_STATUSES,
         ) as cur:
             rows = await cur.fetchall()
-        return [JobRecord(*row) for row in rows]
+        return [JobRecord(*row) for row in rows if platform_match(row[1], platform)]
 
     # web-upload links waiting for their file
 
@@ -231,15 +253,49 @@ class ChatStore:
         await self._db.execute("DELETE FROM upload_watches WHERE chat_key = ?", (chat_key,))
         await self._db.commit()
 
-    async def upload_watches(self) -> list[UploadWatch]:
+    async def upload_watches(
+        self, platform: str | None = None, *, orphans_only: bool = False
+    ) -> list[UploadWatch]:
         """Watches still running, oldest deadline first; expired ones are dropped on the way."""
+        if orphans_only:
+            return []
         await self._db.execute("DELETE FROM upload_watches WHERE deadline <= ?", (time.time(),))
         await self._db.commit()
         async with self._db.execute(
             "SELECT chat_key, known, deadline FROM upload_watches ORDER BY deadline"
         ) as cur:
             rows = await cur.fetchall()
-        return [UploadWatch(row[0], frozenset(json.loads(row[1])), row[2]) for row in rows]
+        return [
+            UploadWatch(row[0], frozenset(json.loads(row[1])), row[2])
+            for row in rows
+            if platform_match(row[0], platform)
+        ]
+
+    # one process at a time per chat, and each platform update once
+
+    def chat_turn(self, chat_key: str) -> AbstractAsyncContextManager[object]:
+        """Held while a message of the chat is handled. One process: nothing to hold (the engine
+        orders a chat's messages itself); replicas on PostgreSQL hold a lock per chat."""
+        return nullcontext()
+
+    async def chat_elsewhere(self, chat_key: str) -> bool:
+        """Another replica is handling a message of this chat (never, with one process)."""
+        return False
+
+    async def claim_update(self, platform: str, update_id: int) -> bool:
+        """True the first time a platform's update is seen, False for a redelivery."""
+        now = time.time()
+        cur = await self._db.execute(
+            "INSERT OR IGNORE INTO seen_updates (platform, update_id, seen) VALUES (?, ?, ?)",
+            (platform, update_id, now),
+        )
+        fresh = cur.rowcount == 1
+        if fresh and update_id % 500 == 0:
+            await self._db.execute(
+                "DELETE FROM seen_updates WHERE seen < ?", (now - SEEN_UPDATES_SECONDS,)
+            )
+        await self._db.commit()
+        return fresh
 
     # per-chat settings
 

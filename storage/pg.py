@@ -10,6 +10,8 @@ the next query a reconnect, not an error.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -96,23 +98,75 @@ class ReplicaLife:
         self.name = name
         self.owner = secrets.randbelow(2**31 - 2) + 1
         self._conn: AsyncConnection[Any] | None = None
+        self._closed = False
+        # One user of the connection at a time: no second connection made by two reconnects,
+        # and no close under a query still waiting on its socket.
+        self._using = asyncio.Lock()
 
     async def ensure(self) -> None:
         """Hold the lock (again after a PostgreSQL restart broke its connection)."""
+        async with self._using:
+            await self._ensure()
+
+    async def _ensure(self) -> None:
+        if self._closed:  # never again after close: that would revive a finished replica
+            raise psycopg.OperationalError(f"the {self.name} replica's store is closed")
         if self._conn is not None and not self._conn.closed:
             try:
                 await self._conn.execute("SELECT 1")  # a restart shows only when it is used
                 return
             except psycopg.Error:
                 await self._conn.close()
-        self._conn = await AsyncConnection.connect(
+        conn = await AsyncConnection.connect(
             self.url, autocommit=True, application_name=f"voiceover-{self.name}-replica"
         )
-        await self._conn.execute("SELECT pg_advisory_lock(%s::bigint)", (self.owner,))
+        if self._closed:  # closed while connecting (a lock released as the store shuts)
+            await conn.close()
+            raise psycopg.OperationalError(f"the {self.name} replica's store is closed")
+        self._conn = conn
+        await conn.execute("SELECT pg_advisory_lock(%s::bigint)", (self.owner,))
 
     async def close(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()  # the lock goes with it: this process's rows are free
+        self._closed = True
+        async with self._using:
+            if self._conn is not None:
+                with contextlib.suppress(psycopg.Error):
+                    # released before close returns (the server ends a closed session a little
+                    # later); the locks would go with the connection anyway
+                    await self._conn.execute("SELECT pg_advisory_unlock_all()")
+                await self._conn.close()  # this process's rows are free
+
+    async def _scalar(self, query: str, args: tuple[Any, ...]) -> Any:
+        async with self._using:
+            await self._ensure()
+            assert self._conn is not None
+            cur = await self._conn.execute(query.encode(), args)
+            row = await cur.fetchone()
+            return row[0] if row else None
+
+    async def try_lock(self, name: str) -> bool:
+        """Take the advisory lock ``name`` on this process's connection, without waiting. It is
+        held until `unlock`, or until this process dies (its connection goes, and the lock with
+        it). Session locks are re-entrant: the caller keeps one holder per name in the process."""
+        return bool(await self._scalar(_TRY_LOCK, (NAMED_LOCKS, name)))
+
+    async def unlock(self, name: str) -> None:
+        if self._closed or self._conn is None or self._conn.closed:
+            return  # the lock went with the connection
+        await self._scalar("SELECT pg_advisory_unlock(%s, hashtext(%s))", (NAMED_LOCKS, name))
+
+    async def held_elsewhere(self, name: str) -> bool:
+        """Another process holds the lock ``name`` (two-key advisory locks show objsubid 2)."""
+        return bool(await self._scalar(_HELD_ELSEWHERE, (NAMED_LOCKS, name)))
+
+
+NAMED_LOCKS = 0x766F6274  # the first key of ReplicaLife's named locks ("vobt")
+_TRY_LOCK = "SELECT pg_try_advisory_lock(%s, hashtext(%s))"
+_HELD_ELSEWHERE = (
+    "SELECT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted"
+    " AND l.objsubid = 2 AND l.classid::bigint = %s AND l.pid <> pg_backend_pid()"
+    " AND l.objid::bigint = (hashtext(%s)::bigint & 4294967295))"
+)
 
 
 def owner_gone(column: str = "owner") -> str:

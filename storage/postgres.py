@@ -13,12 +13,25 @@ touches SQLite. Tables live in the ``vo_bot`` schema (``storage.pg``).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from storage.db import _CHAT_FIELDS, ACTIVE_STATUSES, ChatRecord, ChatStore, JobRecord, UploadWatch
+import psycopg
+
+from storage.db import (
+    _CHAT_FIELDS,
+    ACTIVE_STATUSES,
+    SEEN_UPDATES_SECONDS,
+    ChatRecord,
+    ChatStore,
+    JobRecord,
+    UploadWatch,
+)
 from storage.pg import (
     Pool,
     ReplicaLife,
@@ -72,10 +85,24 @@ CREATE TABLE upload_watches (
 ALTER TABLE render_jobs ADD COLUMN owner BIGINT;
 ALTER TABLE upload_watches ADD COLUMN owner BIGINT;
     """,
+    # 3: platform updates already taken: Telegram redelivers a webhook update it got no answer
+    # for, maybe through the load balancer to another replica; each is handled once.
+    """
+CREATE TABLE seen_updates (
+    platform  TEXT NOT NULL,
+    update_id BIGINT NOT NULL,
+    seen      DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (platform, update_id)
+);
+    """,
 )
 
-# Rows this replica may take: unowned, its own, or owned by a replica that is gone.
-_ORPHANED = "(owner = %(me)s OR " + owner_gone() + ")"
+# Rows this replica may take: unowned, its own, or owned by a replica that is gone; then only
+# those of a gone one (a live replica's own rows fail owner_gone: it holds its key).
+_TAKEABLE = "(owner = %(me)s OR " + owner_gone() + ")"
+_ORPHANED = owner_gone()
+_PLATFORM = "(%(platform)s::text IS NULL OR split_part(chat_key, ':', 1) = %(platform)s)"
+CHAT_LOCK_POLL_SECONDS = 0.2
 
 
 async def open_chat_store(target: str | Path) -> ChatStore:
@@ -224,16 +251,19 @@ class PgChatStore(ChatStore):
         )
         return _job(row) if row else None
 
-    async def in_flight_jobs(self) -> list[JobRecord]:
-        """Renders started but not delivered whose replica is gone (or this one's), now this
-        replica's to follow: replicas starting together never both take one."""
+    async def in_flight_jobs(
+        self, platform: str | None = None, *, orphans_only: bool = False
+    ) -> list[JobRecord]:
+        """Renders started but not delivered whose replica is gone (or this one's, unless
+        ``orphans_only``), now this replica's to follow: two replicas never both take one."""
         await self._alive()
         rows = await self._all(
             "UPDATE render_jobs SET owner = %(me)s WHERE status = ANY(%(active)s) AND "
-            + _ORPHANED
+            + (_ORPHANED if orphans_only else _TAKEABLE)
+            + " AND " + _PLATFORM
             + " RETURNING render_id, chat_key, session_id, started, status",
-            {"me": self.owner, "active": list(ACTIVE_STATUSES)},
-        )
+            {"me": self.owner, "active": list(ACTIVE_STATUSES), "platform": platform},
+        )  # fmt: skip
         return sorted((_job(row) for row in rows), key=lambda job: job.started)
 
     # web-upload links waiting for their file
@@ -249,21 +279,57 @@ class PgChatStore(ChatStore):
     async def remove_upload_watch(self, chat_key: str) -> None:
         await self._run("DELETE FROM upload_watches WHERE chat_key = %s", (chat_key,))
 
-    async def upload_watches(self) -> list[UploadWatch]:
-        """Watches still running whose replica is gone (or this one's), now this replica's;
-        expired ones are dropped on the way."""
+    async def upload_watches(
+        self, platform: str | None = None, *, orphans_only: bool = False
+    ) -> list[UploadWatch]:
+        """Watches still running whose replica is gone (or this one's, unless ``orphans_only``),
+        now this replica's; expired ones are dropped on the way."""
         await self._alive()
         await self._run("DELETE FROM upload_watches WHERE deadline <= %s", (time.time(),))
         rows = await self._all(
-            "UPDATE upload_watches SET owner = %(me)s WHERE " + _ORPHANED
+            "UPDATE upload_watches SET owner = %(me)s WHERE "
+            + (_ORPHANED if orphans_only else _TAKEABLE) + " AND " + _PLATFORM
             + " RETURNING chat_key, known, deadline",
-            {"me": self.owner},
+            {"me": self.owner, "platform": platform},
         )  # fmt: skip
         watches = [
             UploadWatch(row["chat_key"], frozenset(json.loads(row["known"])), row["deadline"])
             for row in rows
         ]
         return sorted(watches, key=lambda watch: watch.deadline)
+
+    # one replica at a time per chat, and each platform update once
+    @asynccontextmanager
+    async def chat_turn(self, chat_key: str) -> AsyncIterator[object]:
+        """Held while a replica handles a message of the chat, so the chat's messages run one at
+        a time across replicas (the engine's own lock orders them inside one): an advisory lock
+        on this replica's connection, freed at once if the replica dies."""
+        name = "chat:" + chat_key
+        while not await self._life.try_lock(name):  # noqa: ASYNC110 - the holder is another process
+            await asyncio.sleep(CHAT_LOCK_POLL_SECONDS)
+        try:
+            yield None
+        finally:
+            with suppress(psycopg.Error):  # a lost connection took the lock with it
+                await asyncio.shield(self._life.unlock(name))
+
+    async def chat_elsewhere(self, chat_key: str) -> bool:
+        """Another replica is handling a message of this chat (this one will wait its turn)."""
+        return await self._life.held_elsewhere("chat:" + chat_key)
+
+    async def claim_update(self, platform: str, update_id: int) -> bool:
+        """True the first time a platform's update is seen by any replica, False after."""
+        now = time.time()
+        fresh = await self._run(
+            "INSERT INTO seen_updates (platform, update_id, seen) VALUES (%s, %s, %s)"
+            " ON CONFLICT DO NOTHING",
+            (platform, update_id, now),
+        )
+        if fresh and update_id % 500 == 0:
+            await self._run(
+                "DELETE FROM seen_updates WHERE seen < %s", (now - SEEN_UPDATES_SECONDS,)
+            )
+        return fresh == 1
 
     # per-chat settings
     async def get_setting(self, chat_key: str, key: str, default: str | None = None) -> str | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -208,6 +209,28 @@ async def test_presigned_browser_upload_is_capped_and_fetched(
     await two.forget(key)
     with pytest.raises(ObjectError):
         await two.fetch(key, dest, 1000)
+
+
+async def test_bad_storage_settings_are_named_and_keys_stay_secret(
+    services: Services, tmp_path: Path
+) -> None:
+    settings = s3_settings(services, tmp_path)
+    assert settings.s3_secret_key not in repr(settings) and settings.s3_secret_key not in str(
+        settings
+    )
+    async with open_objects(settings) as store:
+        assert settings.s3_secret_key not in str(store.info())
+    wrong = settings.model_copy(update={"s3_secret_key": "not-the-key"})
+    with pytest.raises(ObjectError, match="cannot be used") as refused:
+        async with open_objects(wrong):
+            pass
+    assert "not-the-key" not in str(refused.value)
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    with pytest.raises(ObjectError, match=closed):
+        async with open_objects(settings.model_copy(update={"s3_endpoint": closed})):
+            pass
 
 
 async def test_local_mode_is_the_data_dir(tmp_path: Path) -> None:

@@ -76,7 +76,7 @@ class BackendSettings(BaseSettings):
     s3_endpoint: str = ""
     s3_bucket: str = "voiceover"
     s3_access_key: str = ""
-    s3_secret_key: str = ""
+    s3_secret_key: str = Field("", repr=False)
     s3_region: str = "us-east-1"
     s3_public_endpoint: str = ""
     # With S3, the data dir is each process's cache of objects: kept under this many MB by evicting

@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 
 import aioboto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from backend.core.settings import BackendSettings
 from backend.objects.cache import evict
@@ -110,6 +110,12 @@ class S3Objects(ObjectStore):
                 if not _missing(exc):
                     raise
                 await main.create_bucket(Bucket=settings.s3_bucket)
+        except (ClientError, BotoCoreError) as exc:
+            await stack.aclose()
+            raise ObjectError(
+                f"the object storage at {settings.s3_endpoint} (bucket {settings.s3_bucket!r}) "
+                f"cannot be used: {exc}"
+            ) from exc
         except BaseException:
             await stack.aclose()
             raise
