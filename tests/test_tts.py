@@ -72,7 +72,7 @@ def test_dropped_in_voice_is_discovered(joe: Voice, tmp_path: Path) -> None:
     (tmp_path / "orphan.onnx").write_bytes(b"no config next to me")
     voices = {v.id: v for v in discover_voices(tmp_path)}
     kokoro = {"af_heart", "am_michael", "bf_emma", "bm_george", "zf_xiaoxiao", "zm_yunxi"}
-    assert set(voices) == {"en_US-joe-medium", "en_GB-alan-medium", *kokoro}
+    assert set(voices) == {"en_US-joe-medium", "en_GB-alan-medium", "hibari_heart", *kokoro}
     alan = voices["en_GB-alan-medium"]
     assert (alan.name, alan.language, alan.gender) == ("Alan", "en_GB", "male")
 

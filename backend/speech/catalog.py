@@ -1,5 +1,6 @@
 """The voice catalogue: the packaged Piper voice (Joe, the default), the Kokoro voices shipped in
-``backend/speech/voices/`` and any Piper .onnx voice dropped into the voices folder."""
+``backend/speech/voices/``, hibari's bundled "heart" and any Piper .onnx voice dropped into the
+voices folder."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.core.types import Voice
+from backend.speech.hibari_voice import catalogue as hibari_voices
 from backend.speech.kokoro import catalogue as kokoro_voices
 
 _LOG = logging.getLogger(__name__)
@@ -71,7 +73,7 @@ def _gender(data: dict[str, Any], dataset: str) -> str:
 def discover_voices(voices_dir: Path | None) -> list[Voice]:
     """The packaged Joe voice, the Kokoro voices, and every `<id>.onnx` with a sibling
     `<id>.onnx.json` in voices_dir."""
-    voices = [_packaged_voice(), *kokoro_voices()]
+    voices = [_packaged_voice(), *kokoro_voices(), *hibari_voices()]
     seen = {v.id for v in voices}
     if voices_dir is None or not voices_dir.is_dir():
         return voices

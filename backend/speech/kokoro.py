@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -252,33 +253,47 @@ class KokoroEngine:
                 ids.append(model.vocab[ch])
         audio_parts: list[np.ndarray] = []
         phones: list[Phone] = []
-        offset = 0
-        for lo, hi in _chunks(symbols):
+        for lo, hi in chunks(symbols):
             audio, frames = model.run(ids[lo:hi], style, speed)
-            pos = offset + int(frames[0]) * SAMPLES_PER_FRAME  # the leading pad
-            for sym, n in zip(symbols[lo:hi], frames[1:-1], strict=True):
-                end = pos + int(n) * SAMPLES_PER_FRAME
-                phones.append(
-                    Phone(sym, max(offset, pos - LEAD_SAMPLES), max(offset, end - LEAD_SAMPLES))
-                )
-                pos = end
-            phones.append(Phone(" ", pos, pos))
+            phones += duration_phones(symbols[lo:hi], frames, sum(map(len, audio_parts)))
             audio_parts.append(audio)
-            offset += len(audio)
-        pcm = (
-            (np.clip(np.concatenate(audio_parts), -1.0, 1.0) * 32767).astype(np.int16)
-            if audio_parts
-            else np.zeros(0, dtype=np.int16)
-        )
-        words = caption_words(text)
-        spoken_words = [spoken_text(w + " ", pronunciations).strip() for w in words]
-        spans = word_spans(words, spoken_words, phones, len(pcm), g2p, unsure=None)
-        return trim(pcm, words, spans)
+        return clip_of(audio_parts, phones, text, pronunciations, g2p)
 
 
-def _chunks(symbols: list[str]) -> list[tuple[int, int]]:
-    """Index ranges of at most MAX_TOKENS - 2 symbols, cut after punctuation or a space."""
-    limit = MAX_TOKENS - 2
+def duration_phones(symbols: list[str], frames: np.ndarray, offset: int) -> list[Phone]:
+    """Each symbol's sample span from the model's per-token durations (pads included, in frames
+    of SAMPLES_PER_FRAME), moved LEAD_SAMPLES earlier; a space closes the piece."""
+    phones = []
+    pos = offset + int(frames[0]) * SAMPLES_PER_FRAME  # the leading pad
+    for sym, n in zip(symbols, frames[1:-1], strict=True):
+        end = pos + int(n) * SAMPLES_PER_FRAME
+        phones.append(Phone(sym, max(offset, pos - LEAD_SAMPLES), max(offset, end - LEAD_SAMPLES)))
+        pos = end
+    phones.append(Phone(" ", pos, pos))
+    return phones
+
+
+def clip_of(
+    parts: list[np.ndarray],
+    phones: list[Phone],
+    text: str,
+    pronunciations: dict[str, str] | None,
+    g2p: Callable[[str], str],
+) -> Clip:
+    """The pieces' float audio as one trimmed int16 clip with its caption words' spans."""
+    pcm = (
+        (np.clip(np.concatenate(parts), -1.0, 1.0) * 32767).astype(np.int16)
+        if parts
+        else np.zeros(0, dtype=np.int16)
+    )
+    words = caption_words(text)
+    spoken_words = [spoken_text(w + " ", pronunciations).strip() for w in words]
+    spans = word_spans(words, spoken_words, phones, len(pcm), g2p, unsure=None)
+    return trim(pcm, words, spans)
+
+
+def chunks(symbols: list[str], limit: int = MAX_TOKENS - 2) -> list[tuple[int, int]]:
+    """Index ranges of at most `limit` symbols, cut after punctuation or a space."""
     out: list[tuple[int, int]] = []
     lo = 0
     while len(symbols) - lo > limit:

@@ -27,6 +27,7 @@ from backend.speech.alignment import (
     speech_bounds,
     word_spans,
 )
+from backend.speech.hibari_voice import HibariEngine
 from backend.speech.kokoro import KokoroEngine
 from backend.speech.piper_model import load_voice
 from backend.speech.script import (
@@ -72,6 +73,7 @@ class TTSEngine:
         self._lock = threading.Lock()
         self._load_locks: dict[str, threading.Lock] = {}
         self.kokoro = KokoroEngine()  # Kokoro voices (engine="kokoro"), loaded on first use
+        self.hibari = HibariEngine()  # hibari's "heart" (engine="hibari"), loaded on first use
 
     # -- voices ------------------------------------------------------------------------------
 
@@ -143,6 +145,8 @@ class TTSEngine:
     ) -> Clip:
         if voice.engine == "kokoro":
             return self.kokoro.sentence(text, spoken, voice, speed, pronunciations)
+        if voice.engine == "hibari":
+            return self.hibari.sentence(text, spoken, voice, speed, pronunciations)
         from piper import SynthesisConfig
 
         loaded = self._get_voice(voice)
