@@ -202,6 +202,7 @@ async def test_presigned_browser_upload_is_capped_and_fetched(
             form.url, data={**form.fields, "key": key + "x"}, files={"file": ("a.bin", b"z")}
         )
         assert other.status_code == 403  # the policy names the key
+    assert await two.sweep_incoming(3600) == 0  # a fresh upload is kept
     dest = tmp_path / "got.bin"
     with pytest.raises(ObjectError):
         await two.fetch(key, dest, 999)  # larger than the caller allows
@@ -209,6 +210,15 @@ async def test_presigned_browser_upload_is_capped_and_fetched(
     await two.forget(key)
     with pytest.raises(ObjectError):
         await two.fetch(key, dest, 1000)
+    # one nobody ingested is deleted once it is older than the sweep's limit
+    await one.client.put_object(Bucket=one.bucket, Key=key + "-left", Body=b"left behind")
+    kept = f"sessions/s_{uuid.uuid4().hex[:8]}/media/vid_1.mp4"
+    await _published(one, kept, b"durable")
+    await asyncio.sleep(1.1)  # S3 times are whole seconds
+    assert await one.sweep_incoming(0) >= 1
+    with pytest.raises(ObjectError):
+        await two.fetch(key + "-left", dest, 1000)
+    assert await two.exists(two.data_dir / kept)  # only incoming/ is swept
 
 
 async def test_bad_storage_settings_are_named_and_keys_stay_secret(

@@ -17,6 +17,7 @@ import os
 import time
 import uuid
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -36,7 +37,8 @@ PART_BYTES = 8 * MB  # S3's minimum part is 5 MB
 # Two parts in flight overlap reading with sending; more bought nothing against SeaweedFS on this
 # 2-core box (27-46 MB/s at 1-6) and each part costs ~30 MB of peak RSS in botocore and aiohttp.
 PARTS_IN_FLIGHT = 2
-SWEEP_SECONDS = 300.0  # how often the local cache is brought back within its budget
+SWEEP_SECONDS = 300.0
+INCOMING = "incoming/"  # browser uploads (backend.api.direct_upload) before they are ingested  # how often the local cache is brought back within its budget
 
 
 def _touch_if_cached(path: Path) -> bool:
@@ -63,18 +65,35 @@ class S3Objects(ObjectStore):
         self.signer = signer  # the client whose endpoint is in presigned links
         self._stack = stack
         self._fetching: dict[str, asyncio.Lock] = {}
-        self._sweeper: asyncio.Task[None] | None = None
-        if settings.s3_cache_mb > 0:
-            budget = settings.s3_cache_mb * MB
-            self._sweeper = asyncio.create_task(self._sweep(budget), name="object-cache")
+        self._budget = settings.s3_cache_mb * MB
+        # a browser upload nobody ingested (its form lives upload_deadline_seconds) is abandoned
+        self._incoming_age = 2 * settings.upload_deadline_seconds
+        self._sweeper = asyncio.create_task(self._sweep(), name="object-sweeper")
 
-    async def _sweep(self, budget: int) -> None:
+    async def _sweep(self) -> None:
+        """Every few minutes: the cache back within its budget, abandoned browser uploads deleted."""
         while True:
             try:
-                await asyncio.to_thread(evict, self.data_dir, budget)
+                if self._budget > 0:
+                    await asyncio.to_thread(evict, self.data_dir, self._budget)
+                await self.sweep_incoming(self._incoming_age)
             except Exception:
-                log.exception("cache eviction failed; trying again later")
+                log.exception("object sweep failed; trying again later")
             await asyncio.sleep(SWEEP_SECONDS)
+
+    async def sweep_incoming(self, max_age: float) -> int:
+        """Delete browser uploads (``incoming/``) older than ``max_age`` seconds; how many."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=max_age)
+        removed = 0
+        pages = self.client.get_paginator("list_objects_v2")
+        async for page in pages.paginate(Bucket=self.bucket, Prefix=INCOMING):
+            for item in page.get("Contents", []):
+                if item["LastModified"] <= cutoff:
+                    await self.client.delete_object(Bucket=self.bucket, Key=item["Key"])
+                    removed += 1
+        if removed:
+            log.info("removed %d abandoned browser upload(s)", removed)
+        return removed
 
     @classmethod
     async def open(cls, settings: BackendSettings) -> S3Objects:
@@ -175,11 +194,13 @@ class S3Objects(ObjectStore):
         key = self.key(path)
         path = Path(path)
         lock = self._fetching.setdefault(key, asyncio.Lock())
-        async with lock:  # two readers of one missing file download it once
-            if await asyncio.to_thread(_touch_if_cached, path):
-                return path
-            await self._download(key, path)
-        self._fetching.pop(key, None)
+        try:
+            async with lock:  # two readers of one missing file download it once
+                if not await asyncio.to_thread(_touch_if_cached, path):
+                    await self._download(key, path)
+        finally:
+            if not lock.locked():
+                self._fetching.pop(key, None)
         return path
 
     async def _download(self, key: str, dest: Path) -> None:
