@@ -3,7 +3,13 @@ HTTP on one backend (upload, run_sse, export, poll, download): seconds, real-tim
 work per second of speech) and the backend's resident memory (VmRSS after, VmHWM peak so far), then
 a 500 MB upload into the same process. Target: the backend stays under 400 MB through all of it.
 
-Every size gets fresh sentences ("Part N." prefixes), so the sentence cache does not flatter it.
+Pipelining (issue 13): with ``--pipeline-words N`` the script of N words also runs on a backend with
+the render pipeline off (VOBACKEND_RENDER_PIPELINE=0): its turn is the synthesis, its export the
+render; the pipelined run's total is printed as a ratio to max(synthesis, render) (target ~1.0)
+and to their sum.
+
+Every size gets fresh sentences ("Part N" prefixes, numbered at the end too), so the sentence cache
+does not flatter it (nor the turn's padding to the synthesis pace for cached speech).
 Run: ``python -m bench.bench_scaling [--sizes 75,300,1000,3000]``.
 """
 
@@ -37,7 +43,8 @@ def script_of(words: int, tag: str) -> str:
     out: list[str] = []
     count, i = 0, 0
     while count < words:
-        sentence = f"{tag} {i + 1}: {base[i % len(base)].strip().rstrip('.')}."
+        # numbered at both ends: the pieces a long sentence is cut into are unique too
+        sentence = f"{tag} {i + 1}: {base[i % len(base)].strip().rstrip('.')}, {i + 1}."
         out.append(sentence)
         count += len(sentence.split())
         i += 1
@@ -45,8 +52,9 @@ def script_of(words: int, tag: str) -> str:
     return "\n\n".join(paragraphs)
 
 
-def one(api: Api, words: int, out: Path, tag: str) -> tuple[float, float]:
-    """(seconds end to end, seconds of speech) for a script of `words` words."""
+def one(api: Api, words: int, out: Path, tag: str) -> tuple[float, float, float]:
+    """(seconds end to end, seconds of speech, seconds of the export alone) for a script of
+    `words` words."""
     t0 = time.perf_counter()
     r = api.upload(("script.txt", script_of(words, tag).encode()))
     assert r.json()["code"] == 0, r.text
@@ -54,16 +62,38 @@ def one(api: Api, words: int, out: Path, tag: str) -> tuple[float, float]:
     assert r.status_code == 200, r.text
     tracks = api.state()["draft"]["t"]
     speech = next(tr for tr in tracks if tr["tt"] == 1)["sg"][0]["d"] / 1000
+    t1 = time.perf_counter()
     result = api.poll(api.export(), timeout=1200)
     assert result["status"] == "completed", result
     api.download(result["output"]["url"], out)
-    return time.perf_counter() - t0, speech
+    end = time.perf_counter()
+    return end - t0, speech, end - t1
+
+
+def unpipelined(words: int, root: Path) -> tuple[float, float]:
+    """(synthesis, render) seconds of a `words` script on a backend without the pipeline."""
+    proc = BackendProcess(
+        root / "backend-sum",
+        env={"VOBACKEND_INITIAL_CREDITS": "100000", "VOBACKEND_RENDER_PIPELINE": "0"},
+    )
+    proc.start()
+    try:
+        warm = Api(proc.url)
+        warm.say("voiceover\nscript: Warm up the voice.")
+        warm.close()
+        api = Api(proc.url)
+        total, _speech, render = one(api, words, root / "sum.mp4", f"Sum {words}")
+        api.close()
+    finally:
+        proc.stop()
+    return total - render, render
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default=",".join(str(s) for s in SIZES))
     parser.add_argument("--no-upload", action="store_true", help="skip the 500 MB upload")
+    parser.add_argument("--pipeline-words", type=int, default=0, help="compare with no pipeline")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     rows = []
@@ -81,10 +111,10 @@ def main(argv: list[str] | None = None) -> int:
             loaded = memory_mb(pid)
             for n in sizes:
                 api = Api(proc.url)
-                seconds, speech = one(api, n, root / f"s{n}.mp4", f"Part {n}")
+                seconds, speech, export = one(api, n, root / f"s{n}.mp4", f"Part {n}")
                 api.close()
                 rss, peak = memory_mb(pid)
-                rows.append((n, seconds, speech, rss, peak))
+                rows.append((n, seconds, speech, export, rss, peak))
             upload = None
             if not args.no_upload:
                 from bench.bench_upload import stream_upload
@@ -95,16 +125,29 @@ def main(argv: list[str] | None = None) -> int:
             final = memory_mb(pid)
         finally:
             proc.stop()
+        compare = unpipelined(args.pipeline_words, root) if args.pipeline_words else None
     print(
         f"backend RSS: {idle[0]:.0f} MB started, {loaded[0]:.0f} MB with the voice loaded "
         f"(ratio to the floor: the started process)"
     )
-    print("  words | seconds | speech s |   RTF | RSS after | peak RSS | peak / target")
-    for n, seconds, speech, rss, peak in rows:
+    print("  words | seconds | export s | speech s |   RTF | RSS after | peak RSS | peak / target")
+    for n, seconds, speech, export, rss, peak in rows:
         print(
-            f"  {n:5d} | {seconds:7.1f} | {speech:8.1f} | {seconds / speech:5.3f} | "
+            f"  {n:5d} | {seconds:7.1f} | {export:8.1f} | {speech:8.1f} | {seconds / speech:5.3f} | "
             f"{rss:6.0f} MB | {peak:5.0f} MB | {peak / RSS_TARGET_MB:.2f}x of {RSS_TARGET_MB} MB"
         )
+    if compare is not None:
+        synth, render = compare
+        piped = next((r[1] for r in rows if r[0] == args.pipeline_words), None)
+        print(
+            f"  pipelining, {args.pipeline_words} words: without it synthesis {synth:.1f} s + "
+            f"render {render:.1f} s = {synth + render:.1f} s"
+        )
+        if piped is not None:
+            print(
+                f"    pipelined {piped:.1f} s: {piped / max(synth, render):.2f}x of "
+                f"max(synthesis, render) (target ~1.0), {piped / (synth + render):.2f}x of the sum"
+            )
     if upload is not None:
         print(
             f"  then a 500 MB upload in {upload:.1f} s: peak RSS {final[1]:.0f} MB, "
@@ -116,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run() -> None:
     """Entry point used by `python -m bench`."""
-    main([])
+    main(["--pipeline-words", str(SIZES[-1])])
 
 
 if __name__ == "__main__":

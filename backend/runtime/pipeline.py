@@ -16,6 +16,7 @@ before). A pipeline never fails a turn: its errors are logged and the export enc
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import queue
@@ -77,6 +78,7 @@ class Pipeline:
         self.encoder: StreamEncoder | None = None
         self.broken = False
         self.closed = False  # the thread is gone: what synthesis still writes is dropped
+        self.stopped = threading.Event()
         self.done = pipeline_started(self.voice)
         self.started = time.monotonic()
         self.thread = threading.Thread(target=self._work, name="render-pipeline", daemon=True)
@@ -102,7 +104,12 @@ class Pipeline:
         self._put("end", duration_ms)
 
     def abort(self) -> None:
-        self._put("abort", None)
+        """Stop at the next item, without waiting (called on the event loop when a turn fails)."""
+        self.stopped.set()
+        try:
+            self.items.put_nowait(("abort", None))  # wakes the thread if it waits for work
+        except queue.Full:
+            pass  # it is busy and sees `stopped` at its next item
 
     # -- the pipeline's thread ------------------------------------------------------------------
 
@@ -110,7 +117,7 @@ class Pipeline:
         try:
             while True:
                 kind, value = self.items.get()
-                if kind == "abort":
+                if kind == "abort" or self.stopped.is_set():
                     return
                 if self.broken:
                     if kind == "end":
@@ -209,6 +216,6 @@ async def synthesized(pipeline: Pipeline | None, speech: Awaitable[SpeechResult]
         if pipeline is not None:
             pipeline.abort()
         raise
-    if pipeline is not None:
-        pipeline.finish(result.duration_ms)
+    if pipeline is not None:  # may wait for room on the queue: not on the event loop
+        await asyncio.to_thread(pipeline.finish, result.duration_ms)
     return result
