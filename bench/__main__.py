@@ -15,6 +15,7 @@ def main() -> None:
         "bench.bench_render",
         "bench.bench_scaling",
         "bench.bench_flood",
+        "bench.bench_cluster",
         "bench.bench_objects",
     ):
         try:

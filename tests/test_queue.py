@@ -206,3 +206,28 @@ def test_one_identity_does_not_hold_up_another(node: tuple[BackendProcess, Worke
     assert order.index(other) < order.index(queued[1]), order
     heavy.close()
     light.close()
+
+
+def test_a_render_the_queue_never_got_is_put_back(
+    node: tuple[BackendProcess, WorkerProcess], queue_db: str
+) -> None:
+    """The replica died between writing the render's row and queueing it: the next status poll
+    (on any replica) queues it, and it is rendered."""
+    backend, worker = node
+    api = Api(backend.url)
+    assert api.upload(("s.txt", SCRIPT.encode())).status_code == 200
+    r, events = api.say("generate a natural male voiceover in English for my script")
+    assert r.status_code == 200 and events[-1]["turnComplete"], events[-1:]
+    worker.stop()
+    try:
+        job = api.export()
+        with psycopg.connect(queue_db, autocommit=True) as conn:
+            conn.execute("DELETE FROM saq_jobs WHERE key = %s", (job,))
+        assert saq_rows(queue_db, job) == []
+        data = api.get(f"/api/render/proxy/lambda/{job}").json()["data"]
+        assert data["status"] == "queued"
+        assert saq_rows(queue_db, job) == [(RENDER_QUEUE, "queued")]
+    finally:
+        worker.start()
+    assert api.poll(job)["status"] == "completed"
+    api.close()

@@ -264,6 +264,7 @@ async def render_status(request: Request, job_id: str, ident: CurrentIdentity) -
     job = await backend.store.job(job_id)
     if job is None or job.identity_id != ident.id:
         raise api_error(NOT_FOUND, "render_not_found", request_lang(request))
+    job = await backend.runner.check_queued(job)  # with a queue: lost or given up
     progress = job.progress
     if job.status == "rendering":
         progress = max(progress, backend.runner.progress.get(job.id, 0.0))

@@ -189,6 +189,22 @@ class JobRunner:
         """Render ``job`` now, in this process (a worker's entry point)."""
         await self._run(job)
 
+    async def check_queued(self, job: Job) -> Job:
+        """With a queue, an unfinished render as the queue sees it: put back if it never got there
+        (its replica died right after the row was written), failed if the queue gave up on it
+        (every worker that took it died). Without a queue, ``job`` as it is."""
+        if self.queue is None or job.status not in ("queued", "rendering"):
+            return job
+        found = await self.queue.status(job.id)
+        if found is None:
+            await self.start(job)
+        elif found[0] in ("failed", "aborted"):
+            session = await self.store.session(job.session_id)
+            lang = session[1] if session else "en"
+            await self._fail(job.id, None, t("render_failed", lang, reason="its workers stopped"))
+            return await self.store.job(job.id) or job
+        return job
+
     async def resume(self) -> int:
         """Queue again every job a previous process left unfinished."""
         jobs = await self.store.unfinished_jobs()

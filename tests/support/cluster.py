@@ -38,6 +38,7 @@ class WorkerProcess:
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        seen = self.log().count("worker ready")  # a restart appends to the same log
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "backend", "worker", "--data-dir", str(self.data_dir)],
@@ -50,7 +51,7 @@ class WorkerProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"worker exited: {self.log_path.read_text()[-2000:]}")
-            if "worker ready" in self.log_path.read_text(errors="replace"):
+            if self.log().count("worker ready") > seen:
                 return
             time.sleep(0.1)
         raise RuntimeError("worker did not start")
