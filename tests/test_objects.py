@@ -22,9 +22,12 @@ from backend.core.settings import BackendSettings
 from backend.objects import ObjectError, ObjectStore, open_objects
 from backend.objects.cache import evict
 from backend.objects.s3 import S3Objects
+from bot.__main__ import DEMO_STEPS, EXAMPLE_SCRIPT
+from bot.messages import VideoFile
 from tests.support.backend import Api, BackendProcess
 from tests.support.media import make_test_video, probe
 from tests.support.services import Services
+from tests.support.standin import buttons, engine_harness, next_steps, texts
 
 SCRIPT = "Lumen keeps your desk bright. It dims itself at night."
 
@@ -315,3 +318,29 @@ async def test_backend_on_s3_video_voiceover_export_presigned_mp4(
             assert head.status_code == 206 and b"ftyp" in head.content
     finally:
         api.close()
+
+
+async def test_the_bot_gets_its_video_from_the_presigned_link(
+    s3_backend: BackendProcess, tmp_path: Path
+) -> None:
+    """The engine (console adapter) exports against a backend on S3 and delivers the MP4 it
+    downloaded from the storage's presigned link (without its bearer token: another origin)."""
+    import av
+
+    async with engine_harness(s3_backend.url, tmp_path, render_poll_max_seconds=1.0) as (
+        engine,
+        console,
+    ):
+        await console.push_message("", [EXAMPLE_SCRIPT], chat_id="s3")
+        for text in DEMO_STEPS:
+            await console.push_message(text, chat_id="s3")
+        assert await engine.store.in_flight_jobs() == []
+    videos = [o for o in console.sent(VideoFile) if isinstance(o, VideoFile)]
+    assert len(videos) == 1, texts(console)
+    with av.open(str(videos[0].path)) as container:
+        assert container.streams.audio and container.streams.video
+    (rendered,) = (s3_backend.data_dir / "renders").glob("render_*.mp4")
+    assert rendered.read_bytes() == videos[0].path.read_bytes()
+    said = texts(console, "s3")
+    assert len(said) == 1 and said[0].startswith("Your voiceover is ready"), said
+    assert buttons(console, "s3") == [next_steps()]
