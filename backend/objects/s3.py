@@ -3,9 +3,11 @@
 One aioboto3 client per process, opened with the app and closed with it. Transfers stream: uploads
 go in 8 MB parts, at most 2 in flight, and downloads are written 1 MB at a time, so a file of any
 size costs about 70 MB of peak memory to publish and 5 MB to fetch (aioboto3's managed
-``upload_file`` held the whole file: +300 MB for 300 MB, measured). A download lands in a hidden ``.*.tmp`` file first and is renamed into place, so a cached
-path is always a whole file (and a killed process's partial download is swept at the next start). Links are presigned with SigV4 (at
-most 7 days); the storage checks them, so an expired or altered link gets its 403 there.
+``upload_file`` held the whole file: +300 MB for 300 MB, measured). A download lands in a hidden
+``.*.tmp`` file first and is renamed into place, so a cached path is always a whole file (and a
+killed process's partial download is swept at the next start). Links are presigned with SigV4 (at
+most 7 days); the storage checks them, so an expired or altered link gets its 403 there. A sweep
+keeps the cache within its budget (``backend.objects.cache``) and deletes abandoned browser uploads.
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ PART_BYTES = 8 * MB  # S3's minimum part is 5 MB
 # Two parts in flight overlap reading with sending; more bought nothing against SeaweedFS on this
 # 2-core box (27-46 MB/s at 1-6) and each part costs ~30 MB of peak RSS in botocore and aiohttp.
 PARTS_IN_FLIGHT = 2
-SWEEP_SECONDS = 300.0
-INCOMING = "incoming/"  # browser uploads (backend.api.direct_upload) before they are ingested  # how often the local cache is brought back within its budget
+SWEEP_SECONDS = 300.0  # how often the cache is brought back within budget, old uploads deleted
+INCOMING = "incoming/"  # browser uploads (backend.api.direct_upload) before they are ingested
 
 
 def _touch_if_cached(path: Path) -> bool:
