@@ -16,6 +16,7 @@ Run: ``python -m bench.bench_scaling [--sizes 75,300,1000,3000]``.
 from __future__ import annotations
 
 import argparse
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -39,12 +40,15 @@ def memory_mb(pid: int) -> tuple[float, float]:
 
 def script_of(words: int, tag: str) -> str:
     """About `words` words of the example script, every sentence made unique by `tag`."""
-    base = (EXAMPLE.read_text() if EXAMPLE.exists() else FALLBACK).split(". ")
+    from backend.speech.script import parse_script
+
+    text = EXAMPLE.read_text() if EXAMPLE.exists() else FALLBACK
+    base = [item.text.rstrip(".!?") for item in parse_script(text) if item.text]
     out: list[str] = []
     count, i = 0, 0
     while count < words:
         # numbered at both ends: the pieces a long sentence is cut into are unique too
-        sentence = f"{tag} {i + 1}: {base[i % len(base)].strip().rstrip('.')}, {i + 1}."
+        sentence = f"{tag} {i + 1}: {base[i % len(base)]}, {i + 1}."
         out.append(sentence)
         count += len(sentence.split())
         i += 1
@@ -68,6 +72,29 @@ def one(api: Api, words: int, out: Path, tag: str) -> tuple[float, float, float]
     api.download(result["output"]["url"], out)
     end = time.perf_counter()
     return end - t0, speech, end - t1
+
+
+def floor_seconds(words: int, root: Path) -> float:
+    """The machine's floor for a `words` script (issue 13): Piper synthesis (voice loaded) + AAC
+    encode of the speech + a stream-copy mux into MP4, in this process, now."""
+    from backend.media.ffmpeg import FFMPEG
+    from backend.media.voice_track import AAC
+    from backend.speech.catalog import discover_voices
+    from backend.speech.tts import TTSEngine
+
+    voice = next(v for v in discover_voices(None) if v.engine == "piper")
+    engine = TTSEngine(root / "floor-cache")
+    engine.sentence_clip("Warm up the voice.", voice, 1.0, None)
+    t0 = time.perf_counter()
+    engine.synthesize(script_of(words, "Floor"), voice, out_path=root / "floor.wav")
+    for args in (
+        ["-i", str(root / "floor.wav"), *AAC, str(root / "floor.m4a")],
+        ["-i", str(root / "floor.m4a"), "-c", "copy", str(root / "floor.mp4")],
+    ):
+        subprocess.run(
+            [FFMPEG, "-hide_banner", "-nostdin", "-y", *args], check=True, capture_output=True
+        )
+    return time.perf_counter() - t0
 
 
 def unpipelined(words: int, root: Path) -> tuple[float, float]:
@@ -126,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             proc.stop()
         compare = unpipelined(args.pipeline_words, root) if args.pipeline_words else None
+        floor = floor_seconds(sizes[0], root) if sizes else None
     print(
         f"backend RSS: {idle[0]:.0f} MB started, {loaded[0]:.0f} MB with the voice loaded "
         f"(ratio to the floor: the started process)"
@@ -135,6 +163,12 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  {n:5d} | {seconds:7.1f} | {export:8.1f} | {speech:8.1f} | {seconds / speech:5.3f} | "
             f"{rss:6.0f} MB | {peak:5.0f} MB | {peak / RSS_TARGET_MB:.2f}x of {RSS_TARGET_MB} MB"
+        )
+    if floor is not None:
+        first = rows[0][1]
+        print(
+            f"  {sizes[0]} words end to end {first:.1f} s, floor (Piper synthesis + AAC + "
+            f"stream-copy mux, same run) {floor:.1f} s: {first / floor:.2f}x (target <= 1.2x)"
         )
     if compare is not None:
         synth, render = compare
