@@ -78,15 +78,17 @@ def report(label: str, rate: float, timings: Timings) -> None:
         print(f"    {name:30s} p50 {statistics.median(values):6.2f} s   p95 {p95:6.2f} s")
 
 
-def embedded(base: Path, users: int, videos: int) -> float:
-    backend = BackendProcess(base / "embedded", env={"VOBACKEND_RENDER_WORKERS": "2"})
+def embedded(base: Path, users: int, videos: int, pipeline: bool = True) -> float:
+    env = {"VOBACKEND_RENDER_WORKERS": "2", "VOBACKEND_RENDER_PIPELINE": "1" if pipeline else "0"}
+    backend = BackendProcess(base / f"embedded{int(pipeline)}", env=env)
     backend.start()
     try:
         load(lambda: Api(backend.url), 1, 1, base)  # warm: voices loaded, fonts found
         rate, timings = load(lambda: Api(backend.url), users, videos, base)
     finally:
         backend.stop()
-    report("embedded (1 process)", rate, timings)
+    how = "" if pipeline else ", no render pipelining: the cluster's way"
+    report(f"embedded (1 process{how})", rate, timings)
     return rate
 
 
@@ -105,10 +107,14 @@ def clustered(base: Path, env: dict[str, str], workers: int, users: int, videos:
     return rate
 
 
-def run(users: int = 8, videos: int = 2) -> None:
+def run(users: int = 8, videos: int = 2, unpipelined: bool = False) -> None:
+    """``unpipelined``: also embedded without rendering during synthesis (issue 13's pipelining,
+    which a cluster does not do: the render runs on a worker after the speech is done)."""
     with tempfile.TemporaryDirectory(prefix="bench_cluster_") as tmp:
         base = Path(tmp)
         base_rate = embedded(base, users, videos)
+        if unpipelined:
+            embedded(base, users, videos, pipeline=False)
         state = ops_services.start(base / "services")
         try:
             rates = {}
@@ -133,5 +139,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--users", type=int, default=8)
     parser.add_argument("--videos", type=int, default=2)
+    parser.add_argument("--unpipelined", action="store_true", help="also embedded, unpipelined")
     args = parser.parse_args()
-    run(args.users, args.videos)
+    run(args.users, args.videos, args.unpipelined)
