@@ -42,6 +42,9 @@ def webhook_secret(settings: Settings) -> str:
     Telegram's 1-256 characters of A-Z, a-z, 0-9, _ and -)."""
     if settings.telegram_webhook_secret:
         return settings.telegram_webhook_secret
+    log.info(
+        "TELEGRAM_WEBHOOK_SECRET is not set: using a webhook secret derived from the bot token"
+    )
     token = (settings.telegram_bot_token or "").encode()
     return hmac.new(token, b"voiceover telegram webhook", hashlib.sha256).hexdigest()
 

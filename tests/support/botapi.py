@@ -20,7 +20,12 @@ It is strict in the documented ways (https://core.telegram.org/bots/api, /bots/f
   kind, each caption within 1024, each `attach://` file sent with the call (an album counts once
   against flood control);
 - privacy mode (on by default, as for every new bot): in groups only commands, replies to the bot's
-  own messages and service messages are delivered; everything else never becomes an update.
+  own messages and service messages are delivered; everything else never becomes an update;
+- webhooks: one per bot (`setWebhook` replaces the URL and secret; `deleteWebhook` removes it);
+  while one is set `getUpdates` is 409 "Conflict"; updates are POSTed to it one at a time, in
+  order, with the `X-Telegram-Bot-Api-Secret-Token` header, and an update is sent again until it
+  gets a 2xx (`last_error_message` in `getWebhookInfo`); the secret is 1-256 characters of
+  A-Z a-z 0-9 _ -. Unlike Telegram it takes http:// URLs on 127.0.0.1 (tests have no certificate).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -62,8 +68,6 @@ TRUE_METHODS = frozenset(
         "setMyCommands",
         "deleteMyCommands",
         "sendChatAction",
-        "deleteWebhook",
-        "setWebhook",
         "answerCallbackQuery",
         "deleteMessage",
         "close",
@@ -216,6 +220,15 @@ class BotApiStandIn:
         self._lock = threading.Lock()
         self._server: ThreadedServer | None = None
         self.port = 0
+        # webhook mode: the one webhook, every POST made to it (update id, HTTP status or 0 for
+        # no answer), and the thread that makes them
+        self.webhook: Json | None = None
+        self.webhook_posts: list[tuple[int, int]] = []
+        self.webhook_retry_seconds = 0.2  # Telegram waits longer; tests need not
+        self._last_webhook_error: tuple[int, str] | None = None
+        self._wake = threading.Condition(self._lock)
+        self._stopping = False
+        self._deliverer: threading.Thread | None = None
 
     # URLs for the Application builder
 
@@ -269,7 +282,51 @@ class BotApiStandIn:
         with self._lock:
             update_id = next(self._update_ids)
             self._updates.append({"update_id": update_id, **update})
+            self._wake.notify_all()
         return update_id
+
+    # webhook delivery (a thread of its own, as Telegram's servers are)
+
+    def _next_for_webhook(self) -> tuple[Json, Json] | None:
+        """Wait for an update to POST and the webhook to POST it to (None: stopping)."""
+        with self._lock:
+            while not self._stopping:
+                hook = self.webhook
+                if hook is not None and self._updates:
+                    allowed = hook.get("allowed_updates") or []
+                    update = self._updates[0]
+                    if allowed and not any(kind in update for kind in allowed):
+                        self._updates.pop(0)  # a kind the bot did not ask for is never sent
+                        continue
+                    return update, hook
+                self._wake.wait(0.5)
+        return None
+
+    def _deliver(self) -> None:
+        with httpx.Client(timeout=10.0) as client:
+            while (ready := self._next_for_webhook()) is not None:
+                update, hook = ready
+                headers = {}
+                if hook.get("secret_token"):
+                    headers["X-Telegram-Bot-Api-Secret-Token"] = str(hook["secret_token"])
+                try:
+                    status = client.post(hook["url"], json=update, headers=headers).status_code
+                    error = f"Wrong response from the webhook: {status}"
+                except httpx.HTTPError as exc:
+                    status, error = 0, f"Connection failed: {type(exc).__name__}"
+                with self._lock:
+                    self.webhook_posts.append((update["update_id"], status))
+                    if 200 <= status < 300:
+                        if self._updates and self._updates[0] is update:
+                            self._updates.pop(0)
+                        continue
+                    self._last_webhook_error = (int(time.time()), error)
+                time.sleep(self.webhook_retry_seconds)  # then the same update again
+
+    def webhook_deliveries(self) -> list[int]:
+        """The update ids the webhook answered with a 2xx, in order."""
+        with self._lock:
+            return [uid for uid, status in self.webhook_posts if 200 <= status < 300]
 
     def message(
         self,
@@ -550,7 +607,57 @@ class BotApiStandIn:
             }
         )
 
+    async def _m_setWebhook(self, params: Json, files: Any) -> Response:
+        url = str(params.get("url") or "")
+        if not url:  # an empty URL removes the webhook, as deleteWebhook does
+            return await self._m_deleteWebhook(params, files)
+        local = re.match(r"http://127\.0\.0\.1(:\d+)?/", url)
+        if not url.startswith("https://") and not local:
+            return self._refuse(
+                "Bad Request: bad webhook: An HTTPS URL must be provided for webhook"
+            )
+        secret = params.get("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
+            return self._refuse("Bad Request: secret token contains unallowed characters")
+        allowed = params.get("allowed_updates")
+        with self._lock:  # one webhook per bot: this one replaces any other
+            self.webhook = {
+                "url": url,
+                "secret_token": secret,
+                "allowed_updates": _decode(allowed) if isinstance(allowed, str) else allowed,
+            }
+            self._last_webhook_error = None
+            self._wake.notify_all()
+        return self._ok(True)
+
+    async def _m_deleteWebhook(self, params: Json, files: Any) -> Response:
+        with self._lock:
+            self.webhook = None
+            if str(params.get("drop_pending_updates")).lower() == "true":
+                self._updates.clear()
+        return self._ok(True)
+
+    async def _m_getWebhookInfo(self, params: Json, files: Any) -> Response:
+        with self._lock:
+            hook, pending, error = self.webhook, len(self._updates), self._last_webhook_error
+        info: Json = {"url": hook["url"] if hook else "", "has_custom_certificate": False}
+        info["pending_update_count"] = pending
+        if hook and hook.get("allowed_updates"):
+            info["allowed_updates"] = hook["allowed_updates"]
+        if error is not None:
+            info["last_error_date"], info["last_error_message"] = error
+        return self._ok(info)
+
+    def _refuse(self, description: str, code: int = 400) -> Response:
+        return JSONResponse(bad_request(description, code), status_code=code)
+
     async def _m_getUpdates(self, params: Json, files: Any) -> Response:
+        if self.webhook is not None:
+            return self._refuse(
+                "Conflict: can't use getUpdates method while webhook is active;"
+                " use deleteWebhook to delete the webhook first",
+                409,
+            )
         offset = int(params.get("offset") or 0)
         deadline = time.monotonic() + min(float(params.get("timeout") or 0), 1.0)
         while True:
@@ -659,8 +766,15 @@ class BotApiStandIn:
     def start(self) -> BotApiStandIn:
         self._server = ThreadedServer(self.app(), "botapi")
         self.port = self._server.start()
+        self._deliverer = threading.Thread(target=self._deliver, name="botapi-webhook", daemon=True)
+        self._deliverer.start()
         return self
 
     def stop(self) -> None:
+        with self._lock:
+            self._stopping = True
+            self._wake.notify_all()
+        if self._deliverer is not None:
+            self._deliverer.join(timeout=15)
         if self._server is not None:
             self._server.stop()
