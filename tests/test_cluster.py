@@ -8,18 +8,20 @@ PostgreSQL restarted between an export and its poll. The cluster starts once for
 
 from __future__ import annotations
 
+import inspect
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.backend import function_names, iter_parts
+from tests import test_backend_flow as flow
+from tests.support.backend import iter_parts
 from tests.support.cluster import Cluster, ClusterApi, make_cluster
-from tests.support.media import make_test_video, probe
+from tests.support.media import probe
 from tests.support.services import Services
 
 SCRIPT = (
@@ -48,40 +50,29 @@ def voiceover(api: ClusterApi, script: str = SCRIPT) -> list[dict[str, Any]]:
     return events
 
 
-def test_script_to_mp4_with_audio_across_replicas(cluster: Cluster, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "case",
+    [
+        flow.test_script_txt_to_1080p_mp4,
+        flow.test_uploaded_video_is_copied_not_reencoded,
+        flow.test_docx_script_and_vertical,
+        flow.test_inline_script_voice_fallback_and_speed,
+    ],
+    ids=lambda case: case.__name__.removeprefix("test_"),
+)
+def test_the_embedded_flows_on_the_cluster(
+    case: Callable[..., None], cluster: Cluster, tmp_path: Path
+) -> None:
+    """tests/test_backend_flow.py's end-to-end flows, as they are, each request to the other
+    replica, the speech and the render on the workers."""
     api = cluster.api()
-    events = voiceover(api)
-    assert "synthesize_speech" in function_names(events)
-    state = api.state()
-    assert {tr["tt"] for tr in state["draft"]["t"]} == {1, 7}  # voiceover + captions
-    job = api.export()
-    result = api.poll(job)
-    assert result["status"] == "completed", result
-    assert len(api.replicas_used) == 2  # every step alternated between the two replicas
-    out = api.download(result["output"]["url"], tmp_path / "out.mp4")
-    info = probe(out)
-    assert info["video_codec"] == "h264" and info["audio_codec"] == "aac"
-    speech_ms = next(tr for tr in state["draft"]["t"] if tr["tt"] == 1)["sg"][0]["d"]
-    assert abs(info["duration_s"] - speech_ms / 1000) < 0.5
+    if "tmp_path" in inspect.signature(case).parameters:
+        case(api, tmp_path)
+    else:
+        case(api)
+    assert len(api.replicas_used) == 2
     total, frozen = api.credits()
     assert frozen == 0 and total < 100  # charged for the speech, nothing left frozen
-    api.close()
-
-
-def test_video_upload_and_voiceover_across_replicas(cluster: Cluster, tmp_path: Path) -> None:
-    api = cluster.api()
-    clip = make_test_video(tmp_path / "clip.mp4", seconds=8, width=640, height=360)
-    r = api.upload(("clip.mp4", clip), ("script.txt", SCRIPT.encode()))
-    assert r.status_code == 200, r.text
-    assert r.json()["data"]["video_infos"][0]["width"] == 640
-    r, events = api.say(VOICEOVER)
-    assert r.status_code == 200 and events[-1]["turnComplete"] and "errorCode" not in events[-1]
-    assert {tr["tt"] for tr in api.state()["draft"]["t"]} == {0, 1, 7}
-    result = api.poll(api.export())
-    assert result["status"] == "completed", result
-    info = probe(api.download(result["output"]["url"], tmp_path / "out.mp4"))
-    assert (info["width"], info["height"]) == (640, 360)
-    assert info["audio_codec"] == "aac"
     api.close()
 
 

@@ -100,6 +100,10 @@ class Cluster:
             r.start()
 
     def stop(self) -> None:
+        """SIGTERM to every process at once (a worker may take its 20 s grace), then wait."""
+        for p in [*self.replicas, *self.workers]:
+            if p.proc is not None and p.proc.poll() is None:
+                p.proc.terminate()
         for r in self.replicas:
             r.stop()
         for w in self.workers:
