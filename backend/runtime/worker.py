@@ -270,6 +270,8 @@ async def _serve(
 
     def stop() -> None:
         for w in workers:
+            if not w.job_task_contexts:  # idle: its grace would only wait on its empty dequeue
+                w._shutdown_grace_period_s = 0
             w.event.set()
 
     loop = asyncio.get_running_loop()
