@@ -120,6 +120,12 @@ def test_postgres_restarted_between_export_and_poll(
     assert result["status"] == "completed", result
     info = probe(api.download(result["output"]["url"], tmp_path / "out.mp4"))
     assert info["audio_codec"] == "aac"
+    # the workers listen for new jobs again, and turns still take the session lock
+    r, events = api.say("make it vertical")
+    assert r.status_code == 200 and events[-1]["turnComplete"], events[-1:]
+    result = api.poll(api.export(), timeout=300)
+    assert result["status"] == "completed", result
+    assert probe(api.download(result["output"]["url"], tmp_path / "v.mp4"))["height"] == 1920
     api.close()
 
 
