@@ -65,14 +65,22 @@ class VoiceoverBot(discord.Client):
         http: httpx.AsyncClient | None = None,
         intents: discord.Intents | None = None,
         resume: bool = True,
+        shard: tuple[int, int] | None = None,
     ) -> None:
         # Default intents exclude message content: slash commands and mentions work without it.
-        super().__init__(intents=intents or discord.Intents.default(), allowed_mentions=NO_MENTIONS)
+        # `shard` (id, count): this process's one gateway connection gets that shard's guilds.
+        super().__init__(
+            intents=intents or discord.Intents.default(),
+            allowed_mentions=NO_MENTIONS,
+            shard_id=shard[0] if shard else None,
+            shard_count=shard[1] if shard else None,
+        )
         self.engine = engine
         self.guild_id = guild_id
         self.resume = resume
         self._downloads = http or httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0))
         self._active: set[asyncio.Task[Any]] = set()
+        self._sweeper: asyncio.Task[None] | None = None  # takes over a dead replica's renders
         self.started = 0  # interactions and mentions taken on (tests wait on it)
         self.tree = app_commands.CommandTree(self)
         for command in _commands():
@@ -81,6 +89,13 @@ class VoiceoverBot(discord.Client):
     async def setup_hook(self) -> None:
         """Register persistent components, sync commands, pick up renders a restart interrupted."""
         self.add_dynamic_items(CommandButton, CommandSelect)
+        if not self.shard_id:  # commands belong to the application: shard 0 syncs them
+            await self._sync_commands()
+        if self.resume:
+            await self.engine.resume(self.replier_for, platform=NAME)
+            self._sweeper = asyncio.create_task(self.engine.adopt_orphans(self.replier_for, NAME))
+
+    async def _sync_commands(self) -> None:
         if self.guild_id is not None:
             guild = discord.Object(id=self.guild_id)
             self.tree.copy_global_to(guild=guild)
@@ -89,8 +104,6 @@ class VoiceoverBot(discord.Client):
         else:
             synced = await self.tree.sync()
         log.info("synced %d slash commands (%s)", len(synced), self.guild_id or "global")
-        if self.resume:
-            await self.engine.resume(self.replier_for, platform=NAME)
 
     async def _clear_global_commands(self) -> None:
         """With a guild id the commands live in that guild; global ones left by an earlier global
@@ -102,6 +115,8 @@ class VoiceoverBot(discord.Client):
         log.info("removed the global slash commands (guild %s has its own)", self.guild_id)
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         await super().close()
         await self._downloads.aclose()
 
@@ -323,5 +338,7 @@ async def serve(engine: Engine, settings: Settings) -> None:
     if not token:
         raise ValueError("DISCORD_BOT_TOKEN is not set")
     register_secret(token)
-    async with VoiceoverBot(engine, guild_id=settings.discord_guild_id) as bot:
+    shard_id, count = settings.discord_shard_id, settings.discord_shard_count
+    shard = (shard_id, count) if shard_id is not None and count is not None else None
+    async with VoiceoverBot(engine, guild_id=settings.discord_guild_id, shard=shard) as bot:
         await bot.start(token)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SKILL_SOURCE = "ai-voiceover-generator"
@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     telegram_bot_token: str | None = Field(default=None, repr=False)
     discord_bot_token: str | None = Field(default=None, repr=False)
     discord_guild_id: int | None = None  # set: slash commands sync to this guild only (instant)
+    # one gateway connection per process: this process's shard of DISCORD_SHARD_COUNT (both or none)
+    discord_shard_id: int | None = None
+    discord_shard_count: int | None = None
     # Telegram: a local Bot API server (`--local`) raises the file limits to 2000 MB.
     telegram_api_base_url: str | None = None  # e.g. http://127.0.0.1:8081/bot
     telegram_file_base_url: str | None = None  # e.g. http://127.0.0.1:8081/file/bot
@@ -95,6 +98,15 @@ class Settings(BaseSettings):
     @classmethod
     def _zero_is_unset(cls, value: float | None) -> float | None:
         return value or None
+
+    @model_validator(mode="after")
+    def _shards(self) -> Settings:
+        shard, count = self.discord_shard_id, self.discord_shard_count
+        if (shard is None) != (count is None):
+            raise ValueError("set DISCORD_SHARD_ID and DISCORD_SHARD_COUNT together")
+        if shard is not None and count is not None and not 0 <= shard < count:
+            raise ValueError("DISCORD_SHARD_ID must be from 0 to DISCORD_SHARD_COUNT - 1")
+        return self
 
     @field_validator("log_level")
     @classmethod

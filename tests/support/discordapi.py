@@ -23,7 +23,11 @@ It enforces the documented rules the adapter must live with:
 
 The gateway (`/gateway`, a websocket) speaks enough of the protocol for `Client.connect`: HELLO with a
 heartbeat interval, IDENTIFY -> READY (session_id, resume_gateway_url) and GUILD_CREATE, heartbeat ACK,
-RESUME -> RESUMED, and `gateway_dispatch` sends events (INTERACTION_CREATE, MESSAGE_CREATE). With
+RESUME -> RESUMED, and `gateway_dispatch` sends events (INTERACTION_CREATE, MESSAGE_CREATE). Sharding
+as Discord does it: IDENTIFY's `shard` [id, count] must have 0 <= id < count (else close 4010
+"Invalid shard"); a connection gets READY/GUILD_CREATE for, and the events of, only the guilds with
+(guild_id >> 22) % count == id, and DMs only on shard 0 (`guilds` lists the bot's guilds). An
+interaction is acknowledged once: a second callback is 400 code 40060. With
 `compress=zlib-stream` in the URL (what discord.py asks for unless zstandard is installed) every
 payload is one zlib stream, each message ending in a Z_SYNC_FLUSH, as Discord sends it.
 
@@ -162,6 +166,10 @@ class DiscordStandIn:
         self.heartbeats = 0
         self.compression: str | None = None  # the `compress` the last connection asked for
         self.session_id = "standin-session"
+        self.identifies: list[dict[str, Any]] = []  # every IDENTIFY payload, in order
+        self.guilds: dict[int, int] = {GUILD_ID: CHANNEL_ID}  # the bot's guilds: a channel each
+        self.acknowledged: set[str] = set()  # interaction ids with a callback
+        self._resumed: dict[str, tuple[int, int]] = {}  # session id -> its shard
 
     @property
     def base(self) -> str:
@@ -407,6 +415,9 @@ class DiscordStandIn:
             and parts[3] == "callback"
         ):
             iid, token = parts[1], parts[2]
+            if iid in self.acknowledged:
+                return _error(400, 40060, "Interaction has already been acknowledged.")
+            self.acknowledged.add(iid)
             self.tokens.setdefault(token, created_at(int(iid)))
             kind = payload.get("type") if isinstance(payload, dict) else None
             return _json(
@@ -493,39 +504,77 @@ class DiscordStandIn:
             self.heartbeats += 1
             await sock.send({"op": 11})
         elif op == 2:  # identify
+            shard = (data or {}).get("shard") or [0, 1]
+            if not (
+                isinstance(shard, list)
+                and len(shard) == 2
+                and all(isinstance(n, int) for n in shard)
+                and 0 <= shard[0] < shard[1]
+            ):
+                await sock.ws.close(code=4010, message=b"Invalid shard")
+                return
+            sock.shard = (shard[0], shard[1])
             self.identify = data
+            self.identifies.append(data)
+            mine = [g for g in self.guilds if sock.serves(g)]
             await sock.dispatch(
                 "READY",
                 {
                     "v": 10,
                     "user": BOT_USER,
-                    "guilds": [{"id": str(GUILD_ID), "unavailable": True}],
-                    "session_id": self.session_id,
+                    "guilds": [{"id": str(g), "unavailable": True} for g in mine],
+                    "shard": list(sock.shard),
+                    "session_id": self._session_of(sock.shard),
                     "resume_gateway_url": self.gateway_url,
                     "application": {"id": str(APP_ID), "flags": 0},
                     "private_channels": [],
                     "relationships": [],
                 },
             )
-            guild = guild_payload()
-            guild["channels"] = [channel_payload(CHANNEL_ID)]
-            await sock.dispatch("GUILD_CREATE", guild)
+            for guild_id in mine:
+                guild = guild_payload(guild_id=guild_id)
+                guild["channels"] = [channel_payload(self.guilds[guild_id], guild_id=guild_id)]
+                await sock.dispatch("GUILD_CREATE", guild)
             self.identified.set()
-        elif op == 6:  # resume
+        elif op == 6:  # resume: the session's shard again
+            session = str((data or {}).get("session_id") or "")
+            sock.shard = self._resumed.get(session, (0, 1))
             await sock.dispatch("RESUMED", {})
 
+    def _session_of(self, shard: tuple[int, int] | None) -> str:
+        """One session per shard (unsharded: `session_id`), remembered for RESUME."""
+        if shard is None or shard == (0, 1):
+            return self.session_id
+        session = f"{self.session_id}-{shard[0]}-{shard[1]}"
+        self._resumed[session] = shard
+        return session
+
     async def gateway_dispatch(self, event: str, data: dict[str, Any]) -> None:
-        """Send one event to every identified connection."""
+        """Send one event to the identified connections of its guild's shard (DMs: shard 0)."""
         await self.identified.wait()
+        guild_id = int(data["guild_id"]) if data.get("guild_id") else None
         for sock in list(self.sockets):
-            await sock.dispatch(event, data)
+            if sock.shard is not None and sock.serves(guild_id):
+                await sock.dispatch(event, data)
+
+
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """The shard a guild's events go to (Discord's formula)."""
+    return (guild_id >> 22) % shard_count
 
 
 class _GatewaySocket:
     def __init__(self, ws: web.WebSocketResponse, *, zlib_stream: bool) -> None:
         self.ws = ws
         self.seq = 0
+        self.shard: tuple[int, int] | None = None  # [id, count] once identified
+        self.events: list[tuple[str, int | None]] = []  # (event, guild id) dispatched
         self._zlib = zlib.compressobj() if zlib_stream else None
+
+    def serves(self, guild_id: int | None) -> bool:
+        """This connection gets the guild's events (None: a DM, shard 0's)."""
+        shard_id, count = self.shard or (0, 1)
+        return shard_id == (0 if guild_id is None else shard_of(guild_id, count))
 
     async def send(self, msg: dict[str, Any]) -> None:
         raw = json.dumps(msg).encode()
@@ -536,6 +585,8 @@ class _GatewaySocket:
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
         self.seq += 1
+        guild = data.get("guild_id") or (data.get("id") if event == "GUILD_CREATE" else None)
+        self.events.append((event, int(guild) if guild else None))
         await self.send({"op": 0, "t": event, "s": self.seq, "d": data})
 
 
@@ -551,10 +602,10 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
 # typed gateway payloads
 
 
-def guild_payload(filesize_tier: int = 0) -> dict[str, Any]:
+def guild_payload(filesize_tier: int = 0, *, guild_id: int = GUILD_ID) -> dict[str, Any]:
     """A minimal GUILD_CREATE-style payload (premium tier decides the upload limit)."""
     return {
-        "id": str(GUILD_ID),
+        "id": str(guild_id),
         "name": "studio",
         "icon": None,
         "owner_id": str(USER_ID),
@@ -578,11 +629,13 @@ def guild_payload(filesize_tier: int = 0) -> dict[str, Any]:
     }
 
 
-def channel_payload(channel_id: int, *, thread: bool = False) -> dict[str, Any]:
+def channel_payload(
+    channel_id: int, *, thread: bool = False, guild_id: int = GUILD_ID
+) -> dict[str, Any]:
     """A guild text channel, or a public thread in one (type 11)."""
     base: dict[str, Any] = {
         "id": str(channel_id),
-        "guild_id": str(GUILD_ID),
+        "guild_id": str(guild_id),
         "name": "thread" if thread else "voice",
         "position": 0,
         "permission_overwrites": [],
@@ -630,15 +683,16 @@ def _base(
     token: str,
     thread: bool = False,
     app_permissions: int = ALL_PERMISSIONS,
+    guild_id: int = GUILD_ID,
 ) -> dict[str, Any]:
     return {
         "id": str(snowflake(created_at, seq=int(time.perf_counter_ns() % 1000))),
         "application_id": str(APP_ID),
         "type": kind,
         "data": data,
-        "guild_id": str(GUILD_ID),
+        "guild_id": str(guild_id),
         "channel_id": str(channel_id),
-        "channel": channel_payload(channel_id, thread=thread),
+        "channel": channel_payload(channel_id, thread=thread, guild_id=guild_id),
         "member": {
             "user": USER,
             "roles": [],
@@ -654,7 +708,7 @@ def _base(
         "locale": "en-US",
         "guild_locale": "en-US",
         "entitlements": [],
-        "authorizing_integration_owners": {"0": str(GUILD_ID)},
+        "authorizing_integration_owners": {"0": str(guild_id)},
         "context": 0,
         "attachment_size_limit": size_limit,
     }
@@ -671,6 +725,7 @@ def slash_payload(
     token: str = "itoken",
     thread: bool = False,
     app_permissions: int = ALL_PERMISSIONS,
+    guild_id: int = GUILD_ID,
 ) -> dict[str, Any]:
     """An APPLICATION_COMMAND interaction: string options and attachment options by name.
     `app_permissions`: what the bot may do in the channel (WITHOUT_SEND: no Send Messages)."""
@@ -693,6 +748,7 @@ def slash_payload(
         token=token,
         thread=thread,
         app_permissions=app_permissions,
+        guild_id=guild_id,
     )
 
 
