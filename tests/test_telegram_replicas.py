@@ -248,3 +248,38 @@ async def test_the_stand_in_keeps_telegrams_webhook_rules(botapi: BotApiStandIn)
         receiver.stop()
     assert got == [(update_id, "second-secret"), (update_id, "second-secret")]
     assert botapi.webhook_deliveries() == [update_id]
+
+
+async def test_stores_take_an_update_once_and_a_chat_one_replica_at_a_time(
+    services: Services, tmp_path: Path
+) -> None:
+    from storage.postgres import open_chat_store
+
+    alone = await open_chat_store(tmp_path / "bot.sqlite3")
+    async with alone:
+        assert [await alone.claim_update("telegram", 7) for _ in range(2)] == [True, False]
+        async with alone.chat_turn("telegram:1"):  # one process: nothing to wait for
+            assert not await alone.chat_elsewhere("telegram:1")
+    url = services.database("claims_" + uuid.uuid4().hex[:10])
+    a, b = await open_chat_store(url), await open_chat_store(url)
+    try:
+        assert await a.claim_update("telegram", 7)
+        assert not await b.claim_update("telegram", 7)  # the other replica saw it first
+        assert await b.claim_update("discord", 7)  # another platform's ids are its own
+        async with a.chat_turn("telegram:1"):
+            assert await b.chat_elsewhere("telegram:1")
+            assert not await a.chat_elsewhere("telegram:1")  # its own turn
+            assert not await b.chat_elsewhere("telegram:2")
+            b_turn = b.chat_turn("telegram:1")  # kept: entered by hand, left by b's death
+            waiting = asyncio.create_task(b_turn.__aenter__())
+            await asyncio.sleep(0.6)  # three looks at the lock, all refused
+            assert not waiting.done()
+        await asyncio.wait_for(waiting, 10)  # a's turn over: b's begins
+        assert await a.chat_elsewhere("telegram:1")
+        # b dies holding the chat: its lock goes with its connection
+        await b.close()
+        async with asyncio.timeout(10), a.chat_turn("telegram:1"):
+            assert not await a.chat_elsewhere("telegram:1")
+    finally:
+        await a.close()
+        await b.close()
