@@ -266,7 +266,7 @@ class Exporter:
             return dest
         except NotDelivered:  # refused for another reason: the file is kept, the link goes out
             log.warning("render %s: the chat did not take the video, sending the link", status.id)
-            await self._send_link(chat, replier, status, size, progress)
+            await self._send_link(chat, replier, status, size, progress, too_big=False)
             return dest
         await progress.finish(t("video_ready", lang))  # "ready" only once the file is there
         await self._send_captions(chat, replier, status, auth)
@@ -287,12 +287,19 @@ class Exporter:
             )
 
     async def _send_link(
-        self, chat: Chat, replier: Replier, status: RenderStatus, size: int, progress: ProgressLine
+        self,
+        chat: Chat,
+        replier: Replier,
+        status: RenderStatus,
+        size: int,
+        progress: ProgressLine,
+        *,
+        too_big: bool = True,  # False: the chat would not take the file (a rate limit, no right)
     ) -> None:
         assert status.output is not None
         out = status.output
         label = t(
-            "link_label",
+            "link_label" if too_big else "link_label_not_taken",
             chat.language,
             size=human_size(size),
             expires=_expires(out.expires_at, chat.language),
@@ -307,7 +314,8 @@ class Exporter:
             log.warning(
                 "not sending a loopback download link to %s: set PUBLIC_BASE_URL", chat.platform
             )
-            await replier.send(Text(t("link_no_public_url", chat.language, size=human_size(size))))
+            key = "link_no_public_url" if too_big else "link_no_public_url_not_taken"
+            await replier.send(Text(t(key, chat.language, size=human_size(size))))
         else:
             await replier.send(Link(url, label, out.expires_at, size))
         await self.store.set_job_status(status.id, "delivered")

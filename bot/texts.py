@@ -141,6 +141,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "🎉 Your video is ready ({size}). It is too big to send here, download it here (link valid until {expires}):",
         "zh": "🎉 视频已完成（{size}）。文件太大无法直接发送，请通过此链接下载（有效期至 {expires}）：",
     },
+    "link_label_not_taken": {
+        "en": "🎉 Your video is ready ({size}). This chat would not take the file just now, so here "
+        "is a download link (valid until {expires}):",
+        "zh": "🎉 视频已完成（{size}）。此聊天暂时无法接收该文件，请通过此链接下载（有效期至 {expires}）：",
+    },
     "render_failed": {
         "en": "❌ The render failed on the server. Say /export to try again.",
         "zh": "❌ 服务器渲染失败。发送 /export 重试。",
@@ -222,6 +227,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "🎬 Your video is ready ({size}) but too big for this chat, and this bot has no public "
         "address for download links yet. Ask its admin to set PUBLIC_BASE_URL, or trim the video.",
         "zh": "🎬 视频已生成（{size}），但超出此聊天的大小限制，且机器人尚未设置公网下载地址。请联系管理员设置 PUBLIC_BASE_URL，或缩短视频。",
+    },
+    "link_no_public_url_not_taken": {
+        "en": "🎬 Your video is ready ({size}) but this chat would not take the file just now, and "
+        "this bot has no public address for download links yet. Say /export again in a while, or "
+        "ask its admin to set PUBLIC_BASE_URL.",
+        "zh": "🎬 视频已生成（{size}），但此聊天暂时无法接收该文件，且机器人尚未设置公网下载地址。请稍后再发送 /export，或联系管理员设置 PUBLIC_BASE_URL。",
     },
     "caption_file": {"en": "📝 Captions ({ext})", "zh": "📝 字幕文件（{ext}）"},
     "big_upload_link": {

@@ -590,6 +590,8 @@ async def test_a_video_rate_limited_for_long_goes_out_as_the_link(
     assert [c.status for c in calls if c.files] == [429]
     link = [c for c in calls if "/files/" in c.content and not c.files]
     assert link and link[-1].ok
+    assert "would not take the file just now" in link[-1].content  # the reason, not its size
+    assert "too big" not in link[-1].content
     assert not any("went wrong" in c.content for c in calls)
 
 
