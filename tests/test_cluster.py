@@ -50,14 +50,22 @@ def voiceover(api: ClusterApi, script: str = SCRIPT) -> list[dict[str, Any]]:
     return events
 
 
+FLOWS = [
+    flow.test_script_txt_to_1080p_mp4,
+    flow.test_uploaded_video_is_copied_not_reencoded,
+    flow.test_docx_script_and_vertical,
+    flow.test_inline_script_voice_fallback_and_speed,
+]
+
+
+def runs_in_both_modes(case: Callable[..., None]) -> bool:
+    """Marked ``both_modes``: conftest.py runs it on a cluster already (not twice)."""
+    return any(m.name == "both_modes" for m in getattr(case, "pytestmark", []))
+
+
 @pytest.mark.parametrize(
     "case",
-    [
-        flow.test_script_txt_to_1080p_mp4,
-        flow.test_uploaded_video_is_copied_not_reencoded,
-        flow.test_docx_script_and_vertical,
-        flow.test_inline_script_voice_fallback_and_speed,
-    ],
+    [case for case in FLOWS if not runs_in_both_modes(case)],
     ids=lambda case: case.__name__.removeprefix("test_"),
 )
 def test_the_embedded_flows_on_the_cluster(
