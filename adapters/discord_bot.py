@@ -31,6 +31,12 @@ from adapters.discord_reply import (
     OnRender,
     Sendable,
 )
+from adapters.discord_resume import (
+    INTERACTION,
+    FollowupReplier,
+    interaction_record,
+    live_interaction,
+)
 from adapters.discord_views import CommandButton, CommandSelect
 from bot.engine import Engine
 from bot.messages import Attachment, Inbound, Replier
@@ -178,24 +184,35 @@ class VoiceoverBot(discord.Client):
         user_id = await self.engine.store.get_setting(key, REQUESTER)
         requester = discord.Object(id=int(user_id)) if user_id and user_id.isdigit() else None
         can_send = await self.engine.store.get_setting(key, CAN_SEND) != "0"
-        return ChannelReplier(
+        late = ChannelReplier(
             channel,
             file_limit=guild.filesize_limit if guild else None,
             requester=requester,
             can_send=can_send,
             open_dm=partial(self.create_dm, requester) if requester is not None else None,
         )
+        live = live_interaction(await self.engine.store.get_setting(key, INTERACTION))
+        if live is None:
+            return late
+        app, token, until = live  # the asker's interaction still answers: follow up there
+        return FollowupReplier(discord.Webhook.partial(app, token, client=self), until, late)
 
     def remember_requester(
-        self, channel_id: int, user: discord.abc.User, can_send: bool = True
+        self,
+        channel_id: int,
+        user: discord.abc.User,
+        can_send: bool = True,
+        interaction: discord.Interaction[Any] | None = None,
     ) -> OnRender:
-        """What a replier runs when a render starts: store who asked (and whether the bot may
-        post in the channel), for `replier_for`."""
+        """What a replier runs when a render starts: store who asked (whether the bot may post
+        in the channel, and the interaction's token while it lasts), for `replier_for`."""
 
         async def remember() -> None:
             key = f"{NAME}:{channel_id}"
             await self.engine.store.set_setting(key, REQUESTER, str(user.id))
             await self.engine.store.set_setting(key, CAN_SEND, "1" if can_send else "0")
+            token = interaction_record(interaction) if interaction is not None else None
+            await self.engine.store.set_setting(key, INTERACTION, token)
 
         return remember
 
@@ -218,7 +235,7 @@ class VoiceoverBot(discord.Client):
             self.channel_of(channel_id),
             as_menu=as_menu,
             on_render=self.remember_requester(
-                channel_id, interaction.user, interaction.app_permissions.send_messages
+                channel_id, interaction.user, interaction.app_permissions.send_messages, interaction
             ),
         )
         inbound = self.inbound(channel_id, interaction.user, text, attachments)

@@ -29,6 +29,7 @@ from tests.support.backend import BackendProcess
 from tests.support.standin import engine_harness
 
 PROMPT = "generate a natural male voiceover in English for my script"
+OLD = time.time() - 16 * 60  # an interaction whose 15-minute token has run out
 
 
 @pytest_asyncio.fixture(loop_scope="function")  # the server runs in the test's own loop
@@ -330,12 +331,13 @@ async def test_buttons_survive_a_restart(
 async def test_render_resumed_after_a_restart_mentions_the_requester(
     api: d.DiscordStandIn, standin: Any, tmp_path: Path
 ) -> None:
-    """A render in flight when the bot stops is finished by the next process, in the channel: its
-    messages mention whoever asked for it (and may ping only them)."""
+    """A render in flight when the bot stops, its interaction token run out, is finished by the
+    next process in the channel: its messages mention whoever asked for it (and may ping only
+    them)."""
     standin.behaviour.render_polls = 10_000  # the render runs until the "restart"
     async with engine_harness(standin.base_url, tmp_path) as (engine, _console):
         first = await start_bot(engine)
-        export = d.slash_payload("export", token="gone")
+        export = d.slash_payload("export", token="gone", created_at=OLD)
         first._connection.parse_interaction_create(export)  # type: ignore[arg-type]
         async with asyncio.timeout(10):
             while not await engine.store.in_flight_jobs():  # noqa: ASYNC110 - stored by the bot
@@ -512,12 +514,14 @@ async def test_a_file_discord_refuses_goes_out_as_the_link(
 async def test_no_send_permission_resumed_render_goes_to_dms(
     api: d.DiscordStandIn, standin: Any, tmp_path: Path
 ) -> None:
-    """Slash commands work where the bot lacks Send Messages; a render resumed after a restart
-    goes to the requester's DMs (the interaction's `app_permissions` said so), with no 403, and a
-    later start has nothing left to resume."""
+    """Slash commands work where the bot lacks Send Messages; a render resumed after a restart,
+    once its interaction's token has run out, goes to the requester's DMs (the interaction's
+    `app_permissions` said so), with no 403, and a later start has nothing left to resume."""
     api.no_send.add(d.CHANNEL_ID)
     async with engine_harness(standin.base_url, tmp_path) as (engine, _console):
-        await interrupted_render(api, standin, engine, app_permissions=d.WITHOUT_SEND, token="np")
+        await interrupted_render(
+            api, standin, engine, app_permissions=d.WITHOUT_SEND, token="np", created_at=OLD
+        )
         start = len(api.calls)
         second = await start_bot(engine)
         async with asyncio.timeout(30):
@@ -535,6 +539,27 @@ async def test_no_send_permission_resumed_render_goes_to_dms(
     assert video.ok and not video.content.startswith("<@")  # no ping needed in a DM
 
 
+async def test_a_resumed_render_follows_up_the_interaction_while_its_token_lives(
+    api: d.DiscordStandIn, standin: Any, tmp_path: Path
+) -> None:
+    """Restarted within the interaction's 15 minutes: the render's results are follow-ups of the
+    interaction that asked (stored with the render), not DMs, even where the bot may not post."""
+    api.no_send.add(d.CHANNEL_ID)
+    async with engine_harness(standin.base_url, tmp_path) as (engine, _console):
+        await interrupted_render(api, standin, engine, app_permissions=d.WITHOUT_SEND, token="tk")
+        start = len(api.calls)
+        second = await start_bot(engine)
+        async with asyncio.timeout(30):
+            await engine.wait_background()
+        await second.close()
+        assert not await engine.store.in_flight_jobs()
+    calls = since(api, start)
+    assert not [c for c in calls if "/channels/" in c.path and c.method == "POST"]  # no DM
+    followups = [c for c in calls if c.path.endswith(f"/webhooks/{d.APP_ID}/tk") and c.ok]
+    assert any("restarted" in c.content for c in followups)
+    assert [c for c in followups if c.files]  # the video, where it was asked for
+
+
 async def test_a_refused_channel_and_closed_dms_are_not_retried_forever(
     api: d.DiscordStandIn, standin: Any, tmp_path: Path
 ) -> None:
@@ -544,6 +569,7 @@ async def test_a_refused_channel_and_closed_dms_are_not_retried_forever(
     api.closed_dms.add(d.USER_ID)
     async with engine_harness(standin.base_url, tmp_path) as (engine, _console):
         await interrupted_render(api, standin, engine, token="gone")
+        api.refuse_token("gone")  # the follow-up way is shut too
         start = len(api.calls)
         for _ in range(2):  # two later starts
             bot = await start_bot(engine)
