@@ -9,10 +9,14 @@ import pytest
 
 from bot import redact
 from bot.__main__ import EXAMPLE_SCRIPT
-from tests.support import ci
+from tests.support import ci, modes
 from tests.support import standin as standin_module
 from tests.support.backend import Api, BackendProcess
-from tests.support.services import services  # noqa: F401  (session fixture: PostgreSQL + SeaweedFS)
+from tests.support.modes import ClusterBackend
+from tests.support.services import (
+    Services,
+    services,  # noqa: F401  (session fixture: PostgreSQL + SeaweedFS)
+)
 from tests.support.standin import StandIn
 
 
@@ -20,6 +24,16 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "requires(available, reason): skip without it; on CI (CI=true) fail instead"
     )
+    config.addinivalue_line(
+        "markers",
+        "both_modes: run with the backend embedded and as a cluster (tests/support/modes.py)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked ``both_modes`` that uses the backend runs once per mode of issue 14."""
+    if metafunc.definition.get_closest_marker("both_modes") and "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", modes.MODES, indirect=True, scope="function")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -38,18 +52,36 @@ _CALL_FAILED = pytest.StashKey[bool]()
 
 
 @pytest.fixture(scope="session")
-def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackendProcess]:
-    proc = BackendProcess(tmp_path_factory.mktemp("backend"))
-    proc.start()
-    # The speech of the example script is in the sentence cache before any test runs, so every
-    # test sees the same cache (_restore_tts_cache removes whatever a test adds to it).
-    warm = Api(proc.url)
-    assert warm.upload(("lumen_script.txt", EXAMPLE_SCRIPT.read_bytes())).status_code == 200
-    r, _ = warm.say("generate a natural male voiceover in English for my script")
-    assert r.status_code == 200
-    warm.close()
-    yield proc
-    proc.stop()
+def embedded_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackendProcess]:
+    proc = modes.embedded_backend(tmp_path_factory.mktemp("backend"))
+    try:
+        modes.warm_up(proc)
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster_backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ClusterBackend]:
+    """Issue 14's cluster behind a round-robin proxy, started once for the session."""
+    running: Services = request.getfixturevalue("services")
+    warm: BackendProcess = request.getfixturevalue("embedded_backend")
+    found = modes.cluster_backend(running, tmp_path_factory.mktemp("cluster_mode"))
+    try:
+        modes.share_cache(warm, found)
+        yield found
+    finally:
+        found.stop()
+
+
+@pytest.fixture(scope="session")
+def backend(request: pytest.FixtureRequest) -> BackendProcess | ClusterBackend:
+    """The embedded backend; for a test marked ``both_modes``, each of the two modes in turn."""
+    mode = getattr(request, "param", "embedded")
+    found: BackendProcess | ClusterBackend = request.getfixturevalue(f"{mode}_backend")
+    return found
 
 
 @pytest.fixture
@@ -114,11 +146,13 @@ def _restore_tts_cache(request: pytest.FixtureRequest) -> Iterator[None]:
     if "backend" not in request.fixturenames:
         yield
         return
-    cache = request.getfixturevalue("backend").data_dir / "tts-cache"
-    before = set(cache.iterdir()) if cache.is_dir() else set()
+    caches = modes.tts_caches(request.getfixturevalue("backend"))
+    before = {path for cache in caches if cache.is_dir() for path in cache.iterdir()}
     yield
-    for path in set(cache.iterdir()) - before if cache.is_dir() else ():
-        path.unlink(missing_ok=True)
+    for cache in caches:
+        for path in set(cache.iterdir()) - before if cache.is_dir() else ():
+            if not path.is_dir():  # a voice model a worker loaded (models/) stays
+                path.unlink(missing_ok=True)
 
 
 @pytest.fixture(autouse=True)

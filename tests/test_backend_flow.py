@@ -10,6 +10,7 @@ from pathlib import Path
 
 import av
 import docx
+import pytest
 
 from tests.support.backend import Api, BackendProcess, function_names, iter_parts, texts
 from tests.support.media import loudness, make_test_video, probe, video_packets
@@ -26,6 +27,7 @@ def speech_ms(state: dict) -> int:
     return int(voice[0]["sg"][0]["d"])
 
 
+@pytest.mark.both_modes
 def test_script_txt_to_1080p_mp4(api: Api, tmp_path: Path) -> None:
     r = api.upload(("lumen.txt", SCRIPT.encode()))
     assert r.status_code == 200, r.text
@@ -66,6 +68,7 @@ def test_script_txt_to_1080p_mp4(api: Api, tmp_path: Path) -> None:
     assert out.read_bytes()[:64].find(b"ftyp") >= 0
 
 
+@pytest.mark.both_modes
 def test_uploaded_video_is_copied_not_reencoded(api: Api, tmp_path: Path) -> None:
     clip = make_test_video(tmp_path / "clip.mp4", seconds=8, width=640, height=360)
     r = api.upload(("clip.mp4", clip), ("script.txt", SCRIPT.encode()))
@@ -85,6 +88,7 @@ def test_uploaded_video_is_copied_not_reencoded(api: Api, tmp_path: Path) -> Non
     assert probe(out)["audio_codec"] == "aac"
 
 
+@pytest.mark.both_modes
 def test_docx_script_and_vertical(api: Api, tmp_path: Path) -> None:
     document = docx.Document()
     document.add_paragraph("Lumen keeps your desk bright.")
