@@ -20,6 +20,7 @@ import asyncio
 import datetime as dt
 import html
 import logging
+import time
 from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import BadRequest, TelegramError
 
+from adapters import telegram_rules
 from adapters.telegram_audio import send_album
 from adapters.telegram_rules import (
     CALLBACK_DATA_BYTES,
@@ -90,6 +92,7 @@ class TelegramReplier:
         self.action: str = ChatAction.TYPING
         # groups: the job's one message, its progress text, the notes and buttons folded in
         self._msg_id: int | None = None
+        self._born = 0.0  # when it was sent (time.monotonic)
         # what the message shows, in order (escaped HTML), and which part is the live progress
         self._parts: list[str] = []
         self._head: int | None = None
@@ -190,11 +193,13 @@ class TelegramReplier:
                 self._set_progress(out)
                 handle = await self._send(out)
                 self._msg_id = handle if isinstance(handle, int) else None
-                self._shown = self._body()
+                self._shown, self._born = self._body(), time.monotonic()
                 return self._msg_id
             await self._group_progress(out)
             return self._msg_id
         if isinstance(out, Text | Buttons) and self._msg_id is not None:
+            if time.monotonic() - self._born > telegram_rules.NOTIFY_AFTER_SECONDS:
+                return await self._fresh_message(out)
             if isinstance(out, Buttons):
                 self._markup = self._keyboard(out)
             if self._fits(out.text):
@@ -203,6 +208,16 @@ class TelegramReplier:
                 return self._msg_id
         await self.flush()
         return await self._send(out)
+
+    async def _fresh_message(self, out: Text | Buttons) -> object:
+        """A late answer, sent (so people hear of it) as the job's message from now on."""
+        await self.flush()
+        markup = self._keyboard(out) if isinstance(out, Buttons) else None
+        handle = await self._text(out.text, markup)
+        self._msg_id = handle
+        self._parts, self._head, self._markup = [html.escape(out.text, quote=False)], None, markup
+        self._shown, self._born = self._body(), time.monotonic()
+        return handle
 
     def _fits(self, text: str) -> bool:
         used = sum(units(n) + 2 for n in self._parts) + units(self.who or "") + 2

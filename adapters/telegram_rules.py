@@ -32,6 +32,9 @@ GROUP_PER_MINUTE = 20  # Telegram's limit for one group (the Bot FAQ)
 OPTIONAL_RESERVE = 10  # progress edits stop when only this many of the minute's calls are left
 BURST, BURST_SECONDS = 8, 8.0  # about one a second, with short bursts
 FOLD_SECONDS = 0.4  # a job's closing edit waits this long for replies to fold into it
+# Telegram notifies nobody of an edit: an answer that comes this long after the job's message
+# was made goes out as a message of its own (and the job's message from then on), not folded in.
+NOTIFY_AFTER_SECONDS = 8.0
 
 
 class GroupBudget:
