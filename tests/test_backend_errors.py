@@ -46,6 +46,7 @@ def db(backend: BackendProcess) -> sqlite3.Connection:
 
 
 # identity ----------------------------------------------------------------------------------
+@pytest.mark.both_modes
 def test_token_needs_client_id_and_is_rate_limited(backend: BackendProcess) -> None:
     r = httpx.post(backend.url + "/api/auth/anonymous-token")
     assert r.status_code == 400 and code(r) == 400
@@ -67,6 +68,7 @@ def test_bad_and_expired_token(backend: BackendProcess, api: Api) -> None:
     assert code(r) == 1001 and "expired" in r.json()["message"]
 
 
+@pytest.mark.both_modes
 def test_unknown_and_foreign_session(backend: BackendProcess, api: Api) -> None:
     r = api.get("/api/state/nemo_agent/me/doesnotexist/latest")
     assert r.status_code == 404 and code(r) == 1002
@@ -89,6 +91,7 @@ def test_no_credits_gives_bind_id(backend: BackendProcess, api: Api) -> None:
     assert "Register" in body["message"]
 
 
+@pytest.mark.both_modes
 def test_export_without_attribution_headers_is_402(api: Api) -> None:
     r = api.http.post(
         "/api/render/proxy/lambda",
@@ -98,6 +101,7 @@ def test_export_without_attribution_headers_is_402(api: Api) -> None:
     assert r.status_code == 402 and code(r) == 402
 
 
+@pytest.mark.both_modes
 def test_empty_timeline_and_foreign_media_in_draft(backend: BackendProcess, api: Api) -> None:
     r = api.post(
         "/api/render/proxy/lambda",
@@ -115,6 +119,7 @@ def test_empty_timeline_and_foreign_media_in_draft(backend: BackendProcess, api:
     other.close()
 
 
+@pytest.mark.both_modes
 def test_unknown_render_id(api: Api) -> None:
     r = api.get("/api/render/proxy/lambda/render_nope")
     assert code(r) == 4004
@@ -128,6 +133,7 @@ def test_pdf_named_mp4_is_refused(backend: BackendProcess, api: Api) -> None:
     assert not parts_left(backend)
 
 
+@pytest.mark.both_modes
 def test_zero_byte_file(api: Api) -> None:
     r = api.upload(("empty.txt", b""))
     assert code(r) == 4001 and "0 bytes" in r.json()["message"]
@@ -148,6 +154,7 @@ def test_docx_zip_bomb(api: Api) -> None:
     assert code(r) == 4001 and "expands" in r.json()["message"]
 
 
+@pytest.mark.both_modes
 def test_truncated_mp4(api: Api, tmp_path: Path) -> None:
     from tests.support.media import make_test_video
 
@@ -404,6 +411,7 @@ def test_script_no_installed_voice_can_read_is_refused_without_charge(
         api.close()
 
 
+@pytest.mark.both_modes
 def test_two_turns_at_once_run_one_after_the_other(backend: BackendProcess) -> None:
     """REAL backend, two messages on one session at the same moment: the second is planned on
     the state the first left, so "slower" ends with a slower voiceover, not only a setting."""

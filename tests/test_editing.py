@@ -12,6 +12,7 @@ from typing import Any
 
 import imageio_ffmpeg
 import numpy as np
+import pytest
 
 from backend.protocol.summary import timeline_summary
 from tests.support.backend import Api, function_names, iter_parts, texts
@@ -185,6 +186,7 @@ def test_timed_script_places_each_line(api: Api, tmp_path: Path) -> None:
         assert window.any() and abs(onset - t) <= 0.3, (t, onset, starts)
 
 
+@pytest.mark.both_modes
 def test_undo_second_video_and_help(api: Api, tmp_path: Path) -> None:
     one = make_test_video(tmp_path / "one.mp4", seconds=3, width=320, height=240)
     two = make_test_video(tmp_path / "two.mp4", seconds=5, width=480, height=270)
@@ -223,6 +225,7 @@ def test_trim_and_hold_last_frame(api: Api, tmp_path: Path) -> None:
     assert abs(probe(out)["duration_s"] - 3.0) < 0.3
 
 
+@pytest.mark.both_modes
 def test_iteration_reuses_speech(api: Api) -> None:
     voiced(api, "One. Two is here. Three is last.")
     api.upload(("script.txt", b"One. Two was changed. Three is last."))
@@ -290,6 +293,7 @@ def test_caption_position_on_an_uploaded_video_is_burned_in(api: Api, tmp_path: 
     assert top > 2 * bottom + 3, (top, bottom)  # the caption is drawn at the top, not the bottom
 
 
+@pytest.mark.both_modes
 def test_only_newly_synthesized_speech_is_charged(api: Api) -> None:
     """Credits pay for synthesis: a redo that the sentence cache serves whole is free, and
     changing one sentence of six costs that sentence's share, not the whole script again."""

@@ -49,6 +49,7 @@ async def test_chinese_credits_and_bad_file_real_backend(
     assert said[1].startswith("🚫"), said
 
 
+@pytest.mark.both_modes
 async def test_demo_conversation_real_backend(backend: BackendProcess, tmp_path: Path) -> None:
     import av
 
@@ -79,6 +80,7 @@ async def test_demo_conversation_real_backend(backend: BackendProcess, tmp_path:
     assert buttons(console, "demo") == [next_steps()]
 
 
+@pytest.mark.both_modes
 async def test_export_with_an_edit_applies_the_edit_first(
     backend: BackendProcess, tmp_path: Path
 ) -> None:
@@ -161,6 +163,7 @@ async def test_backend_messages_follow_the_chats_language_now(
     assert any("日语" in s and "没有扣除积分" in s for s in said), texts(console)
 
 
+@pytest.mark.both_modes
 async def test_unusable_files_get_the_backends_reason_real_backend(
     backend: BackendProcess, tmp_path: Path
 ) -> None:
@@ -198,6 +201,7 @@ async def test_unusable_files_get_the_backends_reason_real_backend(
     ]
 
 
+@pytest.mark.both_modes
 async def test_short_of_credits_real_backend(backend: BackendProcess, tmp_path: Path) -> None:
     """A script longer than the free credits cover: the person is told how many it needs and how
     many they have (not "out of credits", which `balance` would contradict)."""
