@@ -41,6 +41,7 @@ from adapters.discord_views import CommandButton, CommandSelect
 from bot.engine import Engine
 from bot.messages import Attachment, Inbound, Replier
 from bot.redact import register_secret
+from bot.replicas import adopt_orphans
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ class VoiceoverBot(discord.Client):
             await self._sync_commands()
         if self.resume:
             await self.engine.resume(self.replier_for, platform=NAME)
-            self._sweeper = asyncio.create_task(self.engine.adopt_orphans(self.replier_for, NAME))
+            self._sweeper = asyncio.create_task(adopt_orphans(self.engine, self.replier_for, NAME))
 
     async def _sync_commands(self) -> None:
         if self.guild_id is not None:

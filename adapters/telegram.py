@@ -40,6 +40,7 @@ from adapters.telegram_rules import GroupBudget, run_ffmpeg
 from adapters.telegram_webhook import start_webhook
 from bot.messages import Attachment, Inbound, Limits, Replier
 from bot.redact import install_redaction, register_secret
+from bot.replicas import adopt_orphans
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -424,4 +425,4 @@ async def serve(engine: Engine, settings: Settings) -> None:
     adapter = TelegramAdapter(engine, settings)
     async with adapter.running():
         await engine.resume(adapter.replier_for, platform=NAME)
-        await engine.adopt_orphans(adapter.replier_for, platform=NAME)  # until cancelled
+        await adopt_orphans(engine, adapter.replier_for, platform=NAME)  # until cancelled

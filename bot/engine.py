@@ -31,6 +31,7 @@ from bot.messages import (
 )
 from bot.models import SessionState
 from bot.progress import ProgressLine
+from bot.replicas import request_cancel, watch_cancel
 from bot.router import (
     GuiAction,
     Intent,
@@ -132,7 +133,9 @@ class Engine:
                 if slot.generation != generation:
                     return  # cancelled while waiting in the queue
                 started = True
-                await self._run(slot, self._process(inbound, rt, replier, detected))
+                await self._run(
+                    slot, self._process(inbound, rt, replier, detected), inbound.chat_key
+                )
         except asyncio.CancelledError:
             # The bot is stopping (the adapter cancels its handlers); a platform does not send
             # a message twice, so say what happens to it rather than drop it silently.
@@ -157,9 +160,11 @@ class Engine:
         task.add_done_callback(lambda done: done.cancelled() or done.exception())
         return task
 
-    async def _run(self, slot: _Slot, job: Coroutine[Any, Any, None]) -> None:
+    async def _run(self, slot: _Slot, job: Coroutine[Any, Any, None], key: str = "") -> None:
         task = asyncio.create_task(job)
         slot.current = task
+        if key and self.store.shared:  # a /cancel may reach another bot replica
+            watch_cancel(self.store, key, task)
         try:
             await task
         except asyncio.CancelledError:
@@ -173,6 +178,10 @@ class Engine:
         slot.generation += 1
         if slot.current is not None and not slot.current.done():
             slot.current.cancel(USER_CANCEL)
+            await self.store.settle_chat_jobs(key, "cancelled")
+            await replier.send(Text(t("cancelled", lang)))
+        elif await self.store.chat_elsewhere(key):  # the job runs on another bot replica
+            await request_cancel(self.store, key)
             await self.store.settle_chat_jobs(key, "cancelled")
             await replier.send(Text(t("cancelled", lang)))
         else:
@@ -393,7 +402,7 @@ class Engine:
 
             try:
                 await replier.send(Text(t("resumed", chat.language)))
-                await self._run(slot, job())
+                await self._run(slot, job(), key)
             except NotDelivered:
                 # The chat takes nothing from the bot (no permission, no DM): resuming again at
                 # every start would fail the same way, so the render is settled here.
@@ -401,16 +410,6 @@ class Engine:
                     "chat %s: render %s cannot be delivered; not resuming it", key, render_id
                 )
                 await self.store.set_job_status(render_id, "undeliverable")
-
-    async def adopt_orphans(self, replier_for: ReplierFactory, platform: str | None = None) -> None:
-        """Until cancelled: take over the renders and upload links of bot replicas that die
-        (their PostgreSQL lock goes with them); alone on SQLite there are never any."""
-        while True:
-            await asyncio.sleep(self.settings.orphan_sweep_seconds)
-            try:
-                await self.resume(replier_for, platform, orphans=True)
-            except Exception:  # the database is away: look again at the next sweep
-                log.warning("could not look for a gone replica's renders", exc_info=True)
 
     async def wait_background(self) -> None:
         """Wait for resumed renders (tests, graceful shutdown)."""

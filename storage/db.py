@@ -273,6 +273,8 @@ class ChatStore:
 
     # one process at a time per chat, and each platform update once
 
+    shared = False  # one process has the chats to itself (PgChatStore: bot replicas share it)
+
     def chat_turn(self, chat_key: str) -> AbstractAsyncContextManager[object]:
         """Held while a message of the chat is handled. One process: nothing to hold (the engine
         orders a chat's messages itself); replicas on PostgreSQL hold a lock per chat."""

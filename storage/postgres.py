@@ -299,6 +299,8 @@ class PgChatStore(ChatStore):
         return sorted(watches, key=lambda watch: watch.deadline)
 
     # one replica at a time per chat, and each platform update once
+    shared = True  # other bot replicas use the same chats
+
     @asynccontextmanager
     async def chat_turn(self, chat_key: str) -> AsyncIterator[object]:
         """Held while a replica handles a message of the chat, so the chat's messages run one at

@@ -28,11 +28,14 @@ import psycopg
 import pytest
 
 from bot.__main__ import DEMO_STEPS, EXAMPLE_SCRIPT
+from bot.messages import VideoFile
 from bot.texts import t
 from tests.support.backend import BackendProcess, free_port
 from tests.support.balancer import RoundRobin
 from tests.support.botapi import TOKEN, BotApiStandIn, Call
 from tests.support.services import Services
+from tests.support.standin import StandIn, engine_harness, progress
+from tests.support.standin import texts as engine_texts
 
 ROOT = Path(__file__).resolve().parents[1]
 ANN = {"id": 701, "is_bot": False, "first_name": "Ann", "username": "ann", "language_code": "en"}
@@ -283,3 +286,24 @@ async def test_stores_take_an_update_once_and_a_chat_one_replica_at_a_time(
     finally:
         await a.close()
         await b.close()
+
+
+async def test_cancel_reaching_another_replica_stops_the_job(
+    standin: StandIn, services: Services, tmp_path: Path
+) -> None:
+    """Behind a balancer /cancel may reach a replica that is not running the chat's job: it asks
+    the one that is (through the store), which cancels it as a local /cancel would."""
+    standin.behaviour.render_seconds = 3600
+    url = services.database("cancel_" + uuid.uuid4().hex[:10])
+    harness_a = engine_harness(standin.base_url, tmp_path / "a", database_url=url)
+    harness_b = engine_harness(standin.base_url, tmp_path / "b", database_url=url)
+    async with harness_a as (engine_a, console_a), harness_b as (engine_b, console_b):
+        console_a.push_nowait("export", chat_id="x")
+        await until(lambda: standin.count("/api/render/proxy/lambda/") >= 2, 20)
+        assert await engine_b.store.chat_elsewhere("console:x")
+        await console_b.push_message("/cancel", chat_id="x")
+        assert engine_texts(console_b, "x") == [t("cancelled", "en")]
+        await until(lambda: t("cancelled", "en") in progress(console_a, "x"), 20)
+        await until(lambda: not engine_a.busy("console:x"), 20)
+        assert await engine_a.store.in_flight_jobs() == []  # settled, not left to resume
+    assert console_a.sent(VideoFile) == []
