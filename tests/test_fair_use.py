@@ -280,25 +280,30 @@ def _speech(clips: list[tuple[str, int]], synthesized: int, cached: int) -> Spee
 
 
 def test_a_first_voicing_from_the_cache_waits_as_long_as_synthesis_would() -> None:
-    """The shared cache must not answer a stranger's first voicing measurably faster: the turn
-    is padded to the measured synthesis pace of the speech new to this identity."""
+    """The shared cache must not answer a stranger's first voicing measurably faster: the cache
+    hits new to this identity are padded to the measured synthesis pace; what was synthesized
+    now, or voiced by the same identity before, is not."""
     pace = SynthesisPace(default_rtf=0.1)
-    # nothing measured yet: the default pace; 10 s of speech new to the identity took 0.2 s
     served = _speech([("a", 6000), ("b", 4000)], synthesized=0, cached=2)
-    assert pace.pad("joe", 0.2, served, {"a", "b"}) == pytest.approx(0.8)
+    # nothing measured yet: the default pace for 10 s of speech someone else voiced
+    assert pace.pad("joe", served, {"a", "b"}) == pytest.approx(1.0)
     # a turn that synthesized everything sets the pace (0.3 s a second of speech here) ...
     pace.observe("joe", 3.0, _speech([("c", 10_000)], synthesized=1, cached=0))
     assert pace.rtf["joe"] == pytest.approx(0.3)
-    pace.observe("joe", 3.0, served)  # ... a turn with cached clips does not (it was faster)
+    pace.observe("joe", 0.1, served)  # ... a turn with cache hits does not (it was faster)
     assert pace.rtf["joe"] == pytest.approx(0.3)
-    assert pace.pad("joe", 0.2, served, {"a", "b"}) == pytest.approx(2.8)
-    # speech the identity voiced itself before is not padded; a clip said twice counts once
-    assert pace.pad("joe", 0.2, served, set()) == 0.0
-    twice = _speech([("a", 6000), ("a", 6000)], synthesized=0, cached=2)
-    assert pace.pad("joe", 0.0, twice, {"a"}) == pytest.approx(1.8)
-    # a turn already slower than synthesis would have been waits no more
-    assert pace.pad("joe", 5.0, served, {"a", "b"}) == 0.0
-    assert pace.pad("other-voice", 0.0, served, {"a"}) == pytest.approx(0.6)  # its own pace
+    assert pace.pad("joe", served, {"a", "b"}) == pytest.approx(3.0)
+    # all synthesized now: no pad, however slow the pace was
+    made = _speech([("d", 6000), ("e", 4000)], synthesized=2, cached=0)
+    assert pace.pad("joe", made, {"d", "e"}) == 0.0
+    # the identity's own earlier speech is a hit but no news: only the stranger's share counts
+    mixed = _speech([("a", 6000), ("f", 4000), ("g", 2000)], synthesized=1, cached=2)
+    assert pace.pad("joe", mixed, {"a", "g"}) == pytest.approx(0.3 * (6 + 2) / 2)  # 1 hit of 2
+    assert pace.pad("joe", served, set()) == 0.0
+    # a sentence said twice: its repeat is a hit of the turn's own making
+    twice = _speech([("h", 6000), ("h", 6000)], synthesized=1, cached=1)
+    assert pace.pad("joe", twice, {"h"}) == 0.0
+    assert pace.pad("other-voice", served, {"a", "b"}) == pytest.approx(1.0)  # its own pace
 
 
 # -- uploads: a cap for the whole process ------------------------------------------------------

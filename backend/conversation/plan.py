@@ -67,9 +67,9 @@ class SynthesisPace:
     now: that speed would tell a stranger that someone already voiced those words.
 
     ``observe`` keeps a moving average of seconds of synthesis per second of speech from turns
-    that synthesized everything; ``pad`` is the wait that brings a turn up to what synthesizing
-    its speech new to this identity would have taken. Speech the identity voiced itself before
-    is not padded: it knows."""
+    that synthesized everything; ``pad`` is how long synthesizing the cache hits new to this
+    identity would have taken. Speech synthesized now and speech the identity voiced itself
+    before are not padded: the first costs its time already, and of the second it knows."""
 
     default_rtf: float = 0.1  # before any measurement (the design's target is under 0.15)
     rtf: dict[str, float] = field(default_factory=dict)
@@ -77,17 +77,23 @@ class SynthesisPace:
     def observe(self, voice: str, seconds: float, speech: SpeechResult) -> None:
         if speech.cached or not speech.synthesized or speech.duration_ms <= 0:
             return
-        measured = seconds / (speech.duration_ms / 1000)
+        measured = min(1.0, seconds / (speech.duration_ms / 1000))
         old = self.rtf.get(voice)
         self.rtf[voice] = measured if old is None else 0.7 * old + 0.3 * measured
 
-    def pad(self, voice: str, seconds: float, speech: SpeechResult, fresh_keys: set[str]) -> float:
-        fresh_ms, seen = 0, set()
-        for key, ms in speech.clips:
-            if key in fresh_keys and key not in seen:
-                fresh_ms += ms
-            seen.add(key)
-        return max(0.0, self.rtf.get(voice, self.default_rtf) * fresh_ms / 1000 - seconds)
+    def pad(self, voice: str, speech: SpeechResult, fresh_keys: set[str]) -> float:
+        """Seconds to wait: the share of this identity's new speech that came from the cache
+        (which clips did is not kept, only how many: repeats within the script and clips the
+        identity voiced before are the other hits), at the measured pace."""
+        unique = dict(speech.clips)
+        fresh_ms = [ms for key, ms in unique.items() if key in fresh_keys]
+        repeats = len(speech.clips) - len(unique)
+        own = len(unique) - len(fresh_ms)
+        hits = min(len(fresh_ms), max(0, speech.cached - repeats - own))
+        if not hits:
+            return 0.0
+        hit_ms = sum(fresh_ms) * hits / len(fresh_ms)
+        return self.rtf.get(voice, self.default_rtf) * hit_ms / 1000
 
 
 PACE = SynthesisPace()  # per process: what synthesis costs here and now

@@ -283,7 +283,7 @@ async def _synthesize(
         fresh = await backend.store.claim_voiced(turn.ident.id, [k for k, _ms in speech.clips])
         took = loop.time() - started
         PACE.observe(voice.id, took, speech)
-        await asyncio.sleep(PACE.pad(voice.id, took, speech, fresh))  # the cache tells no one
+        await asyncio.sleep(PACE.pad(voice.id, speech, fresh))  # the cache tells no one
         charge, cached = speech_charge(speech, fresh, backend.settings.seconds_per_credit)
         finished = True
     except TTSError as exc:
