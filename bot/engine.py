@@ -103,7 +103,8 @@ class Engine:
             await self._cancel(key, slot, replier, lang)
             return
         export = rt.intent is Intent.EXPORT
-        if export and not rt.text and (slot.exports or self.exporter.busy(key)):
+        busy = slot.exports or self.exporter.busy(key)
+        if export and not rt.text and (busy or await self.store.exporting_elsewhere(key)):
             await replier.send(Text(t("already_exporting", lang)))  # the same MP4 twice otherwise
             return
         slot.exports += int(export)

@@ -284,6 +284,10 @@ class ChatStore:
         """Another replica is handling a message of this chat (never, with one process)."""
         return False
 
+    async def exporting_elsewhere(self, chat_key: str) -> bool:
+        """Another replica is following a render of this chat (never, with one process)."""
+        return False
+
     async def claim_update(self, platform: str, update_id: int) -> bool:
         """True the first time a platform's update is seen, False for a redelivery."""
         now = time.time()

@@ -319,6 +319,17 @@ class PgChatStore(ChatStore):
         """Another replica is handling a message of this chat (this one will wait its turn)."""
         return await self._life.held_elsewhere("chat:" + chat_key)
 
+    async def exporting_elsewhere(self, chat_key: str) -> bool:
+        """Another replica holds the chat and a render of it is in flight: an export asked for
+        meanwhile (a double tap landing on two replicas) would make the same video twice."""
+        if not await self.chat_elsewhere(chat_key):
+            return False
+        row = await self._one(
+            "SELECT 1 AS x FROM render_jobs WHERE chat_key = %s AND status = ANY(%s) LIMIT 1",
+            (chat_key, list(ACTIVE_STATUSES)),
+        )
+        return row is not None
+
     async def claim_update(self, platform: str, update_id: int) -> bool:
         """True the first time a platform's update is seen by any replica, False after."""
         now = time.time()

@@ -307,3 +307,21 @@ async def test_cancel_reaching_another_replica_stops_the_job(
         await until(lambda: not engine_a.busy("console:x"), 20)
         assert await engine_a.store.in_flight_jobs() == []  # settled, not left to resume
     assert console_a.sent(VideoFile) == []
+
+
+async def test_an_export_asked_on_another_replica_mid_render_is_not_made_twice(
+    standin: StandIn, services: Services, tmp_path: Path
+) -> None:
+    """A double tap on "export" whose two updates land on two replicas: the second says it is
+    already exporting, as one process would, instead of queueing a second render."""
+    standin.behaviour.render_seconds = 3600
+    url = services.database("export_" + uuid.uuid4().hex[:10])
+    harness_a = engine_harness(standin.base_url, tmp_path / "a", database_url=url)
+    harness_b = engine_harness(standin.base_url, tmp_path / "b", database_url=url)
+    async with harness_a as (_engine_a, console_a), harness_b as (_engine_b, console_b):
+        console_a.push_nowait("export", chat_id="x")
+        await until(lambda: standin.count("/api/render/proxy/lambda/") >= 2, 20)
+        async with asyncio.timeout(20):  # queued behind A's render instead: it would wait
+            await console_b.push_message("export", chat_id="x")
+        assert engine_texts(console_b, "x") == [t("already_exporting", "en")]
+        assert len(standin.render_bodies) == 1
