@@ -7,7 +7,11 @@
     <= 1.15x. Quality: SSIM/PSNR of the frames against the source with the same captions drawn on
     it (ffmpeg's ssim/psnr filters), beside a CRF 23 veryfast encode of the same, which the burn
     must not fall below (by eye on a frame grab, and by these figures).
-Run: ``python -m bench.bench_render [--runs N]``.
+(b) Pipelining a script-only video: a Piper script synthesized and then rendered in one pass (the
+    sum), against the same size of script synthesized with a render pipeline tapping it and then
+    exported from the cache (backend.runtime.pipeline), alternately, in this process (no HTTP, no
+    turn). Target: the pipelined time about max(synthesis, render), not their sum.
+Run: ``python -m bench.bench_render [--runs N] [--pipeline-words N]``.
 """
 
 from __future__ import annotations
@@ -162,11 +166,64 @@ def burn(runs: int) -> dict[str, float]:
         }
 
 
+def pipelining(words: int, runs: int) -> dict[str, float]:
+    from backend.runtime.pipeline import Pipeline
+    from backend.speech.catalog import discover_voices
+    from backend.speech.tts import TTSEngine
+    from bench.bench_scaling import script_of
+
+    voice = next(v for v in discover_voices(None) if v.engine == "piper")
+    synths, renders, piped = [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        engine = TTSEngine(work / "tts")
+        engine.sentence_clip("Warm up the voice.", voice, 1.0, None)
+        for i in range(runs):
+            for what in ("sum", "piped") if i % 2 == 0 else ("piped", "sum"):
+                out = work / f"{what}{i}.wav"
+                script = script_of(words, f"{what.title()} {i}")
+                cache = work / f"cache{i}"
+                t0 = time.perf_counter()
+                tap = Pipeline(RenderSpec(duration_ms=0), out, cache) if what == "piped" else None
+                speech = engine.synthesize(script, voice, out_path=out, tap=tap)
+                if tap is not None:
+                    tap.finish(speech.duration_ms)
+                t1 = time.perf_counter()
+                spec = RenderSpec(
+                    duration_ms=speech.duration_ms, voice=out, captions=list(speech.sentences)
+                )
+                use = cache if what == "piped" else None
+                render(spec, work / f"{what}{i}.mp4", work / "scratch", cache=use)
+                t2 = time.perf_counter()
+                if what == "sum":
+                    synths.append(t1 - t0)
+                    renders.append(t2 - t1)
+                else:
+                    piped.append(t2 - t0)
+    synth, rend, pipe = (statistics.median(x) for x in (synths, renders, piped))
+    print(
+        f"(b) pipelining a {words}-word script-only 1080p video: synthesis {synth:.1f} s + render "
+        f"{rend:.1f} s = {synth + rend:.1f} s one after the other; pipelined {pipe:.1f} s: "
+        f"{pipe / max(synth, rend):.2f}x of max(synthesis, render) (target ~1.0), "
+        f"{pipe / (synth + rend):.2f}x of the sum"
+    )
+    print(
+        f"    runs: synthesis {[round(x, 1) for x in synths]} render "
+        f"{[round(x, 1) for x in renders]} pipelined {[round(x, 1) for x in piped]}"
+    )
+    return {"synthesis_s": synth, "render_s": rend, "pipelined_s": pipe}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--pipeline-words", type=int, default=1000)
+    parser.add_argument("--only", choices=("burn", "pipelining"), default=None)
     args = parser.parse_args(argv)
-    burn(args.runs)
+    if args.only != "pipelining":
+        burn(args.runs)
+    if args.only != "burn" and args.pipeline_words > 0:
+        pipelining(args.pipeline_words, max(2, args.runs // 2))
     return 0
 
 
