@@ -203,6 +203,10 @@ async def synthesize(
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await writer
+    try:  # the last step as well: a synthesis quicker than one interval (cached) reported none
+        await write()
+    except Exception:
+        log.warning("progress write failed", exc_info=True)
     await vo.objects.publish(path)
     return speech_to_dict(speech, vo.settings.data_dir)
 
