@@ -31,8 +31,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """A test marked ``both_modes`` that uses the backend runs once per mode of issue 14."""
-    if metafunc.definition.get_closest_marker("both_modes") and "backend" in metafunc.fixturenames:
+    """A test marked ``both_modes`` that uses the backend runs once per mode of issue 14
+    (VO_TEST_MODES=cluster or =embedded,cluster: every test that uses the backend, in those)."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    chosen = modes.chosen_modes()
+    if chosen:
+        metafunc.parametrize("backend", chosen, indirect=True, scope="function")
+    elif metafunc.definition.get_closest_marker("both_modes"):
         metafunc.parametrize("backend", modes.MODES, indirect=True, scope="function")
 
 

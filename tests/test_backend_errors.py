@@ -9,7 +9,6 @@ import io
 import json
 import re
 import socket
-import sqlite3
 import subprocess
 import threading
 import uuid
@@ -29,6 +28,7 @@ from backend.intake.receive import check_url, fetch_url
 from backend.intake.safe_http import url_client
 from tests.support.backend import Api, BackendProcess
 from tests.support.fileserver import serve_folder
+from tests.support.modes import store_sql
 
 SCRIPT = "Lumen is a lamp. It is bright and kind to your eyes."
 
@@ -39,10 +39,6 @@ def code(r: httpx.Response) -> int:
 
 def parts_left(backend: BackendProcess) -> list[Path]:
     return list((backend.data_dir / "sessions").rglob("*.part"))
-
-
-def db(backend: BackendProcess) -> sqlite3.Connection:
-    return sqlite3.connect(backend.data_dir / "backend.sqlite3")
 
 
 # identity ----------------------------------------------------------------------------------
@@ -57,13 +53,13 @@ def test_token_needs_client_id_and_is_rate_limited(backend: BackendProcess) -> N
     assert r.status_code == 429 and code(r) == 429 and "7 days" in r.json()["message"]
 
 
+@pytest.mark.both_modes
 def test_bad_and_expired_token(backend: BackendProcess, api: Api) -> None:
     r = httpx.get(
         backend.url + "/api/credits/balance/simple", headers={"Authorization": "Bearer nope"}
     )
     assert r.status_code == 401 and code(r) == 1001
-    with db(backend) as conn:
-        conn.execute("UPDATE tokens SET expires = 0 WHERE identity_id = ?", (api.bind_id,))
+    store_sql(backend, "UPDATE tokens SET expires = 0 WHERE identity_id = ?", api.bind_id)
     r = api.get("/api/credits/balance/simple")
     assert code(r) == 1001 and "expired" in r.json()["message"]
 
@@ -80,10 +76,10 @@ def test_unknown_and_foreign_session(backend: BackendProcess, api: Api) -> None:
     other.close()
 
 
+@pytest.mark.both_modes
 def test_no_credits_gives_bind_id(backend: BackendProcess, api: Api) -> None:
     api.upload(("s.txt", SCRIPT.encode()))
-    with db(backend) as conn:
-        conn.execute("UPDATE identities SET credits = 0 WHERE id = ?", (api.bind_id,))
+    store_sql(backend, "UPDATE identities SET credits = 0 WHERE id = ?", api.bind_id)
     r, events = api.say("generate a natural male voiceover in English for my script")
     assert r.status_code == 402 and not events
     body = r.json()

@@ -20,6 +20,7 @@ from tests.support.media import make_test_video
 from tests.support.standin import buttons, engine_harness, next_steps, progress, texts
 
 
+@pytest.mark.both_modes
 async def test_voiceover_turn_real_backend(backend: BackendProcess, tmp_path: Path) -> None:
     async with engine_harness(backend.url, tmp_path) as (_engine, console):
         await console.push_message("", [EXAMPLE_SCRIPT])

@@ -5,15 +5,19 @@
 SeaweedFS (tests.support.cluster), behind a round-robin proxy (tests.support.proxy) so that
 consecutive requests of one test land on different replicas. Tests marked ``both_modes`` run once
 in each (conftest.py parametrizes the ``backend`` fixture); both backends start once per session.
+``VO_TEST_MODES=cluster`` runs every test that uses the backend against the cluster instead.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from backend.state.pg_store import SCHEMA
 from bot.__main__ import EXAMPLE_SCRIPT
 from tests.support.backend import Api, BackendProcess
 from tests.support.cluster import Cluster, make_cluster
@@ -21,6 +25,18 @@ from tests.support.proxy import RoundRobinProxy
 from tests.support.services import Services
 
 MODES = ("embedded", "cluster")
+
+
+def chosen_modes() -> list[str]:
+    """VO_TEST_MODES (comma-separated): run every test that uses the backend in these modes, to
+    look for what else the cluster breaks. Unset: only tests marked both_modes run in both."""
+    chosen = [m.strip() for m in os.environ.get("VO_TEST_MODES", "").split(",") if m.strip()]
+    unknown = set(chosen) - set(MODES)
+    if unknown:
+        raise ValueError(f"VO_TEST_MODES: unknown mode(s) {sorted(unknown)}; known: {MODES}")
+    return chosen
+
+
 WARM_UP = "generate a natural male voiceover in English for my script"
 
 
@@ -33,6 +49,7 @@ class ClusterBackend:
     cluster: Cluster
     proxy: RoundRobinProxy
     data_dir: Path
+    database_url: str
 
     @property
     def url(self) -> str:
@@ -53,6 +70,22 @@ class ClusterBackend:
         procs = [*self.cluster.replicas, *self.cluster.workers]
         with ThreadPoolExecutor(len(procs)) as pool:
             list(pool.map(lambda p: p.stop(), procs))
+
+
+def store_sql(backend: BackendProcess | ClusterBackend, statement: str, *params: object) -> None:
+    """One statement on the backend's own store (its SQLite file, or the cluster's PostgreSQL
+    database: both have the same tables), ``?`` placeholders: how a test sets up a state that
+    takes days to reach (an expired token, no credits left)."""
+    if isinstance(backend, ClusterBackend):
+        import psycopg
+
+        options = f"-c search_path={SCHEMA}"
+        with psycopg.connect(backend.database_url, autocommit=True, options=options) as conn:
+            conn.execute(statement.replace("?", "%s"), params)  # type: ignore[arg-type]
+        return
+    with sqlite3.connect(backend.data_dir / "backend.sqlite3") as db:
+        db.execute(statement, params)
+    db.close()
 
 
 def tts_caches(backend: BackendProcess | ClusterBackend) -> list[Path]:
@@ -91,7 +124,7 @@ def embedded_backend(base: Path) -> BackendProcess:
 
 def cluster_backend(services: Services, base: Path) -> ClusterBackend:
     """Two replicas and two workers on a database of their own, the proxy in front."""
-    services.database("vo_test_modes")
+    database_url = services.database("vo_test_modes")
     cluster = make_cluster(base, services.env("vo_test_modes"))
     proxy = RoundRobinProxy([r.url for r in cluster.replicas])
     procs = [*cluster.workers, *cluster.replicas]
@@ -103,4 +136,4 @@ def cluster_backend(services: Services, base: Path) -> ClusterBackend:
         proxy.stop()
         cluster.stop()
         raise
-    return ClusterBackend(cluster, proxy, base)
+    return ClusterBackend(cluster, proxy, base, database_url)
