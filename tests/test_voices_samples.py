@@ -36,6 +36,9 @@ from tests.support.standin import engine_harness
 ANN = {"id": 501, "is_bot": False, "first_name": "Ann", "username": "ann"}
 PRIVATE = {"id": 501, "type": "private", "first_name": "Ann", "username": "ann"}
 FIRST_TIME_S = 600  # the first /voices of a backend synthesizes every sample (a busy machine)
+# The first /voices of the session makes every sample: about 20 s here when quiet, minutes with the
+# machine shared (Kokoro's RTF went from 0.33 to 6 under a load of 12).
+first_time = pytest.mark.timeout(FIRST_TIME_S + 120)
 
 
 def catalogue(backend: BackendProcess) -> list[dict[str, Any]]:
@@ -86,8 +89,8 @@ def test_catalogue_route_describes_each_voice_in_the_callers_language(
     assert r.status_code == 200, r.text
     by_id = {v["id"]: v for v in r.json()["data"]["voices"]}
     assert by_id["bf_emma"]["description"] == "清晰柔和的英式女声"
-    assert by_id["zf_xiaoxiao"]["sample_text"].startswith("你好，我是晓晓。")
-    assert by_id["bm_george"]["sample_text"].startswith("Hi, I'm George.")
+    assert by_id["zf_xiaoxiao"]["sample_text"].startswith("你好，我是晓晓，")
+    assert by_id["bm_george"]["sample_text"].startswith("Hi, I'm George,")
     assert by_id["en_US-joe-medium"]["sample_url"] == "/api/voices/en_US-joe-medium/sample"
     r = api.get("/api/voices/no_such_voice/sample")
     assert (r.status_code, r.json()["code"]) == (404, 4004)
@@ -125,6 +128,7 @@ def menus(botapi: BotApiStandIn) -> list[Call]:
     return [c for c in botapi.sent("sendMessage") if (c.params.get("reply_markup") or {})]
 
 
+@first_time
 async def test_telegram_voices_sends_an_album_of_spoken_samples_then_buttons(
     botapi: BotApiStandIn, backend: BackendProcess, tmp_path: Path
 ) -> None:
@@ -148,7 +152,7 @@ async def test_telegram_voices_sends_an_album_of_spoken_samples_then_buttons(
     for n, (a, b) in enumerate(zip(first, second, strict=True)):
         data = albums[0].files[a["media"][9:]][1]
         assert data == albums[1].files[b["media"][9:]][1]  # the same cached sample
-        assert 1.5 < speaks(data, tmp_path / f"{n}.mp3") < 8
+        assert 1.2 < speaks(data, tmp_path / f"{n}.mp3") < 8
     menu = menus(botapi)[0].params["reply_markup"]["inline_keyboard"]
     pressed = {b["text"] for row in menu for b in row}
     assert pressed == {v["name"] for v in voices}
@@ -184,6 +188,7 @@ async def test_the_bot_api_stand_in_holds_telegrams_audio_rules(
 # -- Discord and the console ------------------------------------------------------------------
 
 
+@first_time
 async def test_discord_voices_attaches_a_spoken_sample_of_each_voice(
     backend: BackendProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -214,12 +219,13 @@ async def test_discord_voices_attaches_a_spoken_sample_of_each_voice(
         assert all(f"🎧 {v['name']}:" in post.content for v in voices), post.content
         if n == 0:
             for name, data in post.files.items():
-                assert 1.5 < speaks(data, tmp_path / name) < 8
+                assert 1.2 < speaks(data, tmp_path / name) < 8
     assert posts[0].files == posts[1].files
     texts = " ".join(c.content for c in server.calls)
     assert "British woman" in texts
 
 
+@first_time
 async def test_console_voices_prints_the_sample_paths(
     backend: BackendProcess, tmp_path: Path
 ) -> None:
@@ -234,5 +240,5 @@ async def test_console_voices_prints_the_sample_paths(
     for clip in sent.files:
         assert clip.path.parent == tmp_path / "output" and clip.path.is_file()
         assert any(str(clip.path) in line for line in printed)
-    assert 1.5 < speaks(sent.files[0].path.read_bytes(), tmp_path / "s.mp3") < 8
+    assert 1.2 < speaks(sent.files[0].path.read_bytes(), tmp_path / "s.mp3") < 8
     assert isinstance(menu[0], Buttons) and len(menu[0].buttons) == len(voices)

@@ -26,8 +26,8 @@ SAMPLE_MIME = "audio/mpeg"
 _VERSION = "1"  # bump when the lines or the encoding change
 _OLD = re.compile(r"-[0-9a-f]{16}\." + SAMPLE_EXT)
 _LINES = {
-    "en": "Hi, I'm {name}. This is how your script will sound in my voice.",
-    "zh": "你好，我是{name}。你的稿子用我的声音读出来就是这样。",
+    "en": "Hi, I'm {name}, and this is how I sound.",
+    "zh": "你好，我是{name}，这是我的声音。",
 }
 
 Encoder = Callable[[Path, Path], None]  # (wav in, sample out)
