@@ -162,6 +162,22 @@ def _restore_tts_cache(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _both_replicas_answered(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test run against the cluster had requests answered by each API replica (through the
+    round-robin proxy), so it really crossed replicas rather than passing on one."""
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is None or callspec.params.get("backend") != "cluster":
+        yield
+        return
+    proxy = request.getfixturevalue("cluster_backend").proxy
+    before = proxy.counts()
+    yield
+    served = [n - b for n, b in zip(proxy.counts(), before, strict=True)]
+    if not request.node.stash.get(_CALL_FAILED, True) and min(served) == 0:
+        pytest.fail(f"requests per replica {served}: one replica answered none", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
 def _console_replies_are_read(request: pytest.FixtureRequest) -> Iterator[None]:
     """Like Errbot's test backend: a test that leaves a reply of the programmatic console unread
     fails (at teardown), so no reply goes out unchecked."""
