@@ -306,6 +306,23 @@ def test_a_first_voicing_from_the_cache_waits_as_long_as_synthesis_would() -> No
     assert pace.pad("other-voice", served, {"a", "b"}) == pytest.approx(1.0)  # its own pace
 
 
+def test_the_model_load_of_a_voice_does_not_stay_in_its_pace() -> None:
+    """A voice's first synthesis in a process also loads its model (a 1-sentence warm-up then
+    measures the cap, 1.0): the next measurement replaces it instead of being averaged in, so
+    a cached turn is padded by what synthesis takes now, not by the load; later ones average."""
+    pace = SynthesisPace(default_rtf=0.1)
+    pace.observe("joe", 5.0, _speech([("w", 1500)], synthesized=1, cached=0))  # load + 1.5 s
+    assert pace.rtf["joe"] == pytest.approx(1.0)  # until something better: never below the truth
+    pace.observe("joe", 7.0, _speech([("c", 28_000)], synthesized=1, cached=0))
+    assert pace.rtf["joe"] == pytest.approx(0.25)
+    served = _speech([("a", 20_000)], synthesized=0, cached=1)
+    assert pace.pad("joe", served, {"a"}) == pytest.approx(5.0)  # not 0.7 * 1 + 0.3 * 0.25
+    pace.observe("joe", 14.0, _speech([("d", 28_000)], synthesized=1, cached=0))
+    assert pace.rtf["joe"] == pytest.approx(0.7 * 0.25 + 0.3 * 0.5)
+    pace.observe("ann", 0.2, _speech([("e", 2000)], synthesized=1, cached=0))  # a voice apart
+    assert pace.rtf["joe"] == pytest.approx(0.325) and pace.rtf["ann"] == pytest.approx(0.1)
+
+
 # -- uploads: a cap for the whole process ------------------------------------------------------
 
 

@@ -73,13 +73,25 @@ class SynthesisPace:
 
     default_rtf: float = 0.1  # before any measurement (the design's target is under 0.15)
     rtf: dict[str, float] = field(default_factory=dict)
+    provisional: set[str] = field(default_factory=set)  # voices measured once: with the load
 
     def observe(self, voice: str, seconds: float, speech: SpeechResult) -> None:
+        """The first synthesis of a voice also loads its model (seconds, however short the
+        script: a 1-sentence warm-up took over 3 s a second of speech, capped to 1, and the
+        moving average then padded a cached 75-word turn 15% past its real synthesis two turns
+        later): it is used only until the next measurement, which replaces it, not averaged."""
         if speech.cached or not speech.synthesized or speech.duration_ms <= 0:
             return
         measured = min(1.0, seconds / (speech.duration_ms / 1000))
         old = self.rtf.get(voice)
-        self.rtf[voice] = measured if old is None else 0.7 * old + 0.3 * measured
+        if old is None:
+            self.provisional.add(voice)
+            self.rtf[voice] = measured
+        elif voice in self.provisional:
+            self.provisional.discard(voice)
+            self.rtf[voice] = measured
+        else:
+            self.rtf[voice] = 0.7 * old + 0.3 * measured
 
     def pad(self, voice: str, speech: SpeechResult, fresh_keys: set[str]) -> float:
         """Seconds to wait: the share of this identity's new speech that came from the cache

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Awaitable
 from typing import Any
 
 from backend.conversation.apply_edits import apply_edits, forget_if_unchanged, label, remember, undo
@@ -20,6 +21,7 @@ from backend.conversation.plan import PACE, Turn, speech_charge
 from backend.conversation.voice_choice import describe, voice_list
 from backend.core.errors import BAD_INPUT, INTERNAL, NO_CREDITS, ApiError, api_error
 from backend.core.i18n import t
+from backend.core.types import SpeechResult
 from backend.intake.files import check_script
 from backend.protocol.summary import summary_or_empty
 from backend.runtime import pipeline
@@ -263,26 +265,37 @@ async def _synthesize(
     charge, cached, finished = 0, 0, False
     tap = pipeline.start(backend, state, out)  # a script-only video: rendered as it is spoken
     started = loop.time()
+    spent: list[float] = []
+
+    async def timed(work: Awaitable[SpeechResult]) -> SpeechResult:
+        """The synthesis alone sets the pace, not the pipeline's render tail after it (a cached
+        turn has that tail too: padding it again would count it twice)."""
+        try:
+            return await work
+        finally:
+            spent.append(loop.time() - started)
+
     try:
         speech = await pipeline.synthesized(
             tap,
-            synthesize(  # the TTS pool, or a worker when a queue is set
-                backend,
-                f"speech_{turn.invocation}",
-                turn.ident.id,
-                script,
-                voice,
-                turn.speed,
-                out,
-                progress,
-                pron,
-                lang,
-                tap,
+            timed(
+                synthesize(  # the TTS pool, or a worker when a queue is set
+                    backend,
+                    f"speech_{turn.invocation}",
+                    turn.ident.id,
+                    script,
+                    voice,
+                    turn.speed,
+                    out,
+                    progress,
+                    pron,
+                    lang,
+                    tap,
+                )
             ),
         )
         fresh = await backend.store.claim_voiced(turn.ident.id, [k for k, _ms in speech.clips])
-        took = loop.time() - started
-        PACE.observe(voice.id, took, speech)
+        PACE.observe(voice.id, spent[0], speech)
         await asyncio.sleep(PACE.pad(voice.id, speech, fresh))  # the cache tells no one
         charge, cached = speech_charge(speech, fresh, backend.settings.seconds_per_credit)
         finished = True
