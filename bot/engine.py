@@ -47,7 +47,7 @@ from bot.texts import detect_language, t
 from bot.turn import TurnResult, TurnWatcher
 from bot.uploads import Uploader
 from bot.voices import VoiceMenu
-from storage import ChatStore
+from storage import ChatStore, JobRecord
 
 log = logging.getLogger(__name__)
 
@@ -380,18 +380,17 @@ class Engine:
             if platform is None or platform_of(job.chat_key) == platform
         ]
         for job in jobs:
-            task = asyncio.create_task(
-                self._resume_one(job.chat_key, job.render_id, job.started, replier_for)
-            )
+            task = asyncio.create_task(self._resume_one(job, replier_for))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
         if jobs:
             log.info("resuming %d in-flight render(s)", len(jobs))
         return len(jobs)
 
-    async def _resume_one(
-        self, key: str, render_id: str, started: float, replier_for: ReplierFactory
-    ) -> None:
+    async def _resume_one(self, rec: JobRecord, replier_for: ReplierFactory) -> None:
+        key, render_id = rec.chat_key, rec.render_id
+        # "starting": the bot stopped while asking for it; it is asked for again, same id
+        restart = (rec.session_id or "") if rec.status == "starting" else None
         slot = self._slot(key)
         async with slot.lock, self.store.chat_turn(key):
             replier = await replier_for(key)
@@ -399,7 +398,9 @@ class Engine:
 
             async def job() -> None:
                 async with reported(chat, replier, self.settings, self.error_text):
-                    await self.exporter.follow(chat, replier, render_id, started=started)
+                    await self.exporter.follow(
+                        chat, replier, render_id, started=rec.started, restart_in=restart
+                    )
 
             try:
                 await replier.send(Text(t("resumed", chat.language)))

@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -107,10 +108,12 @@ class Exporter:
         if not has_content(await self.ids.call(chat, look, notice=notice)):
             await replier.send(Text(t("nothing_to_export", chat.language)))
             return None
+        render_id = f"render_{time.time_ns() // 1_000_000}_{uuid.uuid4().hex[:6]}"
+        started: list[str] = [next(iter(states), "")]
+        # Recorded before the backend hears of it: a bot stopped while the request is out starts
+        # the same render id at its next start (the backend takes a repeated id as one render).
+        await self.store.add_job(chat.key, render_id, started[-1] or None, "starting")
         progress = ProgressLine(replier, "render")
-        await progress.show(t("rendering", chat.language))
-        render_id = f"render_{time.time_ns() // 1_000_000}"
-        started: list[str] = []
 
         async def start(auth: Auth, sid: str) -> RenderStatus:
             # The seed's export body carries the draft (the hosted service needs it); the
@@ -121,12 +124,18 @@ class Exporter:
             started.append(sid)
             return status
 
-        status = await self.ids.call(chat, start, notice=notice)
+        try:
+            await progress.show(t("rendering", chat.language))
+            await self._remember(chat, render_id, progress)
+            status = await self.ids.call(chat, start, notice=notice)
+        except asyncio.CancelledError as exc:
+            await self._interrupted(chat, progress, exc)
+            raise
+        except BaseException:
+            await self.store.set_job_status(render_id, "failed")
+            await self.store.set_setting(chat.key, _progress_key(render_id), None)
+            raise
         await self.store.add_job(chat.key, status.id, started[-1], "queued")
-        handle = progress.handle
-        if isinstance(handle, int | str) and not isinstance(handle, bool):
-            # a bot restarted after a crash edits this message on, rather than leave it stuck
-            await self.store.set_setting(chat.key, _progress_key(status.id), json.dumps(handle))
         return await self.follow(chat, replier, status.id, progress)
 
     async def follow(
@@ -136,10 +145,49 @@ class Exporter:
         render_id: str,
         progress: ProgressLine | None = None,
         started: float | None = None,
+        restart_in: str | None = None,
     ) -> Path | None:
-        """Poll until the render finishes (backing off from ~1 s to 30 s), then deliver it."""
+        """Poll until the render finishes (backing off from ~1 s to 30 s), then deliver it.
+
+        `restart_in`: the bot stopped while asking for this render (session id, or "" for the
+        chat's current one); it is asked for again first, under the same id."""
         with self._exporting(chat.key):
+            if restart_in is not None:
+                await self._restart(chat, render_id, restart_in)
             return await self._follow(chat, replier, render_id, progress, started)
+
+    async def _restart(self, chat: Chat, render_id: str, session_id: str) -> None:
+        async def again(auth: Auth, current: str) -> RenderStatus:
+            sid = session_id or current
+            state = await self.client.state(auth, sid)
+            draft = dict(state.draft) if state.has_draft else None
+            return await self.client.start_render(auth, sid, render_id, draft)
+
+        try:
+            status = await self.ids.call(chat, again)
+        except BackendError:
+            await self.store.set_job_status(render_id, "failed")
+            raise
+        await self.store.set_job_status(status.id, "queued")
+
+    async def _remember(self, chat: Chat, render_id: str, progress: ProgressLine) -> None:
+        handle = progress.handle
+        if isinstance(handle, int | str) and not isinstance(handle, bool):
+            # a bot restarted after a crash edits this message on, rather than leave it stuck
+            await self.store.set_setting(chat.key, _progress_key(render_id), json.dumps(handle))
+
+    async def _interrupted(
+        self, chat: Chat, progress: ProgressLine, exc: asyncio.CancelledError
+    ) -> None:
+        """Stopped (SIGTERM/SIGINT: the render stays stored and resumes, editing this same
+        message on) or /cancel-led: the message showing "Rendering... N%" says which."""
+        cancelled = bool(exc.args) and exc.args[0] == USER_CANCEL
+        text = t("cancelled" if cancelled else "render_interrupted", chat.language)
+        try:
+            async with asyncio.timeout(5):
+                await progress.finish(text)
+        except Exception:
+            log.info("could not edit the progress message on the way out", exc_info=True)
 
     async def _follow(
         self,
@@ -157,15 +205,7 @@ class Exporter:
         try:
             result = await self._poll(chat, replier, render_id, progress, started)
         except asyncio.CancelledError as exc:
-            # Stopped (SIGTERM/SIGINT: the render stays stored and resumes, editing this same
-            # message on) or /cancel-led: the message showing "Rendering... N%" says which.
-            cancelled = bool(exc.args) and exc.args[0] == USER_CANCEL
-            text = t("cancelled" if cancelled else "render_interrupted", chat.language)
-            try:
-                async with asyncio.timeout(5):
-                    await progress.finish(text)
-            except Exception:
-                log.info("could not edit the progress message on the way out", exc_info=True)
+            await self._interrupted(chat, progress, exc)
             raise
         except BaseException:
             await self.store.set_setting(chat.key, _progress_key(render_id), None)

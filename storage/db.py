@@ -69,7 +69,7 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
-ACTIVE_STATUSES = ("queued", "rendering")
+ACTIVE_STATUSES = ("starting", "queued", "rendering")
 SEEN_UPDATES_SECONDS = 86400.0  # Telegram keeps an undelivered update for 24 hours at most
 
 

@@ -365,6 +365,32 @@ async def test_restart_during_render_delivers_result(standin: StandIn, tmp_path:
     assert texts(console2, "r")[0] == t("resumed", "en")
 
 
+async def test_stopped_while_asking_for_the_render_asks_again_at_restart(
+    standin: StandIn, tmp_path: Path
+) -> None:
+    """Stand-in + real Engine, console and SQLite file: the bot stops while its render request is
+    still out (SIGTERM on a busy box). The job was stored first, so the progress message says the
+    render carries on, and the next start asks for the same render id again and delivers it."""
+    standin.behaviour.render_start_seconds = 2
+    async with engine_harness(standin.base_url, tmp_path) as (engine, console):
+        console.push_nowait("export", chat_id="s")
+        await until(lambda: len(standin.render_bodies) == 1)
+        jobs = await engine.store.in_flight_jobs()
+        assert [(j.chat_key, j.status) for j in jobs] == [("console:s", "starting")]
+    assert console.sent(VideoFile) == []
+    assert progress(console, "s")[-1] == t("render_interrupted", "en")
+    standin.behaviour.render_start_seconds = 0
+    async with engine_harness(standin.base_url, tmp_path) as (engine2, console2):
+        assert await engine2.resume(console2.replier_for) == 1
+        await engine2.wait_background()
+        assert await engine2.store.in_flight_jobs() == []
+        job = await engine2.store.get_job(jobs[0].render_id)
+    assert job is not None and job.status == "delivered"
+    assert [b["id"] for b in standin.render_bodies] == [jobs[0].render_id] * 2
+    assert len(console2.sent(VideoFile, "s")) == 1
+    assert texts(console2, "s")[0] == t("resumed", "en")
+
+
 async def test_upload_errors(standin: StandIn, tmp_path: Path) -> None:
     """Stand-in: 4001 -> the backend's reason, then the formats; 4002 -> compress/trim; >500 MB
     refused before any upload."""

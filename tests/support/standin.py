@@ -103,6 +103,7 @@ class Behaviour:
     heartbeat_interval: float = 0.02
     event_delay: float = 0.0
     render_seconds: float = 0.0  # a slow render completes only after this long
+    render_start_seconds: float = 0.0  # the render request is answered only after this long
     render_polls: int = 1  # polls answered "rendering" before completion
     render_fail: bool = False
     render_no_output: bool = False  # "completed" without an output URL
@@ -454,7 +455,10 @@ class StandIn:
         if body.get("sessionId") not in self.sessions:
             return _env(None, 1002, "session not found")
         rid = str(body.get("id"))
-        self.renders[rid] = {"created": time.monotonic(), "polls": 0}
+        if self.behaviour.render_start_seconds:
+            await asyncio.sleep(self.behaviour.render_start_seconds)
+        # a repeated id is the same render, as on the self-hosted backend
+        self.renders.setdefault(rid, {"created": time.monotonic(), "polls": 0})
         return _env({"id": rid, "status": "queued"})
 
     async def render_status(self, request: Request) -> Response:
