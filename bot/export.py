@@ -10,7 +10,6 @@ import json
 import logging
 import re
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -108,7 +107,9 @@ class Exporter:
         if not has_content(await self.ids.call(chat, look, notice=notice)):
             await replier.send(Text(t("nothing_to_export", chat.language)))
             return None
-        render_id = f"render_{time.time_ns() // 1_000_000}_{uuid.uuid4().hex[:6]}"
+        # render_<ts> as the hosted service documents it, in microseconds: two chats of one bot
+        # (or two replicas) exporting in the same millisecond must not share an id
+        render_id = f"render_{time.time_ns() // 1_000}"
         started: list[str] = [next(iter(states), "")]
         # Recorded before the backend hears of it: a bot stopped while the request is out starts
         # the same render id at its next start (the backend takes a repeated id as one render).
