@@ -123,6 +123,8 @@ class Whisper:
         segments = list(segments)
         heard = "".join(s.text for s in segments)
         if chinese:
+            misheard = zh_text.misheard(script, heard)
+            print(f"  misheard (expected, heard): {misheard}", file=sys.stderr)
             return zh_text.cer(script, heard), None
         err = error_rate(tokens(script, False), tokens(heard, False))
         ours = [

@@ -66,3 +66,9 @@ def differences(ref: list[str], hyp: list[str]) -> list[tuple[str, str]]:
         for op, i1, i2, j1, j2 in match.get_opcodes()
         if op != "equal"
     ]
+
+
+def misheard(script: str, heard: str) -> list[tuple[str, str]]:
+    """The differences the CER counts, as (expected, heard): what a Latin word became is left out."""
+    pairs = differences(zh_tokens(script), zh_tokens(heard))
+    return [(r, h) for r, h in pairs if not (r == LATIN and len(h) <= LATIN_SPAN)]
