@@ -11,7 +11,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from backend.speech import zh_numbers
+from backend.speech import zh_numbers, zh_particles
 
 SENTENCE_GAP_MS = 250
 PARAGRAPH_GAP_MS = 600
@@ -353,8 +353,8 @@ def _apply_pronunciations(text: str, pronunciations: dict[str, str] | None) -> s
 
 def spoken_text(text: str, pronunciations: dict[str, str] | None) -> str:
     """Text as handed to the voice: user pronunciations, then titles espeak would split on, then
-    numbers in Chinese text in the forms the Mandarin G2P reads right (1,999元, 10:30)."""
+    numbers and the particles 地/得 in Chinese text in the forms the Mandarin G2P reads right."""
     text = _apply_pronunciations(text, pronunciations)
     for title, full in _TITLES.items():
         text = re.sub(r"(?<!\w)" + title + r"\.(?=\s)", full, text, flags=re.I)
-    return zh_numbers.normalize(text)
+    return zh_particles.normalize(zh_numbers.normalize(text))
