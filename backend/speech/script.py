@@ -11,7 +11,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from backend.speech import zh_numbers, zh_particles
+from backend.speech import zh_numbers, zh_readings
 
 SENTENCE_GAP_MS = 250
 PARAGRAPH_GAP_MS = 600
@@ -357,4 +357,4 @@ def spoken_text(text: str, pronunciations: dict[str, str] | None) -> str:
     text = _apply_pronunciations(text, pronunciations)
     for title, full in _TITLES.items():
         text = re.sub(r"(?<!\w)" + title + r"\.(?=\s)", full, text, flags=re.I)
-    return zh_particles.normalize(zh_numbers.normalize(text))
+    return zh_readings.normalize(zh_numbers.normalize(text))

@@ -1,6 +1,6 @@
-"""The particles 地 and 得 are said "de" (issue 15): misaki read them "dì" and "dé" when jieba left
-them on their own (慢慢地走, 跑得很快), as backend/speech/zh_particles.py explains. Real G2P, real
-Kokoro."""
+"""Characters misaki reads wrong in context are said right (issue 15): the particles 地 and 得 as
+"de" (misaki: "dì", "dé" in 慢慢地走, 跑得很快) and 长 "long" as "cháng" (misaki: "zhǎng" in 很长,
+长时间), as backend/speech/zh_readings.py explains. Real G2P, real Kokoro."""
 
 from __future__ import annotations
 
@@ -37,6 +37,16 @@ def test_particles_reach_the_g2p_as_a_toneless_de(engine: TTSEngine, written: st
     assert zh(spoken_text(written, None)) == zh(said)
     assert zh(written) != zh(said)  # what misaki alone makes of it
     assert "tɤ " in zh(said)  # 的: "de", no tone arrow
+
+
+@pytest.mark.parametrize(
+    "written", ["续航时间很长。", "太长了。", "长时间使用也不烫。", "多长时间？", "非常长。"]
+)
+def test_long_is_said_chang(engine: TTSEngine, written: str) -> None:
+    zh = engine.kokoro.phonemizer("zh_CN")
+    heard = zh(spoken_text(written, None))
+    assert "ꭧʰa↗ŋ" in heard and "ꭧa↓ŋ" not in heard, heard
+    assert "ꭧa↓ŋ" in zh(written)  # what misaki alone makes of it: zhǎng
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,58 @@
+"""Characters the Mandarin G2P reads wrong in context, handed to it as characters it reads right.
+
+misaki reads a word jieba leaves on its own by the character's first dictionary reading (pypinyin),
+so the adverbial 地 of 慢慢地走 was said "dì", the complement 得 of 跑得很快 "dé", and 长 "long"
+after a degree word (很长, 太长了, 长时间) "zhǎng" (grow). Where jieba's part of speech tags show
+the particle (an adverb, adjective or verb, 地, a verb; a word of state ending in 地, 静静地; a verb
+or adjective, 得, an adverb or adjective), the G2P is given 的, always a toneless "de"; 长 "long"
+is given as 常, always "cháng". Captions keep the written character (they are made from the
+script, not from this text). 地 and 得 as words (这块地很大, 他得了第一名) and 长 "grow" (长大,
+长高, 成长) stay as they are.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+_KANA = re.compile(r"[\u3040-\u30ff]")
+_MODIFIERS = {"d", "a", "ad", "an", "b", "z", "i", "l"}  # adverbs, adjectives, idioms
+_COMPLEMENTS = {"d", "a", "ad", "an", "z", "i", "l"}
+_LOCK = threading.Lock()  # jieba's tokenizer loads its tables on first use
+# 长 "long": after a degree word, unless a verb of growing follows (长大, 长高, 长得, 长出...);
+# and in 长时间. pypinyin's first reading of 长 alone is zhǎng.
+_LONG = re.compile(
+    r"(很|太|更|最|较|多|好|超|挺|够|非常|相当|特别|这么|那么|多么)长(?![大高胖得出满肉成进])"
+    r"|()长(?=时间)"
+)
+
+
+def normalize(text: str) -> str:
+    """``text`` with its particles 地 and 得 written 的 and 长 "long" 常, in Chinese text only."""
+    if not _HAN.search(text) or _KANA.search(text):
+        return text
+    text = _LONG.sub(lambda m: (m.group(1) or "") + "常", text)
+    if "地" not in text and "得" not in text:
+        return text
+    import jieba.posseg  # misaki[zh] brings jieba; loaded only for Chinese text
+
+    with _LOCK:
+        tokens = [(w.word, w.flag) for w in jieba.posseg.cut(text)]
+    spoken = [i for i, (word, _) in enumerate(tokens) if word.strip()]
+    out = [word for word, _ in tokens]
+    for k, i in enumerate(spoken):
+        word, flag = tokens[i]
+        before = tokens[spoken[k - 1]][1] if k else ""
+        after, after_flag = tokens[spoken[k + 1]] if k + 1 < len(spoken) else ("", "")
+        if after[:1] in ("确", "士"):  # 的确, 的士 are read "dí"
+            continue
+        if word == "地" and (before in _MODIFIERS or before == "v") and after_flag.startswith("v"):
+            out[i] = "的"
+        elif flag == "z" and len(word) > 1 and word.endswith("地"):  # 静静地, 悄悄地
+            out[i] = word[:-1] + "的"
+        elif (
+            word == "得" and (before == "v" or before in {"a", "ad"}) and after_flag in _COMPLEMENTS
+        ):
+            out[i] = "的"
+    return "".join(out)
