@@ -2,8 +2,8 @@
 
 Whisper writes Mandarin in traditional characters as often as not (``認識`` for ``认识``): that alone
 made the CER of a perfectly read script 36 %. Both sides are converted to simplified characters
-(OpenCC ``t2s``, the ``[bench]`` extra), Arabic digits become Chinese numerals (``cn2an``, which
-``misaki[zh]`` brings, reads them the same way for the voice), punctuation and Latin words are
+(OpenCC ``t2s``, the ``[bench]`` extra), Arabic digits become Chinese numerals as they are said
+(backend/speech/zh_numbers.py, then ``cn2an`` as the voice's G2P does), punctuation and Latin words are
 dropped. Characters that sound exactly alike and that whisper picks between by guess count as one
 (他/她/它 for "it", 著/着). Latin words (the brand name ``Lumen``) are read by the English G2P and
 whisper writes them as any characters that sound alike (``路门``): each one may stand for up to
@@ -16,6 +16,8 @@ import difflib
 import re
 
 import cn2an
+
+from backend.speech import zh_numbers
 
 _TOKEN = re.compile(r"[\u4e00-\u9fff]|[A-Za-z][A-Za-z'’-]*")
 _SAME = str.maketrans("他她著", "它它着")
@@ -31,8 +33,10 @@ def to_simplified(text: str) -> str:
 
 
 def han_numbers(text: str) -> str:
-    """Arabic numbers as Chinese numerals, the way the voice reads them (2024年 -> 二零二四年)."""
-    return str(cn2an.transform(text, "an2cn"))
+    """Arabic numbers as Chinese numerals, the way a reader (and the voice) says them: the
+    product's forms first (1,999元 -> 1999元, 10:30 -> 10点30分, phone numbers digit by digit),
+    then cn2an (2024年 -> 二零二四年), on the script and on what whisper wrote alike."""
+    return str(cn2an.transform(zh_numbers.normalize(text), "an2cn"))
 
 
 def zh_tokens(text: str) -> list[str]:
