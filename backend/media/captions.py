@@ -186,7 +186,8 @@ def ass_document(
     margin_v = round(height * 0.08)
     margin_h = round(width * 0.06)
     outline = max(2, round(size * 0.07))
-    shadow = max(1, round(size * 0.03))
+    # No shadow: its translucent black is the one part of the style the overlay path of
+    # backend.media.burn cannot draw exactly; the outline alone keeps the words readable.
     font = re.sub(r"[,\r\n{}\\]", " ", font_name).strip() or "DejaVu Sans"
     lines = [
         "[Script Info]",
@@ -202,7 +203,7 @@ def ass_document(
         "Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, "
         "Shadow, Alignment, MarginL, MarginR, MarginV, Encoding",
         f"Style: Caption,{font},{size},&H00FFFFFF,&H0000D7FF,&H00101010,&H96000000,-1,0,0,0,"
-        f"100,100,0,0,1,{outline},{shadow},{align},{margin_h},{margin_h},{margin_v},1",
+        f"100,100,0,0,1,{outline},0,{align},{margin_h},{margin_h},{margin_v},1",
         *(_title_style(f"Title{i}", t, font, width, height) for i, t in enumerate(titles)),
         "",
         "[Events]",

@@ -27,6 +27,7 @@ import av
 
 from backend.core.types import RenderSpec, Sentence, TextOverlay
 from backend.media.audio import audio_graph, music_gain_db, normalize_voice, premix
+from backend.media.burn import STATES, band_graph, burn_band
 from backend.media.captions import (
     FONTS_DIR,
     change_times,
@@ -202,7 +203,7 @@ def render(
                 normalize_voice(Path(spec.voice), voice, scratch, cancel)
             audio_inputs, audio_filter = _audio(spec, plan, info, voice, scratch, cancel)
             report(0.1)
-            args = _command(spec, plan, info, audio_inputs, audio_filter, scratch)
+            args = _command(spec, plan, info, audio_inputs, audio_filter, scratch, cancel)
             run_ffmpeg(
                 [*args, "-f", "mp4", f"file:{tmp}"],
                 cwd=scratch,
@@ -324,6 +325,7 @@ def _command(
     audio_inputs: list[str],
     audio_filter: str,
     scratch: Path,
+    cancel: threading.Event | None = None,
 ) -> list[str]:
     """ffmpeg arguments (without the output file): input 0 is the picture, then the audio."""
     inputs: list[str] = []
@@ -360,17 +362,27 @@ def _command(
         video_args = ["-map", "0:v:0", "-c:v", "copy"]
     else:
         fps = max(1, min(spec.fps, 60))
-        graph.append(
-            fit_graph(
-                "[0:v:0]",
-                src_w=info.width,
-                src_h=info.height,
-                src_fps=info.fps,
-                spec=spec,
-                hold_s=plan.hold_s,
-                ass=ass,
-            )
+        # captions alone (no titles) are drawn once per change and overlaid (backend.media.burn)
+        cues = change_times(plan.captions, spec.width, spec.height) if plan.burn else []
+        band = None
+        if cues and not plan.titles:
+            band = burn_band(scratch, ass, spec.width, spec.height, cues, plan.total_s, cancel)
+        canvas = sum(1 for a in inputs if a == "-i")
+        if band is not None:
+            inputs += ["-safe", "0", "-f", "concat", "-i", STATES]
+        fitted = fit_graph(
+            "[0:v:0]",
+            src_w=info.width,
+            src_h=info.height,
+            src_fps=info.fps,
+            spec=spec,
+            hold_s=plan.hold_s,
+            ass="" if band else ass,
+            out="[base]" if band else "[vout]",
         )
+        graph.append(fitted)
+        if band is not None:
+            graph.append(band_graph(band, ass, f"[{canvas}:v]", "[base]", spec.width, spec.height))
         video_args = ["-map", "[vout]", "-c:v", "libx264", *X264_VIDEO, "-g", str(fps * 2)]
         video_args += ["-pix_fmt", "yuv420p"]
 

@@ -87,8 +87,9 @@ def fit_graph(
     spec: RenderSpec,
     hold_s: float,
     ass: str,
+    out: str = "[vout]",
 ) -> str:
-    """filter_complex text taking `src` (e.g. "[0:v:0]") to [vout] at the output size and rate."""
+    """filter_complex text taking `src` (e.g. "[0:v:0]") to `out` at the output size and rate."""
     w, h = spec.width, spec.height
     fps = max(1, min(spec.fps, 60))
     head = [] if abs(src_fps - fps) < 0.01 else [f"fps={fps}"]
@@ -100,16 +101,16 @@ def fit_graph(
     fit = spec.fit if spec.fit in FITS else "pad"
     same_aspect = abs(src_w * h - src_h * w) <= max(w, h) * 2  # within a pixel or two
     if (src_w, src_h) == (w, h):
-        return f"{src}{','.join([*head, *tail])}[vout]"
+        return f"{src}{','.join([*head, *tail])}{out}"
     if same_aspect:
-        return f"{src}{','.join([*head, f'scale={w}:{h}:{_SCALE}', *tail])}[vout]"
+        return f"{src}{','.join([*head, f'scale={w}:{h}:{_SCALE}', *tail])}{out}"
     if fit == "crop":
         scale = f"scale={w}:{h}:force_original_aspect_ratio=increase:{_SCALE},crop={w}:{h}"
-        return f"{src}{','.join([*head, scale, *tail])}[vout]"
+        return f"{src}{','.join([*head, scale, *tail])}{out}"
     inner = f"scale={w}:{h}:force_original_aspect_ratio=decrease:force_divisible_by=2:{_SCALE}"
     if fit == "pad":
         pad = f"pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color=black"
-        return f"{src}{','.join([*head, inner, pad, *tail])}[vout]"
+        return f"{src}{','.join([*head, inner, pad, *tail])}{out}"
     # blur: the source scaled to fill and heavily blurred (cheaply, at 1/8 size), the source
     # scaled to fit on top, centred.
     bw, bh = _even(w / 8), _even(h / 8)
@@ -121,6 +122,6 @@ def fit_graph(
             f"[bgsrc]scale={bw}:{bh}:force_original_aspect_ratio=increase:{_SCALE},"
             f"crop={bw}:{bh},boxblur={radius}:2,scale={w}:{h}:{_SCALE}[bg]",
             f"[fgsrc]{inner}[fg]",
-            f"[bg][fg]overlay=(W-w)/2:(H-h)/2,{','.join(tail)}[vout]",
+            f"[bg][fg]overlay=(W-w)/2:(H-h)/2,{','.join(tail)}{out}",
         ]
     )
