@@ -153,12 +153,9 @@ def _restore_tts_cache(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
         return
     caches = modes.tts_caches(request.getfixturevalue("backend"))
-    before = {path for cache in caches if cache.is_dir() for path in cache.iterdir()}
+    before = modes.cache_contents(caches)
     yield
-    for cache in caches:
-        for path in set(cache.iterdir()) - before if cache.is_dir() else ():
-            if not path.is_dir():  # a voice model a worker loaded (models/) stays
-                path.unlink(missing_ok=True)
+    modes.restore_caches(caches, before)
 
 
 @pytest.fixture(autouse=True)

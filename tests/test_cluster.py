@@ -3,7 +3,9 @@
 
 Every request of a flow goes to the other replica than the one before (as a load balancer may
 send them), then the faults: a worker killed mid-render, an API replica killed mid-turn,
-PostgreSQL restarted between an export and its poll. The cluster starts once for the module.
+PostgreSQL restarted between an export and its poll. The cluster is the session's (conftest's
+``cluster_backend``, which the ``both_modes`` tests use through its proxy), not a second one: after
+each test, what a fault test killed is started again and what it synthesized leaves the caches.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ import httpx
 import pytest
 
 from tests import test_backend_flow as flow
+from tests.support import modes
 from tests.support.backend import iter_parts
-from tests.support.cluster import Cluster, ClusterApi, make_cluster
+from tests.support.cluster import Cluster, ClusterApi
 from tests.support.media import probe
+from tests.support.modes import ClusterBackend
 from tests.support.services import Services
 
 SCRIPT = (
@@ -31,15 +35,15 @@ SCRIPT = (
 VOICEOVER = "generate a natural male voiceover in English for my script"
 
 
-@pytest.fixture(scope="module")
-def cluster(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    services.database("vo_test_cluster")
-    found = make_cluster(tmp_path_factory.mktemp("cluster"), services.env("vo_test_cluster"))
-    try:
-        found.start()
-        yield found
-    finally:
-        found.stop()
+@pytest.fixture
+def cluster(cluster_backend: ClusterBackend) -> Iterator[Cluster]:
+    """The session's cluster, whole and with its sentence caches as they were after the test, so
+    the tests that use it next (in any module, in any order) find what they would have found."""
+    caches = cluster_backend.tts_caches()
+    before = modes.cache_contents(caches)
+    yield cluster_backend.cluster
+    cluster_backend.cluster.revive()
+    modes.restore_caches(caches, before)
 
 
 def voiceover(api: ClusterApi, script: str = SCRIPT) -> list[dict[str, Any]]:

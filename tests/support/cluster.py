@@ -99,6 +99,18 @@ class Cluster:
         for r in self.replicas:
             r.start()
 
+    def revive(self) -> None:
+        """Starts again every process that is not running (a fault test killed it, or a failed
+        one left it dead), as a supervisor would."""
+        dead = [
+            p
+            for p in [*self.workers, *self.replicas]
+            if p.proc is None or p.proc.poll() is not None
+        ]
+        for p in dead:
+            p.stop()  # reaps an exited process
+            p.start()
+
     def stop(self) -> None:
         """SIGTERM to every process at once (a worker may take its 20 s grace), then wait."""
         for p in [*self.replicas, *self.workers]:

@@ -94,6 +94,19 @@ def tts_caches(backend: BackendProcess | ClusterBackend) -> list[Path]:
     return [backend.data_dir / "tts-cache"]
 
 
+def cache_contents(caches: list[Path]) -> set[Path]:
+    return {path for cache in caches if cache.is_dir() for path in cache.iterdir()}
+
+
+def restore_caches(caches: list[Path], before: set[Path]) -> None:
+    """Removes what was synthesized since ``before`` (cache_contents), so no test's credits or
+    cache counts depend on the order; a voice model a worker loaded (models/) stays."""
+    for cache in caches:
+        for path in set(cache.iterdir()) - before if cache.is_dir() else ():
+            if not path.is_dir():
+                path.unlink(missing_ok=True)
+
+
 def warm_up(backend: BackendProcess) -> None:
     """Puts the example script's speech in the sentence cache before any test runs, so every test
     sees the same cache (conftest's _restore_tts_cache removes whatever a test adds)."""
