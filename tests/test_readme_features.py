@@ -45,7 +45,14 @@ def test_dev_demo_prints_a_playable_mp4(backend: BackendProcess, tmp_path: Path)
         for k, v in os.environ.items()
         if k not in ("NEMO_API_BASE", "TELEGRAM_BOT_TOKEN", "DISCORD_BOT_TOKEN")
     }
-    env.update(BOT_DATA_DIR=str(tmp_path / "data"), BOT_OUTPUT_DIR=str(tmp_path / "output"))
+    env.update(
+        BOT_DATA_DIR=str(tmp_path / "data"),
+        BOT_OUTPUT_DIR=str(tmp_path / "output"),
+        # polls of the render every 0.5 s at most, not the default backoff up to 30 s (which
+        # left the finished MP4 waiting up to ~10 s for the next look on a busy machine)
+        BOT_RENDER_POLL_INITIAL_SECONDS="0.2",
+        BOT_RENDER_POLL_MAX_SECONDS="0.5",
+    )
     proc = subprocess.run(
         [sys.executable, "-m", "bot", "demo"],
         cwd=ROOT,
