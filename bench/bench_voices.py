@@ -12,7 +12,8 @@
 
 Target (issue 15): a 75-word script -> 1080p MP4 under 8 s on 2 cores for every voice. The quality
 tools are optional (``pip install -e '.[bench]'``); without them those columns say n/a.
-``python -m bench.bench_voices [voice_id ...]``
+``python -m bench.bench_voices [voice_id ...]``; ``--ab ROUNDS [voice_id ...]``: end to end only,
+Kokoro's sentences one at a time (``VOBACKEND_KOKORO_SENTENCES=1``) against side by side, alternating.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import difflib
 import importlib.resources as resources
 import os
 import re
+import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -210,22 +213,93 @@ def run(voice_ids: list[str] | None = None) -> None:
             proc.stop()
 
 
-def _end_to_end(proc: BackendProcess, voice: Voice, n: int, hello: str) -> float:
+def _end_to_end(
+    proc: BackendProcess, voice: Voice, n: int, hello: str, script: str | None = None
+) -> float:
     """Seconds from the request to the downloaded MP4, on a server whose model is loaded."""
+    return _timed_e2e(proc, voice, n, hello, script)[0]
+
+
+def _timed_e2e(
+    proc: BackendProcess, voice: Voice, n: int, hello: str, script: str | None = None
+) -> tuple[float, float]:
+    """(request -> downloaded MP4, request -> the voiceover turn's answer), in seconds."""
     api = Api(proc.url, lang="zh" if voice.language.startswith("zh") else "en")
     try:
         api.say(f"use {voice.name}\nscript: {hello}")
-        api.upload(("s.txt", _script(voice, n + 5).encode()))
+        api.upload(("s.txt", (script or _script(voice, n + 5)).encode()))
         t0 = time.perf_counter()
         r, _ = api.say(f"use {voice.name}, voiceover for my script")
         assert r.status_code == 200, r.text
+        turn = time.perf_counter() - t0
         result = api.poll(api.export())
         assert result["status"] == "completed", result
         api.download(result["output"]["url"], proc.data_dir / f"{n}.mp4")
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0, turn
     finally:
         api.close()
 
 
+# -- A/B: Kokoro's sentences one at a time against side by side -------------------------------
+
+AB = {"one at a time": {"VOBACKEND_KOKORO_SENTENCES": "1"}, "side by side": {}}
+
+
+def ab(voice_ids: list[str], rounds: int) -> None:
+    """End to end with each backend in turn (same machine, same moment: alternating runs, each on
+    a script whose every sentence is new: the sentence cache is emptied first), then medians."""
+    voices = [v for v in discover_voices(None) if v.id in voice_ids]
+    with tempfile.TemporaryDirectory() as tmp:
+        procs = {
+            k: BackendProcess(Path(tmp) / str(i), env=env) for i, (k, env) in enumerate(AB.items())
+        }
+        for proc in procs.values():
+            proc.start()
+        try:
+            take = 0
+            for voice in voices:
+                hello = "你好。" if voice.language.startswith("zh") else "Warm up."
+                seen: dict[str, list[tuple[float, float]]] = {k: [] for k in procs}
+                for _ in range(rounds):
+                    for name, proc in procs.items():
+                        take += 1
+                        shutil.rmtree(proc.data_dir / "tts-cache", ignore_errors=True)
+                        script = _fresh_script(voice, take)
+                        e2e, turn = _timed_e2e(proc, voice, take, hello, script)
+                        seen[name].append((e2e, turn))
+                        print(
+                            f"{voice.id:<14} {name:<14} e2e {e2e:5.1f} s (turn {turn:4.1f} s)"
+                            f"  load {os.getloadavg()[0]:4.1f}",
+                            flush=True,
+                        )
+                for name, runs in seen.items():
+                    e2e = statistics.median(r[0] for r in runs)
+                    turn = statistics.median(r[1] for r in runs)
+                    print(f"{voice.id:<14} {name:<14} median e2e {e2e:5.1f} s, turn {turn:4.1f} s")
+            for name, proc in procs.items():
+                print(
+                    f"backend {name}: RSS {_rss_mb(proc, 'VmRSS')} MB, peak {_rss_mb(proc, 'VmHWM')} MB"
+                )
+        finally:
+            for proc in procs.values():
+                proc.stop()
+
+
+def _rss_mb(proc: BackendProcess, field: str) -> int:
+    """The backend process's VmRSS or VmHWM (peak) in MB."""
+    assert proc.proc is not None
+    status = Path(f"/proc/{proc.proc.pid}/status").read_text()
+    return int(status.split(f"{field}:")[1].split()[0]) // 1024
+
+
+def _fresh_script(voice: Voice, take: int) -> str:
+    if voice.language.startswith("zh"):
+        return f"第{take}遍。{ZH}"
+    return f"Take {take}. {EN}"
+
+
 if __name__ == "__main__":
-    run(sys.argv[1:] or None)
+    if sys.argv[1:2] == ["--ab"]:  # --ab ROUNDS voice_id ...
+        ab(sys.argv[3:] or ["af_heart", "bm_george", "zf_xiaoxiao"], int(sys.argv[2]))
+    else:
+        run(sys.argv[1:] or None)
