@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
@@ -58,7 +59,14 @@ _CALL_FAILED = pytest.StashKey[bool]()
 
 
 @pytest.fixture(scope="session")
-def embedded_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackendProcess]:
+def embedded_backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BackendProcess]:
+    if modes.uses_cluster(request.session.items):
+        try:  # the cluster starts meanwhile (cluster_starting); its own tests report a failure
+            request.getfixturevalue("cluster_starting")
+        except (Exception, pytest.skip.Exception, pytest.fail.Exception):
+            pass
     proc = modes.embedded_backend(tmp_path_factory.mktemp("backend"))
     try:
         modes.warm_up(proc)
@@ -68,18 +76,30 @@ def embedded_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backe
 
 
 @pytest.fixture(scope="session")
-def cluster_backend(
+def cluster_starting(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ClusterBackend]:
-    """Issue 14's cluster behind a round-robin proxy, started once for the session."""
+) -> Iterator[Future[ClusterBackend]]:
+    """The cluster's processes starting in the background (their imports and migrations take
+    half a minute on a busy machine), beside the embedded backend's start and warm-up."""
     running: Services = request.getfixturevalue("services")
+    base = tmp_path_factory.mktemp("cluster_mode")
+    with ThreadPoolExecutor(1) as pool:
+        starting = pool.submit(modes.cluster_backend, running, base)
+        try:
+            yield starting
+        finally:
+            if starting.exception() is None:
+                starting.result().stop()
+
+
+@pytest.fixture(scope="session")
+def cluster_backend(request: pytest.FixtureRequest) -> ClusterBackend:
+    """Issue 14's cluster behind a round-robin proxy, started once for the session."""
+    starting: Future[ClusterBackend] = request.getfixturevalue("cluster_starting")
     warm: BackendProcess = request.getfixturevalue("embedded_backend")
-    found = modes.cluster_backend(running, tmp_path_factory.mktemp("cluster_mode"))
-    try:
-        modes.share_cache(warm, found)
-        yield found
-    finally:
-        found.stop()
+    found = starting.result()
+    modes.share_cache(warm, found)
+    return found
 
 
 @pytest.fixture(scope="session")

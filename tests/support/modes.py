@@ -16,6 +16,7 @@ import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from backend.state.pg_store import SCHEMA
 from bot.__main__ import EXAMPLE_SCRIPT
@@ -25,6 +26,17 @@ from tests.support.proxy import RoundRobinProxy
 from tests.support.services import Services
 
 MODES = ("embedded", "cluster")
+
+
+def uses_cluster(items: list[Any]) -> bool:
+    """Some test of this session (pytest items) runs against the cluster."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("backend") == "cluster":
+            return True
+        if "cluster_backend" in getattr(item, "fixturenames", ()):
+            return True
+    return False
 
 
 def chosen_modes() -> list[str]:
