@@ -21,7 +21,7 @@ from backend.speech.tts import TTSEngine
 from backend.speech.wav import TTSError
 from tests.support.media import frame_rgb, loudness, probe, rms_db
 
-# About 45 s of speech: two stretches of the picture (segments.SEGMENT_MS is 30 s).
+# About 45 s of speech: several stretches of the picture (8 s and up, cut at sentence ends).
 SCRIPT = " ".join(
     f"Step {n}: the lamp learns your rhythm and shifts its light from cool to warm as the day goes."
     for n in range(1, 10)

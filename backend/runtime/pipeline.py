@@ -157,10 +157,10 @@ class Pipeline:
                 self._start_encoder()
         elif kind == "sentence":
             assert isinstance(value, Sentence)
-            if value.start_ms - self.cut_ms >= segments.SEGMENT_MS:  # as segments.cuts cuts
-                self._encode(self.cut_ms, value.start_ms)
-                self.cut_ms = value.start_ms
             self.sentences.append(value)
+            if segments.cuts_at(self.cut_ms, value.end_ms):  # as segments.cuts cuts
+                self._encode(self.cut_ms, value.end_ms)
+                self.cut_ms = value.end_ms
 
     def _start_encoder(self) -> None:
         head = b"".join(self.head)
