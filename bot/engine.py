@@ -22,16 +22,15 @@ from bot.failures import reported
 from bot.identity import Chat, Identities, Notice
 from bot.messages import (
     Inbound,
-    NotDelivered,
     Replier,
     ReplierFactory,
     Text,
-    platform_of,
     split_text,
 )
 from bot.models import SessionState
 from bot.progress import ProgressLine
 from bot.replicas import request_cancel, watch_cancel
+from bot.resume import Resumer
 from bot.router import (
     GuiAction,
     Intent,
@@ -47,7 +46,7 @@ from bot.texts import detect_language, t
 from bot.turn import TurnResult, TurnWatcher
 from bot.uploads import Uploader
 from bot.voices import VoiceMenu
-from storage import ChatStore, JobRecord
+from storage import ChatStore
 
 log = logging.getLogger(__name__)
 
@@ -362,56 +361,13 @@ class Engine:
         """The person-facing message for a backend error code (bot/error_text.py)."""
         return await error_text(exc, chat, self.ids, self.client, self.settings)
 
-    # resuming renders after a restart
+    # resuming renders after a restart (bot/resume.py)
 
     async def resume(
         self, replier_for: ReplierFactory, platform: str | None = None, *, orphans: bool = False
     ) -> int:
-        """Pick up every render that was in flight when the bot stopped, and every upload link
-        still waiting for its file; returns how many renders.
-
-        With `platform`, only that platform's chats: each adapter of a process resumes its own.
-        `orphans`: only those of a bot replica that has died since (see `adopt_orphans`).
-        """
-        await self.bigfiles.resume(replier_for, platform, orphans=orphans)
-        jobs = [
-            job
-            for job in await self.store.in_flight_jobs(platform, orphans_only=orphans)
-            if platform is None or platform_of(job.chat_key) == platform
-        ]
-        for job in jobs:
-            task = asyncio.create_task(self._resume_one(job, replier_for))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
-        if jobs:
-            log.info("resuming %d in-flight render(s)", len(jobs))
-        return len(jobs)
-
-    async def _resume_one(self, rec: JobRecord, replier_for: ReplierFactory) -> None:
-        key, render_id = rec.chat_key, rec.render_id
-        # "starting": the bot stopped while asking for it; it is asked for again, same id
-        restart = (rec.session_id or "") if rec.status == "starting" else None
-        slot = self._slot(key)
-        async with slot.lock, self.store.chat_turn(key):
-            replier = await replier_for(key)
-            chat = await self._chat(key, None)
-
-            async def job() -> None:
-                async with reported(chat, replier, self.settings, self.error_text):
-                    await self.exporter.follow(
-                        chat, replier, render_id, started=rec.started, restart_in=restart
-                    )
-
-            try:
-                await replier.send(Text(t("resumed", chat.language)))
-                await self._run(slot, job(), key)
-            except NotDelivered:
-                # The chat takes nothing from the bot (no permission, no DM): resuming again at
-                # every start would fail the same way, so the render is settled here.
-                log.warning(
-                    "chat %s: render %s cannot be delivered; not resuming it", key, render_id
-                )
-                await self.store.set_job_status(render_id, "undeliverable")
+        """Pick up renders in flight when the bot stopped (see `Resumer.resume`)."""
+        return await Resumer(self).resume(replier_for, platform, orphans=orphans)
 
     async def wait_background(self) -> None:
         """Wait for resumed renders (tests, graceful shutdown)."""
