@@ -148,7 +148,7 @@ class Exporter:
         started: float | None = None,
         restart_in: str | None = None,
     ) -> Path | None:
-        """Poll until the render finishes (backing off from ~1 s to 30 s), then deliver it.
+        """Poll until the render finishes (backing off from 0.5 s to 30 s), then deliver it.
 
         `restart_in`: the bot stopped while asking for this render (session id, or "" for the
         chat's current one); it is asked for again first, under the same id."""
@@ -268,7 +268,9 @@ class Exporter:
                 await self.store.set_job_status(render_id, "timeout")
                 raise JobCeiling
             await asyncio.sleep(delay)
-            delay = min(delay * 1.6, self.settings.render_poll_max_seconds)
+            # x1.3: a script-only render is often done within a second or two of the turn, and
+            # a longer one is still seen within ~30% of its time (x1.6 waited up to 60% more)
+            delay = min(delay * 1.3, self.settings.render_poll_max_seconds)
 
     async def _deliver(
         self, chat: Chat, replier: Replier, status: RenderStatus, progress: ProgressLine

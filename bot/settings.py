@@ -51,7 +51,7 @@ class Settings(BaseSettings):
         30.0, validation_alias=_env("rate_limit_retry_seconds", "BOT_RATE_LIMIT_RETRY_SECONDS")
     )
     render_poll_initial_seconds: float = Field(
-        1.0,
+        0.5,
         validation_alias=_env("render_poll_initial_seconds", "BOT_RENDER_POLL_INITIAL_SECONDS"),
     )
     render_poll_max_seconds: float = Field(
