@@ -259,30 +259,45 @@ def ab(voice_ids: list[str], rounds: int) -> None:
             take = 0
             for voice in voices:
                 hello = "你好。" if voice.language.startswith("zh") else "Warm up."
-                seen: dict[str, list[tuple[float, float]]] = {k: [] for k in procs}
+                seen: dict[str, list[tuple[float, float, float]]] = {k: [] for k in procs}
                 for _ in range(rounds):
                     for name, proc in procs.items():
                         take += 1
                         shutil.rmtree(proc.data_dir / "tts-cache", ignore_errors=True)
                         script = _fresh_script(voice, take)
+                        cpu = _cpu_s(proc)
                         e2e, turn = _timed_e2e(proc, voice, take, hello, script)
-                        seen[name].append((e2e, turn))
+                        cpu = _cpu_s(proc) - cpu
+                        seen[name].append((e2e, turn, cpu))
                         print(
                             f"{voice.id:<14} {name:<14} e2e {e2e:5.1f} s (turn {turn:4.1f} s)"
-                            f"  load {os.getloadavg()[0]:4.1f}",
+                            f"  CPU {cpu:5.1f} s  load {os.getloadavg()[0]:4.1f}",
                             flush=True,
                         )
                 for name, runs in seen.items():
                     e2e = statistics.median(r[0] for r in runs)
                     turn = statistics.median(r[1] for r in runs)
-                    print(f"{voice.id:<14} {name:<14} median e2e {e2e:5.1f} s, turn {turn:4.1f} s")
+                    cpu = statistics.median(r[2] for r in runs)
+                    print(
+                        f"{voice.id:<14} {name:<14} median e2e {e2e:5.1f} s, turn {turn:4.1f} s,"
+                        f" CPU {cpu:5.1f} s"
+                    )
             for name, proc in procs.items():
+                log = (proc.data_dir / "backend.log").read_text(errors="replace")
+                print(f"backend {name}: {log.count('render pipeline for')} pipelined renders")
                 print(
                     f"backend {name}: RSS {_rss_mb(proc, 'VmRSS')} MB, peak {_rss_mb(proc, 'VmHWM')} MB"
                 )
         finally:
             for proc in procs.values():
                 proc.stop()
+
+
+def _cpu_s(proc: BackendProcess) -> float:
+    """CPU seconds of the backend and its finished children (ffmpeg), from /proc/PID/stat."""
+    assert proc.proc is not None
+    fields = Path(f"/proc/{proc.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def _rss_mb(proc: BackendProcess, field: str) -> int:
