@@ -216,6 +216,9 @@ class KokoroEngine:
 
     def __init__(self, parallel: int | None = None) -> None:
         self.parallel = max(1, parallel if parallel is not None else sentences_at_once())
+        # Runs of the model at once, whoever asks (two turns at once share them): the cores stay
+        # `parallel` busy and the session's arena holds at most `parallel` sentences' buffers.
+        self._runs = threading.BoundedSemaphore(self.parallel)
         self._lock = threading.Lock()
         self._model: _Model | None = None
         self._styles: dict[str, np.ndarray] = {}
@@ -271,7 +274,8 @@ class KokoroEngine:
         audio_parts: list[np.ndarray] = []
         phones: list[Phone] = []
         for lo, hi in chunks(symbols):
-            audio, frames = model.run(ids[lo:hi], style, speed)
+            with self._runs:
+                audio, frames = model.run(ids[lo:hi], style, speed)
             phones += duration_phones(symbols[lo:hi], frames, sum(map(len, audio_parts)))
             audio_parts.append(audio)
         return clip_of(audio_parts, phones, text, pronunciations, g2p)
