@@ -9,21 +9,42 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import Any, Protocol
 
+from bot.bigfiles import BigFiles
+from bot.client import BackendError
+from bot.export import Exporter
 from bot.failures import reported
+from bot.identity import Chat
 from bot.messages import NotDelivered, ReplierFactory, Text, platform_of
+from bot.settings import Settings
 from bot.texts import t
-from storage import JobRecord
-
-if TYPE_CHECKING:
-    from bot.engine import Engine
+from storage import ChatStore, JobRecord
 
 log = logging.getLogger(__name__)
 
 
+class Host(Protocol):
+    """What resuming needs of the engine (bot.engine.Engine), without importing it."""
+
+    store: ChatStore
+    settings: Settings
+    exporter: Exporter
+    bigfiles: BigFiles
+    _background: set[asyncio.Task[None]]
+
+    def _slot(self, key: str) -> Any: ...
+
+    async def _chat(self, key: str, lang: str | None, fallback: str | None = None) -> Chat: ...
+
+    async def _run(self, slot: Any, job: Coroutine[Any, Any, None], key: str = "") -> None: ...
+
+    async def error_text(self, exc: BackendError, chat: Chat) -> str: ...
+
+
 class Resumer:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Host) -> None:
         self.engine = engine
 
     async def resume(
