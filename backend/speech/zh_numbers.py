@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 
 _HAN = re.compile(r"[\u4e00-\u9fff]")
-_KANA = re.compile(r"[\u3040-\u30ff]")  # Japanese reads its numbers otherwise
+_KANA = re.compile(r"[\u3040-\u30ff]")  # Japanese reads its numbers and characters otherwise
 _DIGIT_NAMES = dict(zip("0123456789", "零幺二三四五六七八九", strict=True))
 _CURRENCIES = {"¥": "元", "￥": "元", "$": "美元", "€": "欧元", "£": "英镑"}
 # What may follow a long run of digits that is an amount, not a number read digit by digit.
@@ -31,9 +31,14 @@ _RANGE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)\s*[-~～–—]\s*(\d+(?:\.\d+)?
 _MONEY = re.compile(r"([¥￥$€£])\s*(\d+(?:\.\d+)?[万亿]?)(美元|欧元|英镑|元)?")
 
 
+def is_chinese(text: str) -> bool:
+    """Text the Mandarin rewrites apply to: Chinese characters and no kana."""
+    return bool(_HAN.search(text)) and not _KANA.search(text)
+
+
 def normalize(text: str) -> str:
     """``text`` with its numbers in the forms misaki reads right, if it holds Chinese characters."""
-    if not _HAN.search(text) or _KANA.search(text) or not re.search(r"\d", text):
+    if not is_chinese(text) or not re.search(r"\d", text):
         return text
     text = _DATE.sub(lambda m: f"{m.group(1)}年{int(m.group(3))}月{int(m.group(4))}日", text)
     text = _TIME.sub(_time, text)

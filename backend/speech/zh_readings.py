@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 import threading
 
-_HAN = re.compile(r"[\u4e00-\u9fff]")
-_KANA = re.compile(r"[\u3040-\u30ff]")
+from backend.speech.zh_numbers import is_chinese
+
 _MODIFIERS = {"d", "a", "ad", "an", "b", "z", "i", "l"}  # adverbs, adjectives, idioms
 _COMPLEMENTS = {"d", "a", "ad", "an", "z", "i", "l"}
 _LOCK = threading.Lock()  # jieba's tokenizer loads its tables on first use
@@ -30,7 +30,7 @@ _LONG = re.compile(
 
 def normalize(text: str) -> str:
     """``text`` with its particles 地 and 得 written 的 and 长 "long" 常, in Chinese text only."""
-    if not _HAN.search(text) or _KANA.search(text):
+    if not is_chinese(text):
         return text
     text = _LONG.sub(lambda m: (m.group(1) or "") + "常", text)
     if "地" not in text and "得" not in text:
