@@ -117,11 +117,7 @@ class Exporter:
         progress = ProgressLine(replier, "render")
 
         async def start(auth: Auth, sid: str) -> RenderStatus:
-            # The seed's export body carries the draft (the hosted service needs it); the
-            # self-hosted backend validates the one it gets like its own.
-            state = states.get(sid) or await self.client.state(auth, sid)
-            draft = dict(state.draft) if state.has_draft else None
-            status = await self.client.start_render(auth, sid, render_id, draft)
+            status = await self._ask(auth, sid, render_id, states.get(sid))
             started.append(sid)
             return status
 
@@ -157,12 +153,18 @@ class Exporter:
                 await self._restart(chat, render_id, restart_in)
             return await self._follow(chat, replier, render_id, progress, started)
 
+    async def _ask(
+        self, auth: Auth, sid: str, render_id: str, state: SessionState | None = None
+    ) -> RenderStatus:
+        """Ask the backend for the render. The seed's export body carries the draft (the hosted
+        service needs it); the self-hosted backend validates the one it gets like its own."""
+        state = state or await self.client.state(auth, sid)
+        draft = dict(state.draft) if state.has_draft else None
+        return await self.client.start_render(auth, sid, render_id, draft)
+
     async def _restart(self, chat: Chat, render_id: str, session_id: str) -> None:
         async def again(auth: Auth, current: str) -> RenderStatus:
-            sid = session_id or current
-            state = await self.client.state(auth, sid)
-            draft = dict(state.draft) if state.has_draft else None
-            return await self.client.start_render(auth, sid, render_id, draft)
+            return await self._ask(auth, session_id or current, render_id)
 
         try:
             status = await self.ids.call(chat, again)
