@@ -60,6 +60,9 @@ class BackendError(Exception):
         self.retry_after = retry_after
 
 
+MAX_RENDER_WAIT_S = 20.0  # the backend's cap on ?wait= (backend/api/routes.py)
+
+
 class BackendUnavailable(Exception):
     """The backend could not be reached at all (connection refused, DNS, connect timeout)."""
 
@@ -328,8 +331,14 @@ class BackendClient:
         env = await self._request("POST", "/api/render/proxy/lambda", auth, json=body)
         return RenderStatus.parse(env, render_id)
 
-    async def render_status(self, auth: Auth, render_id: str) -> RenderStatus:
-        env = await self._request("GET", f"/api/render/proxy/lambda/{render_id}", auth)
+    async def render_status(self, auth: Auth, render_id: str, wait: float = 0) -> RenderStatus:
+        """The render's status; with `wait`, our backend holds the request up to that many
+        seconds (at most 20) and answers as soon as the render ends (a backend without it
+        answers at once)."""
+        path = f"/api/render/proxy/lambda/{render_id}"
+        if wait > 0:
+            path += f"?wait={min(wait, MAX_RENDER_WAIT_S):g}"
+        env = await self._request("GET", path, auth)
         return RenderStatus.parse(env, render_id)
 
     def absolute(self, url: str) -> str:

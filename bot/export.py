@@ -6,6 +6,7 @@ In-flight renders are written to storage first, so a restarted bot picks them ba
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import re
@@ -228,11 +229,13 @@ class Exporter:
         delay = self.settings.render_poll_initial_seconds
         deadline = (started or time.time()) + self.settings.job_ceiling_seconds
         last_status = ""
+        wait = self.settings.render_wait
         while True:
+            asked, hold = time.monotonic(), delay if wait else 0.0
             try:
                 status = await self.ids.call(
                     chat,
-                    lambda auth, _sid: self.client.render_status(auth, render_id),
+                    functools.partial(self._status, render_id, hold),
                     needs_session=False,
                 )
             except BackendUnavailable:
@@ -269,10 +272,15 @@ class Exporter:
             if time.time() + delay > deadline:
                 await self.store.set_job_status(render_id, "timeout")
                 raise JobCeiling
-            await asyncio.sleep(delay)
+            # the status request itself waited (until the render ended or `delay` passed) on our
+            # backend; one that answers at once (or an error) is followed by the rest of the delay
+            await asyncio.sleep(max(0.0, delay - (time.monotonic() - asked)))
             # x1.3: a script-only render is often done within a second or two of the turn, and
             # a longer one is still seen within ~30% of its time (x1.6 waited up to 60% more)
             delay = min(delay * 1.3, self.settings.render_poll_max_seconds)
+
+    async def _status(self, render_id: str, hold: float, auth: Auth, _sid: str) -> RenderStatus:
+        return await self.client.render_status(auth, render_id, wait=hold)
 
     async def _deliver(
         self, chat: Chat, replier: Replier, status: RenderStatus, progress: ProgressLine

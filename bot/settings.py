@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     render_poll_max_seconds: float = Field(
         30.0, validation_alias=_env("render_poll_max_seconds", "BOT_RENDER_POLL_MAX_SECONDS")
     )
+    # ask the backend to hold each status request until the render ends (?wait=): the video is
+    # seen as soon as it is ready, not at the next poll; off for a backend that rejects the parameter
+    render_wait: bool = Field(True, validation_alias=_env("render_wait", "BOT_RENDER_WAIT"))
     request_timeout_seconds: float = Field(
         60.0, validation_alias=_env("request_timeout_seconds", "BOT_REQUEST_TIMEOUT_SECONDS")
     )

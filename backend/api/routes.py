@@ -49,6 +49,12 @@ from backend.state.model import SessionState
 from backend.state.sessions import public_state
 
 DOWNLOAD_TYPES = {"mp4": "video/mp4", "srt": "application/x-subrip", "vtt": "text/vtt"}
+MAX_WAIT_S = 20.0
+WAIT_DOC = (
+    "Seconds to hold the request while the render is still queued or rendering (at most 20): "
+    "the answer comes as soon as it completes or fails, or with its progress when the time is "
+    "up. 0 (the default) answers at once, as the hosted service does."
+)
 JOB_ID = re.compile(r"render_[A-Za-z0-9_-]{1,72}")  # the bot sends render_<ms>; never a path part
 JSON_MAX_BYTES = 1024 * 1024
 JSON_MAX_DEPTH = 64
@@ -259,12 +265,25 @@ async def render_start(
     response_model=s.Envelope[s.RenderState],
     tags=["render"],
 )
-async def render_status(request: Request, job_id: str, ident: CurrentIdentity) -> JSONResponse:
+async def render_status(
+    request: Request,
+    job_id: str,
+    ident: CurrentIdentity,
+    wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S, description=WAIT_DOC)] = 0,
+) -> JSONResponse:
     backend = backend_of(request)
     job = await backend.store.job(job_id)
     if job is None or job.identity_id != ident.id:
         raise api_error(NOT_FOUND, "render_not_found", request_lang(request))
     job = await backend.runner.check_queued(job)  # with a queue: lost or given up
+    deadline = time.monotonic() + wait
+    while job.status not in ("completed", "failed") and (left := deadline - time.monotonic()) > 0:
+        # this process's renders wake the wait at once; a worker's is seen at the next re-read
+        await backend.runner.settled(min(left, 1.0 if backend.runner.queue is None else 0.25))
+        found = await backend.store.job(job_id)
+        if found is None:
+            break
+        job = await backend.runner.check_queued(found)
     progress = job.progress
     if job.status == "rendering":
         progress = max(progress, backend.runner.progress.get(job.id, 0.0))

@@ -136,6 +136,18 @@ class JobRunner:
         self.cancels: dict[str, threading.Event] = {}
         self.slots = FairSlots(settings.render_workers, settings.renders_per_identity)
         self.out_dir = settings.data_dir / "renders"
+        self._settled = asyncio.Event()  # set (and replaced) whenever a render here ends
+
+    async def settled(self, seconds: float) -> None:
+        """Return when a render in this process completes or fails, or after `seconds`: a status
+        request that waits (``?wait=``) then reads the render's row again. Renders on a worker
+        elsewhere are seen by that re-read alone."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._settled.wait(), seconds)
+
+    def _ended(self) -> None:
+        self._settled.set()
+        self._settled = asyncio.Event()
 
     def output_path(self, job_id: str) -> Path:
         return self.out_dir / f"{job_id}.mp4"
@@ -292,6 +304,7 @@ class JobRunner:
             }
             await self.store.update_job(job.id, "completed", progress=100, output=output)
             self.progress.pop(job.id, None)
+            self._ended()
             log.info("render %s completed (%d bytes)", job.id, output["size"])
 
     async def _render(
@@ -324,6 +337,7 @@ class JobRunner:
             await asyncio.to_thread(out.unlink, missing_ok=True)
         self.progress.pop(job_id, None)
         await self.store.update_job(job_id, "failed", error={"code": 5000, "message": message})
+        self._ended()
         log.warning("render %s failed: %s", job_id, message)
 
     async def fresh_output(self, job: Job) -> dict[str, Any] | None:

@@ -175,12 +175,13 @@ class Api:
         deadline = time.monotonic() + timeout
         data: dict[str, Any] = {}
         while time.monotonic() < deadline:
-            r = self.get(f"/api/render/proxy/lambda/{job}")
+            # ?wait= holds the request until the render ends (the backend's long poll)
+            wait = max(0.0, min(5.0, deadline - time.monotonic()))
+            r = self.get(f"/api/render/proxy/lambda/{job}?wait={wait:.1f}")
             assert r.status_code == 200, r.text
             data = dict(r.json()["data"])
             if data["status"] in ("completed", "failed"):
                 return data
-            time.sleep(0.3)
         raise AssertionError(f"render did not finish: last status {data}")
 
     def download(self, url: str, dest: Path) -> Path:

@@ -124,6 +124,7 @@ class Seen:
     method: str
     path: str
     headers: dict[str, str]
+    query: str = ""
 
 
 @dataclass
@@ -189,7 +190,10 @@ class StandIn:
     def _seen(self, request: Request) -> None:
         self.requests.append(
             Seen(
-                request.method, request.url.path, {k.lower(): v for k, v in request.headers.items()}
+                request.method,
+                request.url.path,
+                {k.lower(): v for k, v in request.headers.items()},
+                request.url.query,
             )
         )
 
