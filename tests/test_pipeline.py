@@ -136,6 +136,32 @@ def test_a_failed_synthesis_leaves_nothing_and_never_blocks(tmp_path: Path) -> N
     assert not [n for n in left if n.startswith("voice-") or n.endswith(".part")]
 
 
+def test_stretches_that_cannot_be_written_end_the_pipeline_not_hang_it(tmp_path: Path) -> None:
+    """Every stretch's encode fails at its last step (its cache name is taken by a directory):
+    the pipeline still ends, and an export of that voice is not held waiting for it."""
+    voice = discover_voices(None)[0]
+    engine = TTSEngine(tmp_path / "tts")  # the sentence cache: both runs get the same timings
+    text = "A short script to speak twice. The second time, nothing can be written."
+    first = Pipeline(_look(), tmp_path / "a.wav", tmp_path / "cache-a")
+    speech = engine.synthesize(text, voice, out_path=tmp_path / "a.wav", tap=first)
+    first.finish(speech.duration_ms)
+    first.thread.join(timeout=60)
+    names = [p.name for p in (tmp_path / "cache-a").glob("seg-*.mp4")]
+    assert names
+    blocked = tmp_path / "cache-b"
+    for name in names:
+        (blocked / name).mkdir(parents=True)
+        (blocked / name / "taken").write_bytes(b"x")
+    tap = Pipeline(_look(), tmp_path / "b.wav", blocked)
+    again = engine.synthesize(text, voice, out_path=tmp_path / "b.wav", tap=tap)
+    assert [s.end_ms for s in again.sentences] == [s.end_ms for s in speech.sentences]
+    tap.finish(again.duration_ms)
+    tap.thread.join(timeout=60)
+    assert not tap.thread.is_alive()
+    assert tap.done.is_set()  # what an export of this voice waits for
+    assert not [p for p in blocked.iterdir() if p.name.endswith(".part") or p.name[0] == "."]
+
+
 def test_prune_keeps_the_cache_recent_and_bounded(tmp_path: Path) -> None:
     cache = tmp_path / "render-cache"
     (cache / ".scratch-killed").mkdir(parents=True)

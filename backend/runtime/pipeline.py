@@ -1,14 +1,14 @@
 """Rendering a script-only video while its voice is still being synthesized (issue 13: pipelining).
 
 A turn that synthesizes a script with no uploaded video hands a Pipeline to the synthesis as its
-SpeechTap. On its own thread the pipeline encodes each ~30 s stretch of the picture as soon as the
-first sentence after it is spoken (backend.media.segments), and streams the voice into its AAC track
-(backend.media.voice_track). Both land in the render cache, so the export that usually follows only
+SpeechTap. On its own thread the pipeline streams the voice into its AAC track
+(backend.media.voice_track) and hands each stretch of the picture (8 s growing to 30 s, see
+backend.media.segments) to an encoder thread as soon as its last sentence is spoken. Both land in the render cache, so the export that usually follows only
 joins them by stream copy. The picture is encoded with the look the session has now (size, caption
 style, titles); anything the user changes before exporting is a cache miss, encoded at export.
 
-Synthesis runs on one core (Piper's onnx session keeps about one busy), the pipeline's ffmpeg on the
-other: the whole costs about max(synthesis, render), not their sum. The queue between them is
+Synthesis keeps about 1.7 of the 2 cores busy; the pipeline's ffmpeg fills the rest, and after
+the last sentence the last two stretches encode side by side. The queue between them is
 bounded, so a pipeline that falls behind slows the synthesis down instead of holding the voice in
 memory. Two pipelines run at most; a third synthesis meanwhile gets none (it is exported as
 before). A pipeline never fails a turn: its errors are logged and the export encodes what is missing.
@@ -25,6 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -76,6 +77,10 @@ class Pipeline:
         self.head_bytes = 0
         self.rate = 0
         self.encoder: StreamEncoder | None = None
+        # stretches are encoded off this thread, so the voice keeps streaming meanwhile and the
+        # last stretch starts as soon as the last sentence is spoken, beside the one before it
+        self.encodes = ThreadPoolExecutor(2, thread_name_prefix="render-stretch")
+        self.pending: list[Future[Path]] = []
         self.broken = False
         self.closed = False  # the thread is gone: what synthesis still writes is dropped
         self.stopped = threading.Event()
@@ -133,9 +138,13 @@ class Pipeline:
                     _LOG.exception(
                         "render pipeline for %s failed; the export encodes it", self.voice
                     )
+                    if kind == "end":  # nothing more comes: waiting for it would hold exports
+                        return
                     self.broken = True
         finally:
             self.closed = True
+            self.stopped.set()  # stretches still encoding stop (an ended pipeline waited for them)
+            self.encodes.shutdown(wait=True, cancel_futures=True)
             if self.encoder is not None:
                 self.encoder.abort()
             shutil.rmtree(self.scratch, ignore_errors=True)
@@ -171,11 +180,14 @@ class Pipeline:
 
     def _encode(self, start_ms: int, end_ms: int) -> None:
         part = segments.stretch(self.spec, self.sentences, start_ms, end_ms)
-        segments.encode(self.spec, part, self.cache, self.scratch)
+        work = (self.spec, part, self.cache, self.scratch, self.stopped)
+        self.pending.append(self.encodes.submit(segments.encode, *work))
 
     def _end(self, duration_ms: int) -> None:
         if duration_ms > self.cut_ms:
             self._encode(self.cut_ms, duration_ms)
+        for done in self.pending:
+            done.result()  # a failed stretch is logged by _work; the export encodes it
         if self.encoder is None and self.head:
             self._start_encoder()
         if self.encoder is not None:
