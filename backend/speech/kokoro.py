@@ -9,7 +9,8 @@ gets one more output, the predicted duration of every input token in frames
 spoken, not from a guess. The style vectors (``voices/*.bin``) ship in this package.
 
 Phonemes: English from ``hibari.g2p.G2P`` (American or British rules, no spaCy), Mandarin from
-``misaki.zh.ZHG2P`` (misaki 0.9.4, pinyin to the model's IPA with tone arrows).
+``misaki.zh.ZHG2P`` (misaki 0.9.4, pinyin to the model's IPA with tone arrows) with the tones of
+一 and 不 and 得 "must" set in context (``zh_tones``).
 """
 
 from __future__ import annotations
@@ -174,9 +175,9 @@ class _Phonemizer:
 
         english = G2P(british=self.language == "en_GB")
         if self.language.startswith("zh"):
-            from misaki.zh import ZHG2P
+            from backend.speech.zh_tones import MandarinG2P  # misaki's ZHG2P, tones in context
 
-            return _MixedZh(ZHG2P(), english)
+            return _MixedZh(MandarinG2P(), english)
         return english
 
 

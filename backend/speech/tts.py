@@ -52,7 +52,9 @@ from backend.speech.wav import (
 
 _LOG = logging.getLogger(__name__)
 
-CACHE_VERSION = "2"
+# 3: the Mandarin G2P sets the tones of 一 and 不 and 得 "must" in context (zh_tones): the same
+# spoken text is now said otherwise.
+CACHE_VERSION = "3"
 
 
 # ---------------------------------------------------------------------------------------------
