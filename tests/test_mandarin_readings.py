@@ -1,6 +1,7 @@
 """Characters misaki reads wrong in context are said right (issue 15): the particles 地 and 得 as
-"de" (misaki: "dì", "dé" in 慢慢地走, 跑得很快) and 长 "long" as "cháng" (misaki: "zhǎng" in 很长,
-长时间), as backend/speech/zh_readings.py explains. Real G2P, real Kokoro."""
+"de" (misaki: "dì", "dé" in 慢慢地走, 跑得很快), 长 "long" as "cháng" (misaki: "zhǎng" in 很长,
+长时间) and 还 "give back" as "huán" (misaki: "hái" in 还钱, 把书还了), as
+backend/speech/zh_readings.py explains. Real G2P, real Kokoro."""
 
 from __future__ import annotations
 
@@ -74,3 +75,53 @@ def test_kokoro_says_the_particle_and_captions_the_written_character(engine: TTS
     assert words == ["他", "慢", "慢", "地", "走", "进", "房", "间。"]
     starts = [s for _, s, _ in written.words]
     assert starts == sorted(starts) and written.words[3][2] > written.words[3][1]
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "我还钱给你。",
+        "他还书了。",
+        "把书还了。",
+        "请按时还款。",
+        "有借有还。",
+        "把书还回去。",
+        "你还我钱。",
+        "我明天还你。",
+        "借了要还。",
+        "他还没还钱。",
+        "我还要还房贷。",
+    ],
+)
+def test_give_back_is_said_huan(engine: TTSEngine, written: str) -> None:
+    zh = engine.kokoro.phonemizer("zh_CN")
+    said = spoken_text(written, None)
+    assert said.count("环") == 1 and said.replace("环", "还") == written
+    assert "xwa↗n" in zh(said)
+    assert zh(written).count("xai↗") == written.count("还")  # what misaki alone makes of it
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "还是你好。",
+        "我还有钱。",
+        "我还没吃饭。",
+        "他还了解情况。",
+        "说得还清楚。",
+        "他还完成了作业。",
+        "你还回来吗？",
+        "他还手里拿着书。",
+        "那还了得！",
+        "我们还得等。",
+    ],
+)
+def test_still_keeps_hai(written: str) -> None:
+    assert "环" not in spoken_text(written, None)
+
+
+def test_kokoro_says_huan_and_captions_the_written_character(engine: TTSEngine) -> None:
+    written, _ = engine.sentence_clip("他还钱了。", YUNXI, 1.0, None)
+    said, _ = engine.sentence_clip("他环钱了。", YUNXI, 1.0, None)
+    assert np.array_equal(written.audio, said.audio)
+    assert [w for w, _, _ in written.words] == ["他", "还", "钱", "了。"]
