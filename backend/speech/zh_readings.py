@@ -78,13 +78,13 @@ def _give_back(tokens: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """``tokens`` with 还 written 环 where it is the verb "give back" (see the module's text)."""
     out = list(tokens)
     spoken = [i for i, (word, _) in enumerate(tokens) if word.strip()]
-    ba = False  # a 把 earlier in this clause
+    ba, first = False, True  # a 把 earlier in this clause; the clause's first word
     for k, i in enumerate(spoken):
         word, flag = tokens[i]
         if flag == "x":
-            ba = False
+            ba, first = False, True
             continue
-        ba = ba or word == "把"
+        ba, alone, first = ba or word == "把", first, False
         if word in _HUAN_WORDS:
             out[i] = (word.replace("还", "环"), flag)
         if word != "还":
@@ -94,7 +94,7 @@ def _give_back(tokens: list[tuple[str, str]]) -> list[tuple[str, str]]:
         if (
             nxt in _RETURNED
             or nxt in ("了", "完", "掉")
-            or nxt_flag == "x"
+            or (nxt_flag == "x" and not alone)  # a caption's lone 还 stays as it is
             or (nxt in _PEOPLE and (then_flag in ("x", "m") or then in _RETURNED))
             or (ba and nxt in ("回去", "回来", "回", "给"))
         ):
