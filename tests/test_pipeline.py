@@ -14,7 +14,9 @@ import pytest
 
 from backend.core.types import CaptionStyle, RenderSpec, SpeechResult
 from backend.media import segments
+from backend.media.ffmpeg import BACKGROUND_NICE
 from backend.media.render import render
+from backend.media.voice_track import CALIBRATE_S
 from backend.runtime.pipeline import Pipeline
 from backend.speech.catalog import discover_voices
 from backend.speech.tts import TTSEngine
@@ -160,6 +162,25 @@ def test_stretches_that_cannot_be_written_end_the_pipeline_not_hang_it(tmp_path:
     assert not tap.thread.is_alive()
     assert tap.done.is_set()  # what an export of this voice waits for
     assert not [p for p in blocked.iterdir() if p.name.endswith(".part") or p.name[0] == "."]
+
+
+def test_the_voice_track_encoder_runs_niced_beside_the_synthesis(tmp_path: Path) -> None:
+    """The pipeline's ffmpeg yields to synthesis (nice 10), read from the kernel's process table."""
+    tap = Pipeline(_look(), tmp_path / "voice.wav", tmp_path / "cache")
+    rng = np.random.default_rng(3)
+    second = (rng.normal(0, 3000, 22050)).astype("<i2").tobytes()
+    for _ in range(int(CALIBRATE_S) + 2):  # enough to calibrate and start the AAC encoder
+        tap.pcm(second, 22050)
+    deadline = time.monotonic() + 60
+    while tap.encoder is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert tap.encoder is not None
+    stat = Path(f"/proc/{tap.encoder.proc.pid}/stat").read_text()
+    nice = int(stat.rsplit(")", 1)[1].split()[16])  # field 19 of stat
+    tap.abort()
+    tap.thread.join(timeout=30)
+    assert nice == BACKGROUND_NICE == 10
+    assert not tap.thread.is_alive()
 
 
 def test_prune_keeps_the_cache_recent_and_bounded(tmp_path: Path) -> None:

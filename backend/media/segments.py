@@ -133,8 +133,10 @@ def encode(
     scratch: Path,
     cancel: threading.Event | None = None,
     progress: Callable[[float], None] | None = None,
+    nice: int = 0,
 ) -> Path:
-    """The stretch's picture (H.264, no sound) in the cache, encoded now unless it is there."""
+    """The stretch's picture (H.264, no sound) in the cache, encoded now unless it is there (at
+    nice level `nice`: the pipeline's encodes beside the synthesis are niced)."""
     out = cached(cache, spec, part)
     if out.is_file():
         os.utime(out)  # recently used: kept by prune
@@ -165,6 +167,7 @@ def encode(
             total_s=part.ms / 1000,
             progress=progress,
             cancel=cancel,
+            nice=nice,
         )
         os.replace(tmp, out)
     finally:
