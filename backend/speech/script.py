@@ -353,7 +353,8 @@ def _apply_pronunciations(text: str, pronunciations: dict[str, str] | None) -> s
 
 def spoken_text(text: str, pronunciations: dict[str, str] | None) -> str:
     """Text as handed to the voice: user pronunciations, then titles espeak would split on, then
-    numbers and the particles 地/得 in Chinese text in the forms the Mandarin G2P reads right."""
+    numbers, the particles 地/得, 长 "long" and 还 "give back" in Chinese text in the forms the
+    Mandarin G2P reads right (the tones of 一/不 and 得 "must" are set in the G2P: zh_tones)."""
     text = _apply_pronunciations(text, pronunciations)
     for title, full in _TITLES.items():
         text = re.sub(r"(?<!\w)" + title + r"\.(?=\s)", full, text, flags=re.I)
