@@ -15,6 +15,7 @@ import numpy as np
 
 from backend.core.types import RenderSpec
 
+_MAX_FRAME_MS = 1000  # the longest a still's frame lasts
 _SAFE_NAME = re.compile(r"^[\w.-]+$")
 X264_STILL = ["-preset", "ultrafast", "-tune", "stillimage", "-crf", "22"]
 # A re-encode (burned captions, titles, a new frame) costs what a plain ultrafast re-encode costs:
@@ -64,9 +65,13 @@ def still_background(scratch: Path, spec: RenderSpec, total_s: float, cues: list
         for plane in (plane_y, plane_u, plane_v):
             f.write(plane.tobytes())
     total_ms = round(total_s * 1000)
-    times = set(range(0, total_ms, 1000)) | {t for t in cues if 0 <= t < total_ms}
-    times.add(max(total_ms - 40, 0))  # a last short frame so the video lasts to the end
-    ordered = sorted(times)
+    changes = sorted({0, *(t for t in cues if 0 < t < total_ms), max(total_ms - 40, 0)})
+    # a frame at least every second: the same frame again only where nothing changes for longer
+    # (every change is a frame anyway; ~1/4 of a karaoke video's frames were repeats on a fixed
+    # 1 s grid, each costing the encoder as much as a new one)
+    ordered: list[int] = []
+    for start, end in zip(changes, [*changes[1:], total_ms], strict=True):
+        ordered += range(start, end, _MAX_FRAME_MS) if end - start > _MAX_FRAME_MS else [start]
     lines = ["ffconcat version 1.0"]
     for start, end in zip(ordered, [*ordered[1:], total_ms], strict=True):
         if end > start:
