@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -94,6 +95,12 @@ def test_export_from_the_pipeline_is_the_voice_with_captions(
     late = speech.sentences[-1]  # in the second stretch: the joined picture and sound line up
     middle = (late.words[0].start_ms + late.words[-1].end_ms) / 2000
     assert rms_db(out, middle - 0.3, middle + 0.3) > -40  # speech where the last sentence is
+    with av.open(str(out)) as container:  # the voice in the middle: both channels the same
+        planes = np.concatenate(
+            [f.to_ndarray() for f in container.decode(container.streams.audio[0])], axis=1
+        )
+    voice_db = 10 * np.log10(np.mean(planes[0] ** 2))
+    assert 10 * np.log10(np.mean((planes[0] - planes[1]) ** 2) + 1e-20) < voice_db - 30
     frame = frame_rgb(out, middle).astype(np.int16)
     band, sky = frame[int(720 * 0.75) : int(720 * 0.95)], frame[50:150]
     assert np.abs(band - band.mean(axis=(0, 1))).max() > 100  # caption glyphs, not a gradient

@@ -39,6 +39,7 @@ from backend.media.captions import (
 from backend.media.ffmpeg import RenderError, run_ffmpeg
 from backend.media.script_video import render_script
 from backend.media.video import X264_STILL, X264_VIDEO, filter_value, fit_graph, still_background
+from backend.media.voice_track import AAC as VOICE_AAC
 
 __all__ = ["RenderError", "VideoInfo", "probe_video", "render", "sidecar_paths"]
 
@@ -252,7 +253,8 @@ def _segmented(
             normalize_voice(Path(spec.voice), voice, scratch, cancel)
         inputs, graph = _audio(spec, plan, None, voice, scratch, cancel)
         unused_picture = ["-f", "lavfi", "-i", "nullsrc=s=16x16:d=0.04"]  # input 0
-        out = ["-map", "[aout]", *_AAC, "-map_metadata", "-1", "-f", "mp4", f"file:{track}"]
+        codec = VOICE_AAC if spec.music is None else _AAC  # a voice alone: as the pipeline's
+        out = ["-map", "[aout]", *codec, "-map_metadata", "-1", "-f", "mp4", f"file:{track}"]
         args = [*unused_picture, *inputs, "-filter_complex", graph, *out]
         run_ffmpeg(args, cwd=scratch, total_s=plan.total_s, cancel=cancel)
 

@@ -31,7 +31,13 @@ _STEP_DB = 2.0  # calibrate measures through the limiter at the first guess and 
 _TWO_NULLS = ["-map", "[a]", "-f", "null", "-", "-map", "[b]", "-f", "null", "-"]
 _SUMMARY_I = re.compile(r"Summary:\s+Integrated loudness:\s+I:\s+(-?[\d.]+|-inf|nan)\s+LUFS")
 TOLERANCE_LU = 0.5
-AAC = ["-c:a", "aac", "-aac_coder", "fast", "-b:a", "160k", "-ar", "48000", "-ac", "2"]
+# A voice alone is the same on both channels: ffmpeg's mid/side search, which found that out for
+# every frame, was 60% of the AAC encoder's CPU (2.47 -> 1.17 CPU-s for 2 min of Piper); coded as
+# left/right the track is 8% bigger and still 41 dB above its coding noise.
+AAC = [
+    *("-c:a", "aac", "-aac_coder", "fast", "-aac_ms", "0"),
+    *("-b:a", "160k", "-ar", "48000", "-ac", "2"),
+]
 VERSION = "1"
 
 
