@@ -15,7 +15,7 @@ import pytest
 
 from backend.core.types import CaptionStyle, RenderSpec, SpeechResult
 from backend.media import segments
-from backend.media.ffmpeg import BACKGROUND_NICE
+from backend.media.ffmpeg import Priority, RenderError, run_ffmpeg
 from backend.media.render import render
 from backend.media.voice_track import CALIBRATE_S
 from backend.runtime.pipeline import Pipeline
@@ -186,8 +186,42 @@ def test_the_voice_track_encoder_runs_niced_beside_the_synthesis(tmp_path: Path)
     nice = int(stat.rsplit(")", 1)[1].split()[16])  # field 19 of stat
     tap.abort()
     tap.thread.join(timeout=30)
-    assert nice == BACKGROUND_NICE == 10
+    assert nice == 10
     assert not tap.thread.is_alive()
+
+
+def test_a_picture_stretch_beside_the_synthesis_runs_in_the_idle_class(tmp_path: Path) -> None:
+    """Priority.IDLE (the pipeline's stretches) is SCHED_IDLE, read from the kernel for a real
+    ffmpeg run (policy 5 in /proc/<pid>/sched)."""
+    cancel = threading.Event()
+    failed: list[BaseException] = []
+
+    def encode() -> None:
+        try:
+            args = ["-re", "-f", "lavfi", "-i", "testsrc=d=30:s=64x64", "-f", "null", "-"]
+            run_ffmpeg(args, cwd=tmp_path, cancel=cancel, priority=Priority.IDLE)
+        except RenderError as exc:  # cancelled below
+            failed.append(exc)
+
+    worker = threading.Thread(target=encode)
+    worker.start()
+    policy = None
+    deadline = time.monotonic() + 30
+    while policy is None and time.monotonic() < deadline:
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                comm = (stat.parent / "comm").read_text().strip()
+                sched = (stat.parent / "sched").read_text()
+            except OSError:
+                continue
+            if int(fields[1]) == os.getpid() and comm.startswith("ffmpeg"):
+                policy = int(sched.split("policy")[1].split(":")[1].split()[0])
+        time.sleep(0.05)
+    cancel.set()
+    worker.join(timeout=30)
+    assert policy == 5  # SCHED_IDLE
+    assert failed and "cancelled" in str(failed[0])
 
 
 def test_prune_keeps_the_cache_recent_and_bounded(tmp_path: Path) -> None:

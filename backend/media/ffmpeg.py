@@ -3,6 +3,7 @@ watchdog, retries of transient failures, and errors a person can read (``RenderE
 
 from __future__ import annotations
 
+import enum
 import logging
 import os
 import re
@@ -58,17 +59,35 @@ def friendly(stderr: str) -> str:
 # after STALL_SECONDS without progress and started again, so a job never hangs.
 STALL_SECONDS = 20.0
 ATTEMPTS = 3
-# Work done beside speech synthesis (the render pipeline) runs at this nice level. Piper's two
-# onnxruntime threads wait for each other at every step, so an encoder taking a core from one of
-# them stalls both; niced, the encoder gets the cycles synthesis leaves (it keeps ~1.7 of 2 cores
-# busy). Measured, 1,000 words pipelined: 45.1 s niced against 47-50 s (bench/bench_render.py).
-BACKGROUND_NICE = 10
-_NICE = shutil.which("nice")
 
 
-def niced(cmd: list[str], nice: int) -> list[str]:
-    """cmd run at nice level `nice` (as is without the nice tool or for 0)."""
-    return [_NICE, "-n", str(nice), *cmd] if nice and _NICE else cmd
+class Priority(enum.Enum):
+    """How an ffmpeg run shares the CPU with speech synthesis (the render pipeline runs beside it).
+
+    Piper's two onnxruntime threads wait for each other at every step, so an encoder taking a
+    core from one of them stalls both; synthesis keeps ~1.7 of the 2 cores busy. Measured, 1,000
+    words pipelined (synthesis alone ~37 s): 47-50 s with the encoders at normal priority, 41.3 s
+    niced, 39.3 s with the picture in the idle class."""
+
+    NORMAL = "normal"
+    # nice 10: the voice track's encoder, fed as the voice is spoken; it must not starve, since a
+    # full pipe to it holds the synthesis back
+    BESIDE = "beside"
+    # SCHED_IDLE: the picture's stretches, handed to their own threads; they take only the CPU
+    # nothing else wants (a stretch starved for STALL_SECONDS is retried, then left to the export)
+    IDLE = "idle"
+
+
+_NICE, _CHRT = shutil.which("nice"), shutil.which("chrt")
+
+
+def prioritized(cmd: list[str], priority: Priority) -> list[str]:
+    """cmd run at that priority (as is where the tool for it is missing)."""
+    if priority is Priority.IDLE and _CHRT:
+        return [_CHRT, "--idle", "0", *cmd]
+    if priority is not Priority.NORMAL and _NICE:
+        return [_NICE, "-n", "10", *cmd]
+    return cmd
 
 
 def _fontconfig_env(cwd: Path) -> dict[str, str]:
@@ -154,12 +173,12 @@ def run_ffmpeg(
     total_s: float = 0.0,
     progress: Callable[[float], None] | None = None,
     cancel: threading.Event | None = None,
-    nice: int = 0,
+    priority: Priority = Priority.NORMAL,
 ) -> str:
     """Run ffmpeg with -progress on stdout; returns stderr. Raises RenderError on failure/cancel.
     A run that stops making progress is killed and started again (at most ATTEMPTS times)."""
     cmd = [FFMPEG, "-hide_banner", "-nostdin", "-y", "-progress", "pipe:1", "-nostats", *args]
-    cmd = niced(cmd, nice)
+    cmd = prioritized(cmd, priority)
     _LOG.debug("ffmpeg %s", " ".join(args))
     for attempt in range(1, ATTEMPTS + 1):
         code, stderr, stalled = _run_once(cmd, cwd, total_s, progress, cancel)

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from backend.core.types import RenderSpec, Sentence, TextOverlay, Word
 from backend.media.captions import FONTS_DIR, ass_document, change_times, overlay_times
-from backend.media.ffmpeg import run_ffmpeg
+from backend.media.ffmpeg import Priority, run_ffmpeg
 from backend.media.video import X264_STILL, filter_value, still_background
 
 SEGMENT_MS = 30_000
@@ -133,10 +133,10 @@ def encode(
     scratch: Path,
     cancel: threading.Event | None = None,
     progress: Callable[[float], None] | None = None,
-    nice: int = 0,
+    priority: Priority = Priority.NORMAL,
 ) -> Path:
-    """The stretch's picture (H.264, no sound) in the cache, encoded now unless it is there (at
-    nice level `nice`: the pipeline's encodes beside the synthesis are niced)."""
+    """The stretch's picture (H.264, no sound) in the cache, encoded now unless it is there (the
+    pipeline's, beside the synthesis, in the idle class: backend.media.ffmpeg.Priority)."""
     out = cached(cache, spec, part)
     if out.is_file():
         os.utime(out)  # recently used: kept by prune
@@ -167,7 +167,7 @@ def encode(
             total_s=part.ms / 1000,
             progress=progress,
             cancel=cancel,
-            nice=nice,
+            priority=priority,
         )
         os.replace(tmp, out)
     finally:

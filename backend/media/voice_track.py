@@ -22,7 +22,7 @@ from pathlib import Path
 
 from backend.media import loudness
 from backend.media.audio import LIMIT_DBFS, SAMPLE_RATE, TARGET_LUFS
-from backend.media.ffmpeg import BACKGROUND_NICE, FFMPEG, RenderError, niced, run_ffmpeg
+from backend.media.ffmpeg import FFMPEG, Priority, RenderError, prioritized, run_ffmpeg
 
 _LOG = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def calibrate(head: bytes, rate: int, scratch: Path, cancel: threading.Event | N
             [*("-i", str(raw), "-filter_complex", graph), *_TWO_NULLS],
             cwd=scratch,
             cancel=cancel,
-            nice=BACKGROUND_NICE,  # runs beside the synthesis
+            priority=Priority.BESIDE,  # runs beside the synthesis
         )
     finally:
         raw.unlink(missing_ok=True)
@@ -129,14 +129,14 @@ class StreamEncoder:
         graph = f"[0:a]{_chain(gain_db)},asplit=2[enc][meter];[meter]ebur128=peak=true,anullsink"
         self._err = self.log.open("w+b")
         self.proc = subprocess.Popen(
-            niced(
+            prioritized(
                 [
                     *(FFMPEG, "-hide_banner", "-nostdin", "-y", "-nostats"),
                     *("-f", "s16le", "-ar", str(rate), "-ac", "1", "-i", "pipe:0"),
                     *("-filter_complex", graph, "-map", "[enc]", *AAC),
                     *("-map_metadata", "-1", "-f", "mp4", f"file:{self.tmp}"),
                 ],
-                BACKGROUND_NICE,  # it follows the synthesis
+                Priority.BESIDE,  # it follows the synthesis
             ),
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from backend.core.types import CaptionStyle, RenderSpec, Sentence, SpeechResult, TextOverlay
 from backend.media import segments
-from backend.media.ffmpeg import BACKGROUND_NICE
+from backend.media.ffmpeg import Priority
 from backend.media.script_video import pipeline_finished, pipeline_started
 from backend.media.voice_track import CALIBRATE_S, StreamEncoder, calibrate
 from backend.state.draft import output_size
@@ -179,16 +179,16 @@ class Pipeline:
         self.encoder = StreamEncoder(self.cache, self.scratch, self.rate, gain)
         self.encoder.write(head)
 
-    def _encode(self, start_ms: int, end_ms: int, nice: int = BACKGROUND_NICE) -> None:
-        """Hand the stretch to an encoder thread: niced while the synthesis runs beside it (see
-        backend.media.ffmpeg.BACKGROUND_NICE), at normal priority once the export waits for it."""
+    def _encode(self, start_ms: int, end_ms: int, priority: Priority = Priority.IDLE) -> None:
+        """Hand the stretch to an encoder thread: in the idle class while the synthesis runs
+        beside it (backend.media.ffmpeg.Priority), at normal priority once the export waits."""
         part = segments.stretch(self.spec, self.sentences, start_ms, end_ms)
-        work = (self.spec, part, self.cache, self.scratch, self.stopped, None, nice)
+        work = (self.spec, part, self.cache, self.scratch, self.stopped, None, priority)
         self.pending.append(self.encodes.submit(segments.encode, *work))
 
     def _end(self, duration_ms: int) -> None:
         if duration_ms > self.cut_ms:
-            self._encode(self.cut_ms, duration_ms, nice=0)
+            self._encode(self.cut_ms, duration_ms, Priority.NORMAL)
         for done in self.pending:
             done.result()  # a failed stretch is logged by _work; the export encodes it
         if self.encoder is None and self.head:
