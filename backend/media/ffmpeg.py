@@ -58,6 +58,7 @@ def friendly(stderr: str) -> str:
 # hundred, under CPU load) the static ffmpeg deadlocks while libass starts up; such a run is killed
 # after STALL_SECONDS without progress and started again, so a job never hangs.
 STALL_SECONDS = 20.0
+IDLE_STALL_FACTOR = 6  # Priority.IDLE runs get 2 minutes
 ATTEMPTS = 3
 
 
@@ -74,7 +75,7 @@ class Priority(enum.Enum):
     # full pipe to it holds the synthesis back
     BESIDE = "beside"
     # SCHED_IDLE: the picture's stretches, handed to their own threads; they take only the CPU
-    # nothing else wants (a stretch starved for STALL_SECONDS is retried, then left to the export)
+    # nothing else wants (one starved for 2 minutes is retried, then left to the export)
     IDLE = "idle"
 
 
@@ -110,11 +111,12 @@ def _watch(
     done: threading.Event,
     last_progress: list[float],
     stalled: threading.Event,
+    limit: float,
 ) -> None:
-    """Kill ffmpeg on cancel, or when its output time has not moved for STALL_SECONDS."""
+    """Kill ffmpeg on cancel, or when its output time has not moved for `limit` seconds."""
     while not done.wait(0.2):
         cancelled = cancel is not None and cancel.is_set()
-        if cancelled or time.monotonic() - last_progress[0] > STALL_SECONDS:
+        if cancelled or time.monotonic() - last_progress[0] > limit:
             if not cancelled:
                 stalled.set()
             if proc.poll() is None:
@@ -128,6 +130,7 @@ def _run_once(
     total_s: float,
     progress: Callable[[float], None] | None,
     cancel: threading.Event | None,
+    limit: float,
 ) -> tuple[int, str, bool]:
     """One ffmpeg process: (exit code, stderr, whether it stalled)."""
     err_path = cwd / f"ffmpeg-{threading.get_ident()}-{id(cmd)}.log"
@@ -139,7 +142,7 @@ def _run_once(
             cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=err, env=_fontconfig_env(cwd)
         )
         watcher = threading.Thread(
-            target=_watch, args=(proc, cancel, done, last_progress, stalled), daemon=True
+            target=_watch, args=(proc, cancel, done, last_progress, stalled, limit), daemon=True
         )
         watcher.start()
         try:
@@ -180,15 +183,17 @@ def run_ffmpeg(
     cmd = [FFMPEG, "-hide_banner", "-nostdin", "-y", "-progress", "pipe:1", "-nostats", *args]
     cmd = prioritized(cmd, priority)
     _LOG.debug("ffmpeg %s", " ".join(args))
+    # an idle-class run may wait that long for a core while the box is busy: not a hang
+    limit = STALL_SECONDS * (IDLE_STALL_FACTOR if priority is Priority.IDLE else 1)
     for attempt in range(1, ATTEMPTS + 1):
-        code, stderr, stalled = _run_once(cmd, cwd, total_s, progress, cancel)
+        code, stderr, stalled = _run_once(cmd, cwd, total_s, progress, cancel, limit)
         if cancel is not None and cancel.is_set():
             raise RenderError("The render was cancelled.")
         if not stalled:
             break
         _LOG.warning(
             "ffmpeg made no progress for %.0f s (attempt %d of %d): %s",
-            STALL_SECONDS,
+            limit,
             attempt,
             ATTEMPTS,
             stderr[-600:],
