@@ -48,19 +48,3 @@ def test_a_healthy_run_is_not_disturbed_by_the_watchdog(
         progress=seen.append,
     )
     assert seen and max(seen) > 0.9  # it ran (in real time, 3 s) to the end without being killed
-
-
-def test_an_idle_class_run_gets_longer_before_it_counts_as_stalled(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    """A stretch in the idle class may wait for a core while the box is busy: the watchdog gives
-    it IDLE_STALL_FACTOR times longer (a fifo that never delivers stands in for the wait)."""
-    fifo = tmp_path / "never.wav"
-    os.mkfifo(fifo)
-    monkeypatch.setattr(audio, "STALL_SECONDS", 0.2)
-    monkeypatch.setattr(audio, "ATTEMPTS", 1)
-    args = ["-i", f"file:{fifo}", "-f", "null", "-"]
-    with caplog.at_level(logging.WARNING, logger=audio.__name__), pytest.raises(RenderError):
-        run_ffmpeg(args, cwd=tmp_path, priority=audio.Priority.IDLE)
-    [stall] = [r.getMessage() for r in caplog.records if "made no progress" in r.getMessage()]
-    assert f"for {0.2 * audio.IDLE_STALL_FACTOR:.0f} s" in stall

@@ -190,22 +190,22 @@ def test_the_voice_track_encoder_runs_niced_beside_the_synthesis(tmp_path: Path)
     assert not tap.thread.is_alive()
 
 
-def test_a_picture_stretch_beside_the_synthesis_runs_in_the_idle_class(tmp_path: Path) -> None:
-    """Priority.IDLE (the pipeline's stretches) is SCHED_IDLE, read from the kernel for a real
-    ffmpeg run (policy 5 in /proc/<pid>/sched)."""
+def test_a_picture_stretch_beside_the_synthesis_runs_niced(tmp_path: Path) -> None:
+    """Priority.BESIDE (the pipeline's stretches while synthesis runs) is nice 10 in the normal
+    class, read from the kernel for a real ffmpeg run (/proc/<pid>/stat and sched)."""
     cancel = threading.Event()
     failed: list[BaseException] = []
 
     def encode() -> None:
         try:
             args = ["-re", "-f", "lavfi", "-i", "testsrc=d=30:s=64x64", "-f", "null", "-"]
-            run_ffmpeg(args, cwd=tmp_path, cancel=cancel, priority=Priority.IDLE)
+            run_ffmpeg(args, cwd=tmp_path, cancel=cancel, priority=Priority.BESIDE)
         except RenderError as exc:  # cancelled below
             failed.append(exc)
 
     worker = threading.Thread(target=encode)
     worker.start()
-    policy = None
+    policy = nice = None
     deadline = time.monotonic() + 30
     while policy is None and time.monotonic() < deadline:
         for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -217,10 +217,11 @@ def test_a_picture_stretch_beside_the_synthesis_runs_in_the_idle_class(tmp_path:
                 continue
             if int(fields[1]) == os.getpid() and comm.startswith("ffmpeg"):
                 policy = int(sched.split("policy")[1].split(":")[1].split()[0])
+                nice = int(fields[16])
         time.sleep(0.05)
     cancel.set()
     worker.join(timeout=30)
-    assert policy == 5  # SCHED_IDLE
+    assert (policy, nice) == (0, 10)  # SCHED_OTHER, niced
     assert failed and "cancelled" in str(failed[0])
 
 

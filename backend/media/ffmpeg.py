@@ -58,7 +58,6 @@ def friendly(stderr: str) -> str:
 # hundred, under CPU load) the static ffmpeg deadlocks while libass starts up; such a run is killed
 # after STALL_SECONDS without progress and started again, so a job never hangs.
 STALL_SECONDS = 20.0
-IDLE_STALL_FACTOR = 6  # Priority.IDLE runs get 2 minutes
 ATTEMPTS = 3
 
 
@@ -68,25 +67,21 @@ class Priority(enum.Enum):
     Piper's two onnxruntime threads wait for each other at every step, so an encoder taking a
     core from one of them stalls both; synthesis keeps ~1.7 of the 2 cores busy. Measured, 1,000
     words pipelined (synthesis alone ~37 s): 47-50 s with the encoders at normal priority, 41.3 s
-    niced, 39.3 s with the picture in the idle class."""
+    at nice 10. The idle scheduling class measured 39.3 s but starves outright while anything
+    else keeps both cores busy (other users' synthesis, a loaded box), and an export waits for
+    what its pipeline started: nice 10 still gets about a tenth of a core then.
+    """
 
     NORMAL = "normal"
-    # nice 10: the voice track's encoder, fed as the voice is spoken; it must not starve, since a
-    # full pipe to it holds the synthesis back
-    BESIDE = "beside"
-    # SCHED_IDLE: the picture's stretches, handed to their own threads; they take only the CPU
-    # nothing else wants (one starved for 2 minutes is retried, then left to the export)
-    IDLE = "idle"
+    BESIDE = "beside"  # nice 10: the pipeline's encoders while the synthesis runs
 
 
-_NICE, _CHRT = shutil.which("nice"), shutil.which("chrt")
+_NICE = shutil.which("nice")
 
 
 def prioritized(cmd: list[str], priority: Priority) -> list[str]:
-    """cmd run at that priority (as is where the tool for it is missing)."""
-    if priority is Priority.IDLE and _CHRT:
-        return [_CHRT, "--idle", "0", *cmd]
-    if priority is not Priority.NORMAL and _NICE:
+    """cmd run at that priority (as is without the nice tool)."""
+    if priority is Priority.BESIDE and _NICE:
         return [_NICE, "-n", "10", *cmd]
     return cmd
 
@@ -183,8 +178,7 @@ def run_ffmpeg(
     cmd = [FFMPEG, "-hide_banner", "-nostdin", "-y", "-progress", "pipe:1", "-nostats", *args]
     cmd = prioritized(cmd, priority)
     _LOG.debug("ffmpeg %s", " ".join(args))
-    # an idle-class run may wait that long for a core while the box is busy: not a hang
-    limit = STALL_SECONDS * (IDLE_STALL_FACTOR if priority is Priority.IDLE else 1)
+    limit = STALL_SECONDS
     for attempt in range(1, ATTEMPTS + 1):
         code, stderr, stalled = _run_once(cmd, cwd, total_s, progress, cancel, limit)
         if cancel is not None and cancel.is_set():

@@ -179,9 +179,9 @@ class Pipeline:
         self.encoder = StreamEncoder(self.cache, self.scratch, self.rate, gain)
         self.encoder.write(head)
 
-    def _encode(self, start_ms: int, end_ms: int, priority: Priority = Priority.IDLE) -> None:
-        """Hand the stretch to an encoder thread: in the idle class while the synthesis runs
-        beside it (backend.media.ffmpeg.Priority), at normal priority once the export waits."""
+    def _encode(self, start_ms: int, end_ms: int, priority: Priority = Priority.BESIDE) -> None:
+        """Hand the stretch to an encoder thread: niced while the synthesis runs beside it
+        (backend.media.ffmpeg.Priority), at normal priority once the export waits for it."""
         part = segments.stretch(self.spec, self.sentences, start_ms, end_ms)
         work = (self.spec, part, self.cache, self.scratch, self.stopped, None, priority)
         self.pending.append(self.encodes.submit(segments.encode, *work))
