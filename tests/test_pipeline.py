@@ -18,6 +18,7 @@ from backend.media import segments
 from backend.media.ffmpeg import Priority, RenderError, run_ffmpeg
 from backend.media.render import render
 from backend.media.voice_track import CALIBRATE_S
+from backend.runtime import pipeline
 from backend.runtime.pipeline import Pipeline
 from backend.speech.catalog import discover_voices
 from backend.speech.tts import TTSEngine
@@ -190,16 +191,16 @@ def test_the_voice_track_encoder_runs_niced_beside_the_synthesis(tmp_path: Path)
     assert not tap.thread.is_alive()
 
 
-def test_a_picture_stretch_beside_the_synthesis_runs_niced(tmp_path: Path) -> None:
-    """Priority.BESIDE (the pipeline's stretches while synthesis runs) is nice 10 in the normal
-    class, read from the kernel for a real ffmpeg run (/proc/<pid>/stat and sched)."""
+def test_a_picture_stretch_beside_the_synthesis_runs_in_the_idle_class(tmp_path: Path) -> None:
+    """Priority.IDLE (the pipeline's stretches while synthesis runs) is SCHED_IDLE, read from the
+    kernel for a real ffmpeg run (policy 5 in /proc/<pid>/sched)."""
     cancel = threading.Event()
     failed: list[BaseException] = []
 
     def encode() -> None:
         try:
             args = ["-re", "-f", "lavfi", "-i", "testsrc=d=30:s=64x64", "-f", "null", "-"]
-            run_ffmpeg(args, cwd=tmp_path, cancel=cancel, priority=Priority.BESIDE)
+            run_ffmpeg(args, cwd=tmp_path, cancel=cancel, priority=Priority.IDLE)
         except RenderError as exc:  # cancelled below
             failed.append(exc)
 
@@ -221,8 +222,31 @@ def test_a_picture_stretch_beside_the_synthesis_runs_niced(tmp_path: Path) -> No
         time.sleep(0.05)
     cancel.set()
     worker.join(timeout=30)
-    assert (policy, nice) == (0, 10)  # SCHED_OTHER, niced
+    assert (policy, nice) == (5, 0)  # SCHED_IDLE
     assert failed and "cancelled" in str(failed[0])
+
+
+def test_stretches_still_waiting_at_the_end_are_encoded_at_normal_priority(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no grace at all, every idle-class stretch not finished when the synthesis ends is
+    stopped and encoded again at normal priority: the cache still holds every stretch, whole."""
+    monkeypatch.setattr(pipeline, "_GRACE_S", 0.0)
+    voice = discover_voices(None)[0]
+    out = tmp_path / "voice.wav"
+    tap = Pipeline(_look(), out, tmp_path / "cache")
+    speech = TTSEngine(tmp_path / "tts").synthesize(SCRIPT, voice, out_path=out, tap=tap)
+    tap.finish(speech.duration_ms)
+    tap.thread.join(timeout=120)
+    assert not tap.thread.is_alive()
+    look = _look()
+    parts = segments.cuts(list(speech.sentences), speech.duration_ms)
+    for a, b in parts:
+        path = segments.cached(
+            tmp_path / "cache", look, segments.stretch(look, speech.sentences, a, b)
+        )
+        assert path.is_file() and probe(path)["has_video"], (a, b)
+    assert not [p for p in (tmp_path / "cache").iterdir() if p.name.endswith(".part")]
 
 
 def test_prune_keeps_the_cache_recent_and_bounded(tmp_path: Path) -> None:

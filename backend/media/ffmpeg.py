@@ -67,21 +67,28 @@ class Priority(enum.Enum):
     Piper's two onnxruntime threads wait for each other at every step, so an encoder taking a
     core from one of them stalls both; synthesis keeps ~1.7 of the 2 cores busy. Measured, 1,000
     words pipelined (synthesis alone ~37 s): 47-50 s with the encoders at normal priority, 41.3 s
-    at nice 10. The idle scheduling class measured 39.3 s but starves outright while anything
-    else keeps both cores busy (other users' synthesis, a loaded box), and an export waits for
-    what its pipeline started: nice 10 still gets about a tenth of a core then.
+    at nice 10, 39.3 s with the picture in the idle class; 75 words end to end: 1.34x of the floor
+    niced, 1.08-1.21x idle.
     """
 
     NORMAL = "normal"
-    BESIDE = "beside"  # nice 10: the pipeline's encoders while the synthesis runs
+    # nice 10: the voice track's encoder, fed as the voice is spoken; it must not starve, since a
+    # full pipe to it holds the synthesis back
+    BESIDE = "beside"
+    # SCHED_IDLE: the picture's stretches while synthesis runs. The class gets no CPU at all
+    # while anything else keeps both cores busy, so the pipeline re-encodes a stretch still
+    # waiting when the export needs it at normal priority (backend.runtime.pipeline)
+    IDLE = "idle"
 
 
-_NICE = shutil.which("nice")
+_NICE, _CHRT = shutil.which("nice"), shutil.which("chrt")
 
 
 def prioritized(cmd: list[str], priority: Priority) -> list[str]:
-    """cmd run at that priority (as is without the nice tool)."""
-    if priority is Priority.BESIDE and _NICE:
+    """cmd run at that priority (as is where the tool for it is missing)."""
+    if priority is Priority.IDLE and _CHRT:
+        return [_CHRT, "--idle", "0", *cmd]
+    if priority is not Priority.NORMAL and _NICE:
         return [_NICE, "-n", "10", *cmd]
     return cmd
 

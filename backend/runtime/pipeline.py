@@ -17,6 +17,7 @@ before). A pipeline never fails a turn: its errors are logged and the export enc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import queue
@@ -26,6 +27,7 @@ import time
 import uuid
 from collections.abc import Awaitable
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
 _LOG = logging.getLogger(__name__)
 
 _AT_ONCE = threading.Semaphore(2)  # a pipeline finishing its last stretch, and the next one
+_GRACE_S = 2.0  # at the end, how long a stretch still in the idle class may take before a redo
 _QUEUE_ITEMS = 64  # sentences and 1 s silence blocks: a few MB of samples at most
 
 
@@ -81,7 +84,7 @@ class Pipeline:
         # stretches are encoded off this thread, so the voice keeps streaming meanwhile and the
         # last stretch starts as soon as the last sentence is spoken, beside the one before it
         self.encodes = ThreadPoolExecutor(2, thread_name_prefix="render-stretch")
-        self.pending: list[Future[Path]] = []
+        self.pending: list[tuple[Future[Path], segments.Stretch, threading.Event]] = []
         self.broken = False
         self.closed = False  # the thread is gone: what synthesis still writes is dropped
         self.stopped = threading.Event()
@@ -112,6 +115,8 @@ class Pipeline:
     def abort(self) -> None:
         """Stop at the next item, without waiting (called on the event loop when a turn fails)."""
         self.stopped.set()
+        for _done, _part, cancel in list(self.pending):
+            cancel.set()
         try:
             self.items.put_nowait(("abort", None))  # wakes the thread if it waits for work
         except queue.Full:
@@ -145,6 +150,8 @@ class Pipeline:
         finally:
             self.closed = True
             self.stopped.set()  # stretches still encoding stop (an ended pipeline waited for them)
+            for _done, _part, cancel in self.pending:
+                cancel.set()
             self.encodes.shutdown(wait=True, cancel_futures=True)
             if self.encoder is not None:
                 self.encoder.abort()
@@ -179,18 +186,39 @@ class Pipeline:
         self.encoder = StreamEncoder(self.cache, self.scratch, self.rate, gain)
         self.encoder.write(head)
 
-    def _encode(self, start_ms: int, end_ms: int, priority: Priority = Priority.BESIDE) -> None:
-        """Hand the stretch to an encoder thread: niced while the synthesis runs beside it
-        (backend.media.ffmpeg.Priority), at normal priority once the export waits for it."""
+    def _encode(self, start_ms: int, end_ms: int) -> None:
+        """Hand the stretch to an encoder thread, in the idle class: it takes only the CPU the
+        synthesis leaves (backend.media.ffmpeg.Priority)."""
         part = segments.stretch(self.spec, self.sentences, start_ms, end_ms)
-        work = (self.spec, part, self.cache, self.scratch, self.stopped, None, priority)
-        self.pending.append(self.encodes.submit(segments.encode, *work))
+        cancel = threading.Event()
+        done = self.encodes.submit(self._picture, part, cancel, Priority.IDLE)
+        self.pending.append((done, part, cancel))
+
+    def _picture(self, part: segments.Stretch, cancel: threading.Event, priority: Priority) -> Path:
+        return segments.encode(self.spec, part, self.cache, self.scratch, cancel, None, priority)
 
     def _end(self, duration_ms: int) -> None:
+        """The export waits now: the last stretch at normal priority, then the ones still in the
+        idle class. Those get the CPU once synthesis is over, unless something else keeps both
+        cores busy; one not done within _GRACE_S is stopped and encoded at normal priority."""
         if duration_ms > self.cut_ms:
-            self._encode(self.cut_ms, duration_ms, Priority.NORMAL)
-        for done in self.pending:
-            done.result()  # a failed stretch is logged by _work; the export encodes it
+            last = segments.stretch(self.spec, self.sentences, self.cut_ms, duration_ms)
+            self._picture(last, self.stopped, Priority.NORMAL)
+        for done, part, cancel in self.pending:
+            if done.cancel():  # not started yet
+                self._picture(part, self.stopped, Priority.NORMAL)
+                continue
+            try:
+                done.result(timeout=_GRACE_S)
+                continue
+            except FuturesTimeout:
+                cancel.set()
+                with contextlib.suppress(Exception):
+                    done.result()
+            except Exception:  # starved past the watchdog, or failed: once more
+                pass
+            _LOG.info("stretch at %d ms encoded again at normal priority", part.start_ms)
+            self._picture(part, self.stopped, Priority.NORMAL)
         if self.encoder is None and self.head:
             self._start_encoder()
         if self.encoder is not None:
