@@ -113,12 +113,11 @@ def _watch(
     done: threading.Event,
     last_progress: list[float],
     stalled: threading.Event,
-    limit: float,
 ) -> None:
-    """Kill ffmpeg on cancel, or when its output time has not moved for `limit` seconds."""
+    """Kill ffmpeg on cancel, or when its output time has not moved for STALL_SECONDS."""
     while not done.wait(0.2):
         cancelled = cancel is not None and cancel.is_set()
-        if cancelled or time.monotonic() - last_progress[0] > limit:
+        if cancelled or time.monotonic() - last_progress[0] > STALL_SECONDS:
             if not cancelled:
                 stalled.set()
             if proc.poll() is None:
@@ -132,7 +131,6 @@ def _run_once(
     total_s: float,
     progress: Callable[[float], None] | None,
     cancel: threading.Event | None,
-    limit: float,
 ) -> tuple[int, str, bool]:
     """One ffmpeg process: (exit code, stderr, whether it stalled)."""
     err_path = cwd / f"ffmpeg-{threading.get_ident()}-{id(cmd)}.log"
@@ -144,7 +142,7 @@ def _run_once(
             cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=err, env=_fontconfig_env(cwd)
         )
         watcher = threading.Thread(
-            target=_watch, args=(proc, cancel, done, last_progress, stalled, limit), daemon=True
+            target=_watch, args=(proc, cancel, done, last_progress, stalled), daemon=True
         )
         watcher.start()
         try:
@@ -185,16 +183,15 @@ def run_ffmpeg(
     cmd = [FFMPEG, "-hide_banner", "-nostdin", "-y", "-progress", "pipe:1", "-nostats", *args]
     cmd = prioritized(cmd, priority)
     _LOG.debug("ffmpeg %s", " ".join(args))
-    limit = STALL_SECONDS
     for attempt in range(1, ATTEMPTS + 1):
-        code, stderr, stalled = _run_once(cmd, cwd, total_s, progress, cancel, limit)
+        code, stderr, stalled = _run_once(cmd, cwd, total_s, progress, cancel)
         if cancel is not None and cancel.is_set():
             raise RenderError("The render was cancelled.")
         if not stalled:
             break
         _LOG.warning(
             "ffmpeg made no progress for %.0f s (attempt %d of %d): %s",
-            limit,
+            STALL_SECONDS,
             attempt,
             ATTEMPTS,
             stderr[-600:],

@@ -136,7 +136,7 @@ def encode(
     priority: Priority = Priority.NORMAL,
 ) -> Path:
     """The stretch's picture (H.264, no sound) in the cache, encoded now unless it is there (the
-    pipeline's, beside the synthesis, niced: backend.media.ffmpeg.Priority)."""
+    pipeline's, beside the synthesis, in the idle class: backend.media.ffmpeg.Priority)."""
     out = cached(cache, spec, part)
     if out.is_file():
         os.utime(out)  # recently used: kept by prune

@@ -3,12 +3,13 @@
 A turn that synthesizes a script with no uploaded video hands a Pipeline to the synthesis as its
 SpeechTap. On its own thread the pipeline streams the voice into its AAC track
 (backend.media.voice_track) and hands each stretch of the picture (8 s growing to 30 s, see
-backend.media.segments) to an encoder thread as soon as its last sentence is spoken. Both land in the render cache, so the export that usually follows only
-joins them by stream copy. The picture is encoded with the look the session has now (size, caption
+backend.media.segments) to an encoder thread as soon as its last sentence is spoken. Both land
+in the render cache, so the export that usually follows only joins them by stream copy. The picture is encoded with the look the session has now (size, caption
 style, titles); anything the user changes before exporting is a cache miss, encoded at export.
 
-Synthesis keeps about 1.7 of the 2 cores busy; the pipeline's ffmpeg fills the rest, and after
-the last sentence the last two stretches encode side by side. The queue between them is
+Synthesis keeps about 1.7 of the 2 cores busy; the pipeline's ffmpeg takes the rest, at a lower
+priority (backend.media.ffmpeg.Priority), and what the export waits for once the last sentence is
+spoken runs at normal priority. The queue between them is
 bounded, so a pipeline that falls behind slows the synthesis down instead of holding the voice in
 memory. Two pipelines run at most; a third synthesis meanwhile gets none (it is exported as
 before). A pipeline never fails a turn: its errors are logged and the export encodes what is missing.
@@ -81,8 +82,7 @@ class Pipeline:
         self.head_bytes = 0
         self.rate = 0
         self.encoder: StreamEncoder | None = None
-        # stretches are encoded off this thread, so the voice keeps streaming meanwhile and the
-        # last stretch starts as soon as the last sentence is spoken, beside the one before it
+        # stretches are encoded off this thread, so the voice keeps streaming meanwhile
         self.encodes = ThreadPoolExecutor(2, thread_name_prefix="render-stretch")
         self.pending: list[tuple[Future[Path], segments.Stretch, threading.Event]] = []
         self.broken = False
