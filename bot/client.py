@@ -19,6 +19,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 from httpx_sse import aconnect_sse
 
+from backend.protocol.render import MAX_RENDER_WAIT_S
 from bot import __version__
 from bot.models import (
     AdkEvent,
@@ -58,9 +59,6 @@ class BackendError(Exception):
         self.data = data or {}
         self.in_stream = in_stream  # raised by an event after work started: never retried
         self.retry_after = retry_after
-
-
-MAX_RENDER_WAIT_S = 20.0  # the backend's cap on ?wait= (backend/api/routes.py)
 
 
 class BackendUnavailable(Exception):

@@ -43,13 +43,13 @@ from backend.core.i18n import pick_lang, t
 from backend.core.signing import verify
 from backend.core.types import Received
 from backend.intake.receive import check_count, discard, fetch_url, receive_multipart, too_large
+from backend.protocol.render import MAX_RENDER_WAIT_S
 from backend.runtime.accept import accept
 from backend.state.draft import DraftError, to_spec
 from backend.state.model import SessionState
 from backend.state.sessions import public_state
 
 DOWNLOAD_TYPES = {"mp4": "video/mp4", "srt": "application/x-subrip", "vtt": "text/vtt"}
-MAX_WAIT_S = 20.0
 WAIT_DOC = (
     "Seconds to hold the request while the render is still queued or rendering (at most 20): "
     "the answer comes as soon as it completes or fails, or with its progress when the time is "
@@ -269,7 +269,7 @@ async def render_status(
     request: Request,
     job_id: str,
     ident: CurrentIdentity,
-    wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S, description=WAIT_DOC)] = 0,
+    wait: Annotated[float, Query(ge=0, le=MAX_RENDER_WAIT_S, description=WAIT_DOC)] = 0,
 ) -> JSONResponse:
     backend = backend_of(request)
     job = await backend.store.job(job_id)
