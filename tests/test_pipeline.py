@@ -13,8 +13,8 @@ import av
 import numpy as np
 import pytest
 
-from backend.core.types import CaptionStyle, RenderSpec, SpeechResult
-from backend.media import segments
+from backend.core.types import CaptionStyle, RenderSpec, Sentence, SpeechResult, Word
+from backend.media import segments, voice_track
 from backend.media.ffmpeg import Priority, RenderError, run_ffmpeg
 from backend.media.render import render
 from backend.media.voice_track import CALIBRATE_S
@@ -180,15 +180,57 @@ def test_the_voice_track_encoder_runs_niced_beside_the_synthesis(tmp_path: Path)
     for _ in range(int(CALIBRATE_S) + 2):  # enough to calibrate and start the AAC encoder
         tap.pcm(second, 22050)
     deadline = time.monotonic() + 60
-    while tap.encoder is None and time.monotonic() < deadline:
+    while tap.feed.encoder is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert tap.encoder is not None
-    stat = Path(f"/proc/{tap.encoder.proc.pid}/stat").read_text()
+    encoder = tap.feed.encoder
+    assert encoder is not None
+    stat = Path(f"/proc/{encoder.proc.pid}/stat").read_text()
     nice = int(stat.rsplit(")", 1)[1].split()[16])  # field 19 of stat
     tap.abort()
     tap.thread.join(timeout=30)
     assert nice == 10
     assert not tap.thread.is_alive()
+
+
+def test_the_picture_is_not_held_up_by_the_voice_track(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The voice track calibrates and encodes on its own thread (a VoiceFeed): while its
+    calibration is held (fault injected around the real one), the pipeline still hands the picture
+    over when the sentence is spoken. Real pipeline, real ffmpeg; the samples are noise."""
+    release = threading.Event()
+    calibrating = threading.Event()
+    real = voice_track.calibrate
+
+    def held(*args: object, **kwargs: object) -> float:
+        calibrating.set()
+        release.wait(120)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(voice_track, "calibrate", held)
+    cache = tmp_path / "cache"
+    tap = Pipeline(_look(), tmp_path / "voice.wav", cache)
+    rng = np.random.default_rng(5)
+    second = (rng.normal(0, 3000, 22050)).astype("<i2").tobytes()
+    end_ms = (int(CALIBRATE_S) + 1) * 1000
+    try:
+        for _ in range(end_ms // 1000):  # the calibration starts at CALIBRATE_S, then is held
+            tap.pcm(second, 22050)
+        words = tuple(Word(f"word{n}", n * 1000, n * 1000 + 800) for n in range(end_ms // 1000))
+        tap.sentence(Sentence(" ".join(w.text for w in words), 0, end_ms, words))
+        assert calibrating.wait(60)
+        deadline = time.monotonic() + 60
+        while not tap.pending and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert tap.pending and not release.is_set()  # handed over while the voice waits
+    finally:
+        release.set()
+    tap.finish(end_ms)
+    tap.thread.join(timeout=120)
+    assert not tap.thread.is_alive()
+    names = [p.name for p in cache.iterdir()]
+    assert sum(n.startswith("voice-") and n.endswith(".m4a") for n in names) == 1
+    assert sum(n.startswith("seg-") for n in names) == 1
 
 
 def test_a_picture_stretch_beside_the_synthesis_runs_in_the_idle_class(tmp_path: Path) -> None:

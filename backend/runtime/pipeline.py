@@ -1,9 +1,10 @@
 """Rendering a script-only video while its voice is still being synthesized (issue 13: pipelining).
 
 A turn that synthesizes a script with no uploaded video hands a Pipeline to the synthesis as its
-SpeechTap. On its own thread the pipeline streams the voice into its AAC track
-(backend.media.voice_track) and hands each stretch of the picture (8 s growing to 30 s, see
-backend.media.segments) to an encoder thread as soon as its last sentence is spoken. Both land
+SpeechTap. On its own thread the pipeline passes the voice on to its AAC track (a VoiceFeed, on
+a thread of its own: backend.media.voice_track) and hands each stretch of the picture (8 s
+growing to 30 s, see backend.media.segments) to an encoder thread as soon as its last sentence
+is spoken. Both land
 in the render cache, so the export that usually follows only joins them by stream copy. The picture is encoded with the look the session has now (size, caption
 style, titles); anything the user changes before exporting is a cache miss, encoded at export.
 
@@ -36,7 +37,7 @@ from backend.core.types import CaptionStyle, RenderSpec, Sentence, SpeechResult,
 from backend.media import segments
 from backend.media.ffmpeg import Priority
 from backend.media.script_video import pipeline_finished, pipeline_started
-from backend.media.voice_track import CALIBRATE_S, StreamEncoder, calibrate
+from backend.media.voice_track import VoiceFeed
 from backend.state.draft import output_size
 from backend.state.model import SessionState
 
@@ -78,10 +79,7 @@ class Pipeline:
         self.items: queue.Queue[tuple[str, object]] = queue.Queue(_QUEUE_ITEMS)
         self.sentences: list[Sentence] = []
         self.cut_ms = 0  # where the stretch being collected starts
-        self.head: list[bytes] = []
-        self.head_bytes = 0
-        self.rate = 0
-        self.encoder: StreamEncoder | None = None
+        self.feed = VoiceFeed(cache, self.scratch, _QUEUE_ITEMS)
         # stretches are encoded off this thread, so the voice keeps streaming meanwhile
         self.encodes = ThreadPoolExecutor(2, thread_name_prefix="render-stretch")
         self.pending: list[tuple[Future[Path], segments.Stretch, threading.Event]] = []
@@ -153,8 +151,8 @@ class Pipeline:
             for _done, _part, cancel in self.pending:
                 cancel.set()
             self.encodes.shutdown(wait=True, cancel_futures=True)
-            if self.encoder is not None:
-                self.encoder.abort()
+            self.feed.abort()
+            self.feed.thread.join()  # before its scratch goes
             shutil.rmtree(self.scratch, ignore_errors=True)
             pipeline_finished(self.voice, self.done)
             if self.slot is not None:
@@ -164,27 +162,13 @@ class Pipeline:
         self.scratch.mkdir(parents=True, exist_ok=True)
         if kind == "pcm":
             assert isinstance(value, tuple)
-            data, self.rate = value
-            if self.encoder is not None:
-                self.encoder.write(data)
-                return
-            self.head.append(data)
-            self.head_bytes += len(data)
-            if self.head_bytes >= CALIBRATE_S * self.rate * 2:
-                self._start_encoder()
+            self.feed.write(*value)
         elif kind == "sentence":
             assert isinstance(value, Sentence)
             self.sentences.append(value)
             if segments.cuts_at(self.cut_ms, value.end_ms):  # as segments.cuts cuts
                 self._encode(self.cut_ms, value.end_ms)
                 self.cut_ms = value.end_ms
-
-    def _start_encoder(self) -> None:
-        head = b"".join(self.head)
-        self.head, self.head_bytes = [], 0
-        gain = calibrate(head, self.rate, self.scratch, None)
-        self.encoder = StreamEncoder(self.cache, self.scratch, self.rate, gain)
-        self.encoder.write(head)
 
     def _encode(self, start_ms: int, end_ms: int) -> None:
         """Hand the stretch to an encoder thread, in the idle class: it takes only the CPU the
@@ -198,8 +182,8 @@ class Pipeline:
         return segments.encode(self.spec, part, self.cache, self.scratch, cancel, None, priority)
 
     def _end(self, duration_ms: int) -> None:
-        """The export waits now: the last stretch at normal priority, then the ones still in the
-        idle class. Those get the CPU once synthesis is over, unless something else keeps both
+        """The export waits now: the last stretch at normal priority (the voice feed catches up
+        meanwhile on its own thread), then the ones still in the idle class. Those get the CPU once synthesis is over, unless something else keeps both
         cores busy; one not done within _GRACE_S is stopped and encoded at normal priority."""
         if duration_ms > self.cut_ms:
             last = segments.stretch(self.spec, self.sentences, self.cut_ms, duration_ms)
@@ -219,11 +203,7 @@ class Pipeline:
                 pass
             _LOG.info("stretch at %d ms encoded again at normal priority", part.start_ms)
             self._picture(part, self.stopped, Priority.NORMAL)
-        if self.encoder is None and self.head:
-            self._start_encoder()
-        if self.encoder is not None:
-            self.encoder.finish(self.voice)
-            self.encoder = None
+        self.feed.finish(self.voice)
         _LOG.info(
             "render pipeline for %s done: %d sentences, %.1f s after the voice started",
             self.voice.name,
