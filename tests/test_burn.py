@@ -2,8 +2,9 @@
 
 Real parts: ffmpeg with libass, the project's ASS writer and fonts (DejaVu and the CJK fallback),
 a testsrc2 picture. Each case renders the same frames twice, once with the direct `ass` filter and
-once with libass drawing each caption state on a transparent canvas cropped to the band and
-overlaid, and compares every frame (raw video, no encoder in between). A band too small, a
+once with libass drawing each caption state on a transparent canvas (as tall as the band for
+captions at the top or bottom, the frame for centred ones) cropped to the band and overlaid,
+and compares every frame (raw video, no encoder in between). A band too small, a
 highlight on the wrong frame or a colour blended differently would show up as a difference.
 """
 
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 
 from backend.core.types import CaptionStyle, RenderSpec, Sentence, Word
-from backend.media.burn import STATES, band_graph, burn_band
+from backend.media.burn import STATES, band_graph, band_layout, burn_band
 from backend.media.captions import FONTS_DIR, change_times, write_ass
 from backend.media.ffmpeg import FFMPEG, _fontconfig_env
 from backend.media.fonts import cjk_font_available
@@ -67,34 +68,40 @@ def _frames(args: list[str], cwd: Path, width: int, height: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize(
-    ("name", "sentences", "width", "height"),
+    ("name", "sentences", "width", "height", "position"),
     [
-        ("english", ENGLISH, 640, 360),
-        ("wrapping", WRAPPING, 360, 640),
-        ("chinese", CHINESE, 640, 360),
+        ("english", ENGLISH, 640, 360, "bottom"),
+        ("wrapping", WRAPPING, 360, 640, "bottom"),
+        ("chinese", CHINESE, 640, 360, "bottom"),
+        ("top", ENGLISH, 640, 360, "top"),
+        ("wrapping at the top", WRAPPING, 360, 640, "top"),
+        ("middle", ENGLISH, 640, 360, "middle"),
     ],
 )
 def test_the_band_overlay_draws_what_libass_draws(
-    tmp_path: Path, name: str, sentences: list[Sentence], width: int, height: int
+    tmp_path: Path, name: str, sentences: list[Sentence], width: int, height: int, position: str
 ) -> None:
     if name == "chinese" and not cjk_font_available():
         pytest.skip("no CJK font on this machine")
     (tmp_path / "fonts").symlink_to(FONTS_DIR, target_is_directory=True)
-    write_ass(
-        sentences, CaptionStyle(enabled=True, burn_in=True), width, height, tmp_path / "c.ass"
-    )
+    style = CaptionStyle(enabled=True, burn_in=True, position=position)
+    write_ass(sentences, style, width, height, tmp_path / "c.ass")
     ass = "ass=filename=c.ass:fontsdir=fonts"
     cues = change_times(sentences, width, height)
     band = burn_band(tmp_path, ass, width, height, cues, SECONDS)
     assert band is not None
     assert band.w * band.h < width * height / 3  # a band, not the frame
     assert band.x % 2 == band.y % 2 == band.w % 2 == band.h % 2 == 0
+    band_ass = band_layout(tmp_path, "c.ass", band, height)
+    assert (band_ass is None) == (position == "middle")  # centred: the frame-sized canvas
 
     src = ["-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate=30:duration={SECONDS}"]
     out = ["-f", "rawvideo", "-pix_fmt", "yuv420p", "-"]
     plain = _frames([*src, "-vf", "format=yuv420p", *out], tmp_path, width, height)
     direct = _frames([*src, "-vf", f"format=yuv420p,{ass}", *out], tmp_path, width, height)
-    graph = "[0:v]format=yuv420p[base];" + band_graph(band, ass, "[1:v]", "[base]", width, height)
+    graph = "[0:v]format=yuv420p[base];" + band_graph(
+        band, ass, "[1:v]", "[base]", width, height, band_ass
+    )
     overlay = [*src, "-safe", "0", "-f", "concat", "-i", STATES, "-filter_complex", graph]
     banded = _frames([*overlay, "-map", "[vout]", *out], tmp_path, width, height)
 

@@ -27,7 +27,7 @@ import av
 
 from backend.core.types import RenderSpec, Sentence, TextOverlay
 from backend.media.audio import audio_graph, music_gain_db, normalize_voice, premix
-from backend.media.burn import STATES, band_graph, burn_band
+from backend.media.burn import STATES, band_graph, band_layout, burn_band
 from backend.media.captions import (
     FONTS_DIR,
     change_times,
@@ -384,7 +384,11 @@ def _command(
         )
         graph.append(fitted)
         if band is not None:
-            graph.append(band_graph(band, ass, f"[{canvas}:v]", "[base]", spec.width, spec.height))
+            band_ass = band_layout(scratch, "captions.ass", band, spec.height)
+            canvas_in = f"[{canvas}:v]"
+            graph.append(
+                band_graph(band, ass, canvas_in, "[base]", spec.width, spec.height, band_ass)
+            )
         video_args = ["-map", "[vout]", "-c:v", "libx264", *X264_VIDEO, "-g", str(fps * 2)]
         video_args += ["-pix_fmt", "yuv420p"]
 
