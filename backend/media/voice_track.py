@@ -21,6 +21,7 @@ import uuid
 import wave
 from pathlib import Path
 
+from backend.core.queues import put_unless_gone
 from backend.media import loudness
 from backend.media.audio import LIMIT_DBFS, SAMPLE_RATE, TARGET_LUFS
 from backend.media.ffmpeg import FFMPEG, Priority, RenderError, prioritized, run_ffmpeg
@@ -211,12 +212,7 @@ class VoiceFeed:
         self.thread.start()
 
     def _put(self, kind: str, value: object) -> None:
-        while not self.closed.is_set():
-            try:
-                self.items.put((kind, value), timeout=0.5)
-                return
-            except queue.Full:
-                continue
+        put_unless_gone(self.items, (kind, value), self.closed.is_set)
 
     def write(self, data: bytes, rate: int) -> None:
         self._put("pcm", (data, rate))

@@ -33,6 +33,7 @@ from concurrent.futures import TimeoutError as FuturesTimeout
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from backend.core.queues import put_unless_gone
 from backend.core.types import CaptionStyle, RenderSpec, Sentence, SpeechResult, TextOverlay
 from backend.media import segments
 from backend.media.ffmpeg import Priority
@@ -94,12 +95,7 @@ class Pipeline:
     # -- the synthesis side (a TTS worker thread) -----------------------------------------------
 
     def _put(self, kind: str, value: object) -> None:
-        while not self.closed:  # a full queue waits for the pipeline, never for a gone one
-            try:
-                self.items.put((kind, value), timeout=0.5)
-                return
-            except queue.Full:
-                continue
+        put_unless_gone(self.items, (kind, value), lambda: self.closed)
 
     def pcm(self, data: bytes, rate: int) -> None:
         self._put("pcm", (data, rate))
