@@ -52,3 +52,15 @@ def session_options(ort: Any) -> Any:
     opts.enable_cpu_mem_arena = False
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return opts
+
+
+def trim_heap() -> None:
+    """Give the heap's free pages back to the system (glibc's malloc_trim): loading Kokoro's model
+    leaves its copies (the parts joined, the onnx graph, its serialization) freed but resident,
+    414 MB -> 274 MB measured. Elsewhere nothing happens."""
+    name = ctypes.util.find_library("c")
+    try:
+        if name:
+            ctypes.CDLL(name).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
