@@ -207,6 +207,7 @@ class VoiceFeed:
         self.encoder: StreamEncoder | None = None
         self.track: Path | None = None
         self.broken = False
+        self.cancel = threading.Event()  # stops the calibration's ffmpeg
         self.closed = threading.Event()  # the thread is gone: what is still written is dropped
         self.thread = threading.Thread(target=self._work, name="voice-track", daemon=True)
         self.thread.start()
@@ -224,8 +225,13 @@ class VoiceFeed:
         return self.track
 
     def abort(self) -> None:
-        """Stop within half a second, without waiting."""
+        """Stop within half a second, without waiting: the calibration is cancelled and the
+        encoder killed (a write into it then fails at once instead of waiting on its pipe)."""
         self.broken = True
+        self.cancel.set()
+        encoder = self.encoder
+        if encoder is not None:
+            encoder.abort()
         try:
             self.items.put_nowait(("abort", None))
         except queue.Full:
@@ -247,7 +253,8 @@ class VoiceFeed:
                 assert isinstance(value, tuple)
                 self._take(*value)
         except Exception:
-            _LOG.exception("the streamed voice track failed; the export encodes it")
+            if not self.broken:  # not an abort's cancelled calibration or killed encoder
+                _LOG.exception("the streamed voice track failed; the export encodes it")
         finally:
             self.broken = True
             self.closed.set()  # writers stop waiting for room: what they still write is dropped
@@ -268,7 +275,7 @@ class VoiceFeed:
         head = b"".join(self.head)
         self.head, self.head_bytes = [], 0
         self.scratch.mkdir(parents=True, exist_ok=True)
-        gain = calibrate(head, self.rate, self.scratch, None)
+        gain = calibrate(head, self.rate, self.scratch, self.cancel)
         self.encoder = StreamEncoder(self.cache, self.scratch, self.rate, gain)
         self.encoder.write(head)
 

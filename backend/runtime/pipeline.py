@@ -4,9 +4,9 @@ A turn that synthesizes a script with no uploaded video hands a Pipeline to the 
 SpeechTap. On its own thread the pipeline passes the voice on to its AAC track (a VoiceFeed, on
 a thread of its own: backend.media.voice_track) and hands each stretch of the picture (8 s
 growing to 30 s, see backend.media.segments) to an encoder thread as soon as its last sentence
-is spoken. Both land
-in the render cache, so the export that usually follows only joins them by stream copy. The picture is encoded with the look the session has now (size, caption
-style, titles); anything the user changes before exporting is a cache miss, encoded at export.
+is spoken. Both land in the render cache, so the export that usually follows only joins them by
+stream copy. The picture is encoded with the look the session has now (size, caption style,
+titles); anything the user changes before exporting is a cache miss, encoded at export.
 
 Synthesis keeps about 1.7 of the 2 cores busy; the pipeline's ffmpeg takes the rest, at a lower
 priority (backend.media.ffmpeg.Priority), and what the export waits for once the last sentence is
@@ -148,7 +148,7 @@ class Pipeline:
                 cancel.set()
             self.encodes.shutdown(wait=True, cancel_futures=True)
             self.feed.abort()
-            self.feed.thread.join()  # before its scratch goes
+            self.feed.thread.join(timeout=30)  # before its scratch goes (it stops within 0.5 s)
             shutil.rmtree(self.scratch, ignore_errors=True)
             pipeline_finished(self.voice, self.done)
             if self.slot is not None:
@@ -179,8 +179,9 @@ class Pipeline:
 
     def _end(self, duration_ms: int) -> None:
         """The export waits now: the last stretch at normal priority (the voice feed catches up
-        meanwhile on its own thread), then the ones still in the idle class. Those get the CPU once synthesis is over, unless something else keeps both
-        cores busy; one not done within _GRACE_S is stopped and encoded at normal priority."""
+        meanwhile on its own thread), then the ones still in the idle class. Those get the CPU
+        once synthesis is over, unless something else keeps both cores busy; one not done within
+        _GRACE_S is stopped and encoded at normal priority."""
         if duration_ms > self.cut_ms:
             last = segments.stretch(self.spec, self.sentences, self.cut_ms, duration_ms)
             self._picture(last, self.stopped, Priority.NORMAL)
