@@ -23,20 +23,28 @@ TRIM_THRESHOLD = 1024 * 1024
 _done = threading.Event()
 
 
+def _libc() -> Any:
+    """The C library, or None where it cannot be loaded."""
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+
+
 def big_buffers_from_mmap() -> None:
     """Once per process: large allocations via mmap (returned on free), the heap trimmed at 1 MB.
     glibc only; elsewhere nothing changes."""
     if _done.is_set():
         return
     _done.set()
-    name = ctypes.util.find_library("c")
+    libc = _libc()
     try:
-        libc = ctypes.CDLL(name) if name else None
         ok = libc is not None and bool(
             libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
             and libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
         )
-    except (OSError, AttributeError):
+    except AttributeError:
         ok = False
     if not ok:
         _LOG.info("mallopt is not available: large buffers stay in the heap")
@@ -58,9 +66,9 @@ def trim_heap() -> None:
     """Give the heap's free pages back to the system (glibc's malloc_trim): loading Kokoro's model
     leaves its copies (the parts joined, the onnx graph, its serialization) freed but resident,
     414 MB -> 274 MB measured. Elsewhere nothing happens."""
-    name = ctypes.util.find_library("c")
+    libc = _libc()
     try:
-        if name:
-            ctypes.CDLL(name).malloc_trim(0)
-    except (OSError, AttributeError):
+        if libc is not None:
+            libc.malloc_trim(0)
+    except AttributeError:
         pass
