@@ -109,22 +109,24 @@ def find_band(
 
 
 _STYLE = re.compile(r"^Style: Caption,(.*)$", re.MULTILINE)
-_ALIGNMENT, _MARGIN_V = 17, 20  # fields of the Style line after its name (see captions.py)
+_FORMAT = re.compile(r"^\[V4\+ Styles\]\s*^Format: (.*)$", re.MULTILINE)
 
 
 def band_layout(scratch: Path, name: str, band: Band, height: int) -> str | None:
     """Write the ASS file `name` (fonts in ``scratch/fonts``) again as ``band-<name>``, laid out
-    on a canvas as tall as the
-    band: PlayResY is the band's height (libass's scale stays 1, so sizes, outlines and wraps are
-    the same) and the vertical margin is moved by what lies below the band (bottom captions) or
-    above it (top ones). The `ass` filter that draws it, or None for centred captions (their
-    place depends on the canvas's centre: they keep the frame-sized canvas)."""
+    on a canvas as tall as the band: PlayResY is the band's height (libass's scale stays 1, so
+    sizes, outlines and wraps are the same) and the vertical margin is moved by what lies below
+    the band (bottom captions) or above it (top ones). The `ass` filter that draws it, or None
+    for centred captions (their place depends on the canvas's centre: they keep the frame-sized
+    canvas). The Caption style's fields are found by the document's own Format line."""
     document = (scratch / name).read_text(encoding="utf-8")
-    style = _STYLE.search(document)
-    if style is None or f"PlayResY: {height}\n" not in document:
+    style, columns = _STYLE.search(document), _FORMAT.search(document)
+    if style is None or columns is None or f"PlayResY: {height}\n" not in document:
         return None
+    names = [c.strip() for c in columns.group(1).split(",")][1:]  # after Name, as style's fields
     fields = style.group(1).split(",")
-    align, margin = int(fields[_ALIGNMENT]), int(fields[_MARGIN_V])
+    at_align, at_margin = names.index("Alignment"), names.index("MarginV")
+    align, margin = int(fields[at_align]), int(fields[at_margin])
     if align in (1, 2, 3):
         margin -= height - (band.y + band.h)
     elif align in (7, 8, 9):
@@ -133,7 +135,7 @@ def band_layout(scratch: Path, name: str, band: Band, height: int) -> str | None
         return None
     if margin < 0:
         return None
-    fields[_MARGIN_V] = str(margin)
+    fields[at_margin] = str(margin)
     document = document.replace(style.group(0), "Style: Caption," + ",".join(fields), 1)
     document = document.replace(f"PlayResY: {height}\n", f"PlayResY: {band.h}\n", 1)
     out = f"band-{name}"
