@@ -36,7 +36,14 @@ def test_vnni_is_read_from_the_cpu_flags(tmp_path: Path) -> None:
 
 
 def _conv_model(
-    c_in: int, c_out: int, k: int, dilation: int, pads: tuple[int, int], stride: int, seed: int
+    c_in: int,
+    c_out: int,
+    k: int,
+    dilation: int,
+    pads: tuple[int, int],
+    stride: int,
+    seed: int,
+    opset: int = 20,
 ) -> onnx.ModelProto:
     """x (float) -> DynamicQuantizeLinear -> ConvInteger (uint8 weights, a zero point not 128)
     -> int32, as the quantized Kokoro graph has it."""
@@ -65,7 +72,7 @@ def _conv_model(
         [helper.make_tensor_value_info("y", TensorProto.INT32, None)],
         inits,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 9
     return model
 
@@ -114,6 +121,12 @@ def test_a_rewritten_convolution_gives_the_same_int32_results(
 
 def test_strided_convolutions_are_left_as_they_are() -> None:
     model = _conv_model(8, 8, 3, 1, (1, 1), 2, 7)
+    assert convs_as_matmuls(model) == 0
+    assert [n.op_type for n in model.graph.node] == ["DynamicQuantizeLinear", "ConvInteger"]
+
+
+def test_a_graph_older_than_opset_18_is_left_as_it_is() -> None:
+    model = _conv_model(8, 8, 3, 1, (1, 1), 1, 7, opset=17)  # no BitwiseXor before opset 18
     assert convs_as_matmuls(model) == 0
     assert [n.op_type for n in model.graph.node] == ["DynamicQuantizeLinear", "ConvInteger"]
 

@@ -48,6 +48,9 @@ def convs_as_matmuls(model: Any) -> int:
     """Rewrite, in place, every ConvInteger the rewrite is exact for; return how many."""
     from onnx import TensorProto, helper, numpy_helper
 
+    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    if opset < 18:  # BitwiseXor came in opset 18
+        return 0
     graph = model.graph
     inits = {i.name: i for i in graph.initializer}
     users: dict[str, int] = {}
