@@ -67,6 +67,9 @@ def convs_as_matmuls(model: Any) -> int:
     count = 0
 
     def to_int8(name: str) -> str:
+        # x XOR 0x80, then a Cast that wraps (onnxruntime's is a static_cast): x - 128, exactly.
+        # tests/test_kokoro_graph.py compares the results bit for bit, so a Cast that saturated
+        # instead would be caught there.
         if name not in signed:
             flipped, out = f"kg/{name}/xor", f"kg/{name}/s8"
             nodes.append(helper.make_node("BitwiseXor", [name, "kg/0x80"], [flipped]))
