@@ -195,11 +195,9 @@ def run(voice_ids: list[str] | None = None) -> None:
                 rtf = (time.perf_counter() - t0) / seconds
                 mos = dnsmos(wav)
                 err, lag = whisper.check(speech, script, chinese) if whisper else (None, None)
-                runs = []
-                for r in range(E2E_RUNS):  # each on a script none of whose sentences is cached
-                    shutil.rmtree(proc.data_dir / "tts-cache", ignore_errors=True)
-                    script = _fresh_script(voice, 100 * (r + 1) + n)
-                    runs.append(_timed_e2e(proc, voice, n, hello, script)[0])
+                runs = [
+                    _timed_e2e(proc, voice, 100 * (r + 1) + n, hello)[0] for r in range(E2E_RUNS)
+                ]
                 e2e = statistics.median(runs)
                 cols = (
                     " ".join(
@@ -221,21 +219,21 @@ def run(voice_ids: list[str] | None = None) -> None:
             proc.stop()
 
 
-def _timed_e2e(
-    proc: BackendProcess, voice: Voice, n: int, hello: str, script: str | None = None
-) -> tuple[float, float]:
-    """(request -> downloaded MP4, request -> the voiceover turn's answer), in seconds."""
+def _timed_e2e(proc: BackendProcess, voice: Voice, take: int, hello: str) -> tuple[float, float]:
+    """(request -> downloaded MP4, request -> the voiceover turn's answer), in seconds, for a
+    script numbered `take` whose sentences no cache holds (the backend's is emptied first)."""
+    shutil.rmtree(proc.data_dir / "tts-cache", ignore_errors=True)
     api = Api(proc.url, lang="zh" if voice.language.startswith("zh") else "en")
     try:
         api.say(f"use {voice.name}\nscript: {hello}")
-        api.upload(("s.txt", (script or _script(voice, n + 5)).encode()))
+        api.upload(("s.txt", _fresh_script(voice, take).encode()))
         t0 = time.perf_counter()
         r, _ = api.say(f"use {voice.name}, voiceover for my script")
         assert r.status_code == 200, r.text
         turn = time.perf_counter() - t0
         result = api.poll(api.export())
         assert result["status"] == "completed", result
-        api.download(result["output"]["url"], proc.data_dir / f"{n}.mp4")
+        api.download(result["output"]["url"], proc.data_dir / f"{take}.mp4")
         return time.perf_counter() - t0, turn
     finally:
         api.close()
@@ -264,10 +262,8 @@ def ab(voice_ids: list[str], rounds: int) -> None:
                 for _ in range(rounds):
                     for name, proc in procs.items():
                         take += 1
-                        shutil.rmtree(proc.data_dir / "tts-cache", ignore_errors=True)
-                        script = _fresh_script(voice, take)
                         cpu = _cpu_s(proc)
-                        e2e, turn = _timed_e2e(proc, voice, take, hello, script)
+                        e2e, turn = _timed_e2e(proc, voice, take, hello)
                         cpu = _cpu_s(proc) - cpu
                         seen[name].append((e2e, turn, cpu))
                         print(
