@@ -78,8 +78,11 @@ def convs_as_matmuls(model: Any) -> int:
         return signed[name]
 
     for node in graph.node:
+        if node.op_type != "ConvInteger":
+            nodes.append(node)
+            continue
         a = _attrs(node)
-        weight = inits.get(node.input[1]) if node.op_type == "ConvInteger" else None
+        weight = inits.get(node.input[1])
         if (
             weight is None
             or len(node.input) != 4
