@@ -148,14 +148,20 @@ async def test_two_webhook_replicas_behind_a_balancer_serve_one_chat(
         secrets = {c.params.get("secret_token") for c in botapi.sent("setWebhook")}
         assert len(secrets) == 1 and None not in secrets  # one webhook per bot: they agree
 
-        # turn 0 -> a: the script; turn 1 -> b: the ask, pushed at once (b must wait for a).
+        # turn 0 -> a: the script; turn 1 -> b: the ask, pushed at once (b must wait for a: the
+        # script's download is held until b has said so, else a quick turn 0 could be over first).
         # b's answer is lost by the balancer; Telegram sends the update again: turn 2 -> a.
+        botapi.files_flowing.clear()
         botapi.push_document(
             CHAT, ANN, "lumen_script.txt", EXAMPLE_SCRIPT.read_bytes(), "text/plain"
         )
         await until(lambda: len(botapi.webhook_posts) == 1)
         balancer.lose_answers = 1
         botapi.push_message(CHAT, ANN, DEMO_STEPS[0])
+        try:
+            await until(saw(botapi, t("queued", "en")), 60)
+        finally:
+            botapi.files_flowing.set()
         await until(lambda: any(c.params.get("reply_markup") for c in said(botapi)), 240)
         assert saw(botapi, "Got your script lumen_script.txt")()
         script_reply = next(i for i, c in enumerate(said(botapi)) if "Got your script" in c.text)

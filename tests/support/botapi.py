@@ -204,6 +204,10 @@ class BotApiStandIn:
         self.local_dir = local_dir
         self.calls: list[Call] = []
         self.downloads: list[str] = []  # file paths the bot downloaded
+        # cleared: file downloads wait until it is set again (a slow download, for tests that need
+        # a turn to be still running when the next update arrives); at most a minute
+        self.files_flowing = threading.Event()
+        self.files_flowing.set()
         self.files: dict[str, StoredFile] = {}
         self.faults: dict[str, deque[Json]] = {}
         # uploads above it (all files together) get a 413; a local Bot API server takes 2 GB
@@ -746,6 +750,10 @@ class BotApiStandIn:
         if request.path_params["token"] != TOKEN:
             return Response(status_code=401)
         path = request.path_params["path"]
+        for _ in range(3000):
+            if self.files_flowing.is_set():
+                break
+            await asyncio.sleep(0.02)
         with self._lock:
             self.downloads.append(path)
         stored = self.files.get(path.rsplit("/", 1)[-1])
