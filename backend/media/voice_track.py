@@ -128,7 +128,7 @@ class StreamEncoder:
         self.frames = 0
         self.tmp = cache / f".voice-{uuid.uuid4().hex[:12]}.m4a.part"
         self.log = scratch / f"voice-stream-{uuid.uuid4().hex[:8]}.log"
-        graph = f"[0:a]{_chain(gain_db)},asplit=2[enc][meter];[meter]ebur128=peak=true,anullsink"
+        graph = f"[0:a]{_chain(gain_db)},asplit=2[enc][meter];[meter]ebur128=peak=none,anullsink"
         self._err = self.log.open("w+b")
         self.proc = subprocess.Popen(
             prioritized(
