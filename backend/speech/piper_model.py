@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.speech.memory import session_options
+from backend.speech.piper_chunks import ChunkedSession, chunked_session
 from backend.speech.wav import TTSError
 
 _LOG = logging.getLogger(__name__)
@@ -72,9 +73,18 @@ def load_voice(model_path: Path, config_path: Path, cache_dir: Path) -> Any:
     from piper.config import PiperConfig
 
     path = patched_model(Path(model_path), Path(cache_dir))
-    config = json.loads(Path(config_path).read_text(encoding="utf-8"))
-    session = onnxruntime.InferenceSession(
-        str(path), sess_options=session_options(onnxruntime), providers=["CPUExecutionProvider"]
+    config = PiperConfig.from_dict(json.loads(Path(config_path).read_text(encoding="utf-8")))
+    session: Any = chunked_session(path, config.hop_length)  # bounded memory: piper_chunks
+    if session is None:
+        session = onnxruntime.InferenceSession(
+            str(path), sess_options=session_options(onnxruntime), providers=["CPUExecutionProvider"]
+        )
+    _LOG.info(
+        "voice model %s loaded from %s%s",
+        model_path.name,
+        path.name,
+        ", its decoder run on pieces of long sentences"
+        if isinstance(session, ChunkedSession)
+        else "",
     )
-    _LOG.info("voice model %s loaded from %s", model_path.name, path.name)
-    return PiperVoice(config=PiperConfig.from_dict(config), session=session)
+    return PiperVoice(config=config, session=session)

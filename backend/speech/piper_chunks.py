@@ -1,0 +1,148 @@
+"""Piper's waveform decoder run on pieces of a long sentence (issue 13: backend RSS).
+
+Why: a Piper voice turns a sentence into a latent sequence (one frame per 256 samples) and its
+HiFi-GAN decoder turns the whole sequence into audio at once. The decoder's activations are the
+process's biggest allocations, about 17 MB per second of speech (Joe, measured: a 7.2 s sentence
+took the backend from 187 to 308 MB), so the backend's peak memory followed the longest sentence
+of a script (up to 9 s: ~150 MB on top of ~260 MB).
+
+The model is split once, in a child process, at the decoder's input: the text encoder, duration
+predictor and flow (with their noise) run as before, and the decoder runs on pieces of at most
+MAX_FRAMES frames, each with PAD_FRAMES frames of context on both sides, which are cut off again.
+The decoder only looks about 11 frames around each frame (measured: with 12 frames of context the
+pieces joined differ from the whole by 1e-8, with 8 by 1e-3), so the audio is the same as the whole
+model's. Sentences up to MAX_FRAMES (4.5 s) are decoded whole, so short ones cost nothing more;
+longer ones decode ~5% more frames. A model that does not split this way is used whole.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backend.speech.memory import session_options
+
+_LOG = logging.getLogger(__name__)
+
+MAX_FRAMES = 384  # about 4.5 s of speech (256 samples a frame at 22,050 Hz): ~80 MB at most
+PAD_FRAMES = 16  # context on each side of a piece (the decoder needs about 11)
+_DECODER_FIRST = "/dec/conv_pre/Conv"  # the decoder's first node in Piper's exported models
+
+_SPLIT = """
+import sys
+import onnx
+from onnx.utils import Extractor
+model = onnx.load(sys.argv[1])
+graph = model.graph
+first = next((n for n in graph.node if n.name == sys.argv[2]), None)
+if first is None or len(graph.output) < 1:
+    sys.exit(3)
+latent, audio = first.input[0], graph.output[0].name
+rest = [o.name for o in graph.output[1:]]
+extractor = Extractor(model)
+decoder = extractor.extract_model([latent], [audio])
+if [i.name for i in decoder.graph.input] != [latent]:
+    sys.exit(3)  # the decoder needs more than the latent (a speaker embedding): not split
+encoder = extractor.extract_model([i.name for i in graph.input], [latent, *rest])
+if len(encoder.graph.node) + len(decoder.graph.node) != len(graph.node):
+    sys.exit(3)
+onnx.save(encoder, sys.argv[3])
+onnx.save(decoder, sys.argv[4])
+print(latent)
+"""
+
+
+def enabled() -> bool:
+    return os.environ.get("VOBACKEND_PIPER_CHUNKS", "1") != "0"
+
+
+def pieces(
+    frames: int, max_frames: int = MAX_FRAMES, pad: int = PAD_FRAMES
+) -> list[tuple[int, int, int, int]]:
+    """(start, end, lo, hi) of each piece of a `frames`-long latent: [start, end) is kept, [lo, hi)
+    is decoded. Pieces are of equal size (within one frame), at most max_frames each."""
+    if frames <= max_frames:
+        return [(0, frames, 0, frames)]
+    count = -(-frames // max_frames)
+    bounds = [round(i * frames / count) for i in range(count + 1)]
+    return [(a, b, max(0, a - pad), min(frames, b + pad)) for a, b in itertools.pairwise(bounds)]
+
+
+def split_model(model: Path) -> tuple[Path, Path, str] | None:
+    """(encoder, decoder, latent tensor name) of a patched Piper model, made once next to it by a
+    child process (onnx's copies of the model go away with it); None if it does not split."""
+    encoder = model.with_name(f"{model.stem}-encoder.onnx")
+    decoder = model.with_name(f"{model.stem}-decoder.onnx")
+    marker = model.with_name(f"{model.stem}-split.txt")
+    if encoder.is_file() and decoder.is_file() and marker.is_file():
+        return encoder, decoder, marker.read_text(encoding="utf-8").strip()
+    tag = uuid.uuid4().hex
+    tmp_enc = model.with_name(f".{encoder.name}.{tag}.part")
+    tmp_dec = model.with_name(f".{decoder.name}.{tag}.part")
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", _SPLIT, str(model), _DECODER_FIRST, str(tmp_enc), str(tmp_dec)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if proc.returncode != 0 or not proc.stdout.strip():
+            _LOG.info("voice model %s is decoded whole (it does not split)", model.name)
+            return None
+        os.replace(tmp_enc, encoder)
+        os.replace(tmp_dec, decoder)
+        marker.write_text(proc.stdout.strip(), encoding="utf-8")  # last: marks both complete
+        return encoder, decoder, proc.stdout.strip()
+    finally:
+        tmp_enc.unlink(missing_ok=True)
+        tmp_dec.unlink(missing_ok=True)
+
+
+@dataclass
+class ChunkedSession:
+    """Stands in for the whole model's onnxruntime session in ``piper.PiperVoice``: ``run`` gives
+    the same outputs (audio, then the alignment), the audio decoded piece by piece."""
+
+    encoder: Any
+    decoder: Any
+    latent: str
+    hop: int = 256
+
+    def run(self, output_names: Any, feed: dict[str, Any]) -> list[np.ndarray]:
+        latent, *rest = self.encoder.run(None, feed)
+        frames = int(latent.shape[2])
+        audio = []
+        for start, end, lo, hi in pieces(frames):
+            part = np.ascontiguousarray(latent[:, :, lo:hi])
+            decoded = self.decoder.run(None, {self.latent: part})[0]
+            audio.append(decoded[..., (start - lo) * self.hop : (end - lo) * self.hop])
+        return [np.concatenate(audio, axis=-1), *rest]
+
+
+def chunked_session(model: Path, hop: int) -> ChunkedSession | None:
+    """A ChunkedSession for the patched model, or None (switched off, or it does not split)."""
+    if not enabled():
+        return None
+    split = split_model(model)
+    if split is None:
+        return None
+    import onnxruntime
+
+    encoder, decoder, latent = split
+
+    def load(path: Path) -> Any:
+        return onnxruntime.InferenceSession(
+            str(path), sess_options=session_options(onnxruntime), providers=["CPUExecutionProvider"]
+        )
+
+    return ChunkedSession(load(encoder), load(decoder), latent, hop)
