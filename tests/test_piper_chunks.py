@@ -76,6 +76,21 @@ def test_a_long_sentence_decoded_in_pieces_is_the_whole_models_audio(
     assert not any(n.endswith(".part") for n in names)
 
 
+def test_a_voice_patched_before_is_split_on_its_own(joe: object, tmp_path: Path) -> None:
+    """A cache from before the split (the patched model alone) gets its split at the next load."""
+    from backend.speech.piper_model import patched_model
+
+    model = patched_model(joe.model_path, tmp_path)  # type: ignore[attr-defined]
+    for made in piper_chunks.split_paths(model):
+        made.unlink()
+    split = piper_chunks.split_model(model)
+    assert split is not None
+    encoder, decoder, latent = split
+    assert encoder.stat().st_size > decoder.stat().st_size > 1_000_000  # both carry weights
+    assert latent and piper_chunks.split_paths(model)[2].read_text(encoding="utf-8") == latent
+    assert not [p for p in model.parent.iterdir() if p.name.endswith(".part")]
+
+
 CHILD = r"""
 import json, sys
 from pathlib import Path

@@ -22,7 +22,6 @@ import logging
 import os
 import subprocess
 import sys
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,30 +34,49 @@ _LOG = logging.getLogger(__name__)
 
 MAX_FRAMES = 384  # about 4.5 s of speech (256 samples a frame at 22,050 Hz): ~80 MB at most
 PAD_FRAMES = 16  # context on each side of a piece (the decoder needs about 11)
-_DECODER_FIRST = "/dec/conv_pre/Conv"  # the decoder's first node in Piper's exported models
 
-_SPLIT = """
+# Source for a child process (onnx's copies of the model go away with it): split_voice(model, final)
+# writes <final>-encoder.onnx and -decoder.onnx, then -split.txt with the latent's name (last: it
+# marks both complete), or nothing when the model does not split this way. piper_model runs it in
+# the child that patches a voice (one onnx load for both); split_model runs it on its own for a
+# model patched before.
+SPLIT_SOURCE = """
+def split_voice(model, final):
+    import os
+    import uuid
+
+    import onnx
+    from onnx.utils import Extractor
+    graph = model.graph
+    # the decoder's first node in Piper's exported models
+    first = next((n for n in graph.node if n.name == "/dec/conv_pre/Conv"), None)
+    if first is None or not graph.output:
+        return
+    latent, audio = first.input[0], graph.output[0].name
+    rest = [o.name for o in graph.output[1:]]
+    extractor = Extractor(model)
+    decoder = extractor.extract_model([latent], [audio])
+    if [i.name for i in decoder.graph.input] != [latent]:
+        return  # the decoder needs more than the latent (a speaker embedding): not split
+    encoder = extractor.extract_model([i.name for i in graph.input], [latent, *rest])
+    if len(encoder.graph.node) + len(decoder.graph.node) != len(graph.node):
+        return
+    stem, tag = final[: -len(".onnx")], uuid.uuid4().hex
+    for part, suffix in ((encoder, "-encoder.onnx"), (decoder, "-decoder.onnx")):
+        onnx.save(part, f"{stem}{suffix}.{tag}.part")
+        os.replace(f"{stem}{suffix}.{tag}.part", stem + suffix)
+    with open(f"{stem}-split.txt.{tag}.part", "w", encoding="utf-8") as fh:
+        fh.write(latent)
+    os.replace(f"{stem}-split.txt.{tag}.part", stem + "-split.txt")
+"""
+_SPLIT = (
+    SPLIT_SOURCE
+    + """
 import sys
 import onnx
-from onnx.utils import Extractor
-model = onnx.load(sys.argv[1])
-graph = model.graph
-first = next((n for n in graph.node if n.name == sys.argv[2]), None)
-if first is None or len(graph.output) < 1:
-    sys.exit(3)
-latent, audio = first.input[0], graph.output[0].name
-rest = [o.name for o in graph.output[1:]]
-extractor = Extractor(model)
-decoder = extractor.extract_model([latent], [audio])
-if [i.name for i in decoder.graph.input] != [latent]:
-    sys.exit(3)  # the decoder needs more than the latent (a speaker embedding): not split
-encoder = extractor.extract_model([i.name for i in graph.input], [latent, *rest])
-if len(encoder.graph.node) + len(decoder.graph.node) != len(graph.node):
-    sys.exit(3)
-onnx.save(encoder, sys.argv[3])
-onnx.save(decoder, sys.argv[4])
-print(latent)
+split_voice(onnx.load(sys.argv[1]), sys.argv[1])
 """
+)
 
 
 def enabled() -> bool:
@@ -77,35 +95,33 @@ def pieces(
     return [(a, b, max(0, a - pad), min(frames, b + pad)) for a, b in itertools.pairwise(bounds)]
 
 
+def split_paths(model: Path) -> tuple[Path, Path, Path]:
+    """(encoder, decoder, marker) files of a patched model's split."""
+    stem = model.with_suffix("")
+    encoder, decoder, marker = (
+        stem.with_name(stem.name + end) for end in ("-encoder.onnx", "-decoder.onnx", "-split.txt")
+    )
+    return encoder, decoder, marker
+
+
 def split_model(model: Path) -> tuple[Path, Path, str] | None:
-    """(encoder, decoder, latent tensor name) of a patched Piper model, made once next to it by a
-    child process (onnx's copies of the model go away with it); None if it does not split."""
-    encoder = model.with_name(f"{model.stem}-encoder.onnx")
-    decoder = model.with_name(f"{model.stem}-decoder.onnx")
-    marker = model.with_name(f"{model.stem}-split.txt")
-    if encoder.is_file() and decoder.is_file() and marker.is_file():
-        return encoder, decoder, marker.read_text(encoding="utf-8").strip()
-    tag = uuid.uuid4().hex
-    tmp_enc = model.with_name(f".{encoder.name}.{tag}.part")
-    tmp_dec = model.with_name(f".{decoder.name}.{tag}.part")
-    try:
+    """(encoder, decoder, latent tensor name) of a patched Piper model, or None if it does not
+    split; made by a child process if the model was patched before its split was."""
+    encoder, decoder, marker = split_paths(model)
+    if not marker.is_file():
         proc = subprocess.run(
-            [sys.executable, "-c", _SPLIT, str(model), _DECODER_FIRST, str(tmp_enc), str(tmp_dec)],
+            [sys.executable, "-c", _SPLIT, str(model)],
             capture_output=True,
             text=True,
             timeout=300,
             check=False,
         )
-        if proc.returncode != 0 or not proc.stdout.strip():
-            _LOG.info("voice model %s is decoded whole (it does not split)", model.name)
-            return None
-        os.replace(tmp_enc, encoder)
-        os.replace(tmp_dec, decoder)
-        marker.write_text(proc.stdout.strip(), encoding="utf-8")  # last: marks both complete
-        return encoder, decoder, proc.stdout.strip()
-    finally:
-        tmp_enc.unlink(missing_ok=True)
-        tmp_dec.unlink(missing_ok=True)
+        if proc.returncode != 0:
+            _LOG.warning("voice model %s could not be split: %s", model.name, proc.stderr[-500:])
+    if not (marker.is_file() and encoder.is_file() and decoder.is_file()):
+        _LOG.info("voice model %s is decoded whole (it does not split)", model.name)
+        return None
+    return encoder, decoder, marker.read_text(encoding="utf-8").strip()
 
 
 @dataclass

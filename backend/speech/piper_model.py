@@ -21,12 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from backend.speech.memory import session_options
-from backend.speech.piper_chunks import ChunkedSession, chunked_session
+from backend.speech.piper_chunks import SPLIT_SOURCE, ChunkedSession, chunked_session
 from backend.speech.wav import TTSError
 
 _LOG = logging.getLogger(__name__)
 
-_PATCH = """
+_PATCH = (
+    SPLIT_SOURCE
+    + """
 import sys
 import onnx
 from piper.patch_voice_with_alignment import add_alignment_output
@@ -36,7 +38,12 @@ try:
 except ValueError:
     pass  # already has the output
 onnx.save(model, sys.argv[2])
+try:
+    split_voice(model, sys.argv[3])  # backend.speech.piper_chunks: the decoder on its own
+except Exception as exc:
+    print(f"not split: {exc}", file=sys.stderr)
 """
+)
 
 
 def patched_model(model_path: Path, cache_dir: Path) -> Path:
@@ -50,7 +57,7 @@ def patched_model(model_path: Path, cache_dir: Path) -> Path:
     tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex}.part")
     try:
         proc = subprocess.run(
-            [sys.executable, "-c", _PATCH, str(model_path), str(tmp)],
+            [sys.executable, "-c", _PATCH, str(model_path), str(tmp), str(out)],
             capture_output=True,
             text=True,
             timeout=300,
