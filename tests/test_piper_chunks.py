@@ -91,6 +91,30 @@ def test_a_voice_patched_before_is_split_on_its_own(joe: object, tmp_path: Path)
     assert not [p for p in model.parent.iterdir() if p.name.endswith(".part")]
 
 
+def test_a_model_that_does_not_split_is_used_whole_and_not_tried_again(tmp_path: Path) -> None:
+    """No decoder to cut off (here a one-node graph): None, and the answer is kept, so the next
+    load does not start the child process again."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["input"], ["output"])],
+        "not-piper",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1])],
+    )
+    model = tmp_path / "other.onnx"
+    onnx.save(helper.make_model(graph), str(model))
+    assert piper_chunks.split_model(model) is None
+    encoder, decoder, marker = piper_chunks.split_paths(model)
+    assert (
+        marker.read_text(encoding="utf-8") == "" and not encoder.exists() and not decoder.exists()
+    )
+    before = marker.stat().st_mtime_ns
+    assert piper_chunks.split_model(model) is None
+    assert marker.stat().st_mtime_ns == before  # answered from the marker
+
+
 CHILD = r"""
 import json, sys
 from pathlib import Path

@@ -37,7 +37,8 @@ PAD_FRAMES = 16  # context on each side of a piece (the decoder needs about 11)
 
 # Source for a child process (onnx's copies of the model go away with it): split_voice(model, final)
 # writes <final>-encoder.onnx and -decoder.onnx, then -split.txt with the latent's name (last: it
-# marks both complete), or nothing when the model does not split this way. piper_model runs it in
+# marks both complete), or only an empty -split.txt when the model does not split this way (so a
+# later load does not try again). piper_model runs it in
 # the child that patches a voice (one onnx load for both); split_model runs it on its own for a
 # model patched before.
 SPLIT_SOURCE = """
@@ -47,27 +48,31 @@ def split_voice(model, final):
 
     import onnx
     from onnx.utils import Extractor
+    stem, tag = final[: -len(".onnx")], uuid.uuid4().hex
+
+    def mark(latent):
+        with open(f"{stem}-split.txt.{tag}.part", "w", encoding="utf-8") as fh:
+            fh.write(latent)
+        os.replace(f"{stem}-split.txt.{tag}.part", stem + "-split.txt")
+
     graph = model.graph
     # the decoder's first node in Piper's exported models
     first = next((n for n in graph.node if n.name == "/dec/conv_pre/Conv"), None)
     if first is None or not graph.output:
-        return
+        return mark("")
     latent, audio = first.input[0], graph.output[0].name
     rest = [o.name for o in graph.output[1:]]
     extractor = Extractor(model)
     decoder = extractor.extract_model([latent], [audio])
     if [i.name for i in decoder.graph.input] != [latent]:
-        return  # the decoder needs more than the latent (a speaker embedding): not split
+        return mark("")  # the decoder needs more than the latent (a speaker embedding)
     encoder = extractor.extract_model([i.name for i in graph.input], [latent, *rest])
     if len(encoder.graph.node) + len(decoder.graph.node) != len(graph.node):
-        return
-    stem, tag = final[: -len(".onnx")], uuid.uuid4().hex
+        return mark("")
     for part, suffix in ((encoder, "-encoder.onnx"), (decoder, "-decoder.onnx")):
         onnx.save(part, f"{stem}{suffix}.{tag}.part")
         os.replace(f"{stem}{suffix}.{tag}.part", stem + suffix)
-    with open(f"{stem}-split.txt.{tag}.part", "w", encoding="utf-8") as fh:
-        fh.write(latent)
-    os.replace(f"{stem}-split.txt.{tag}.part", stem + "-split.txt")
+    mark(latent)
 """
 _SPLIT = (
     SPLIT_SOURCE
@@ -118,10 +123,11 @@ def split_model(model: Path) -> tuple[Path, Path, str] | None:
         )
         if proc.returncode != 0:
             _LOG.warning("voice model %s could not be split: %s", model.name, proc.stderr[-500:])
-    if not (marker.is_file() and encoder.is_file() and decoder.is_file()):
+    latent = marker.read_text(encoding="utf-8").strip() if marker.is_file() else ""
+    if not (latent and encoder.is_file() and decoder.is_file()):
         _LOG.info("voice model %s is decoded whole (it does not split)", model.name)
         return None
-    return encoder, decoder, marker.read_text(encoding="utf-8").strip()
+    return encoder, decoder, latent
 
 
 @dataclass
@@ -152,13 +158,14 @@ def chunked_session(model: Path, hop: int) -> ChunkedSession | None:
     split = split_model(model)
     if split is None:
         return None
+    encoder, decoder, latent = split
+    return ChunkedSession(cpu_session(encoder), cpu_session(decoder), latent, hop)
+
+
+def cpu_session(path: Path) -> Any:
+    """An onnxruntime session of a Piper model file on the CPU, with the backend's options."""
     import onnxruntime
 
-    encoder, decoder, latent = split
-
-    def load(path: Path) -> Any:
-        return onnxruntime.InferenceSession(
-            str(path), sess_options=session_options(onnxruntime), providers=["CPUExecutionProvider"]
-        )
-
-    return ChunkedSession(load(encoder), load(decoder), latent, hop)
+    return onnxruntime.InferenceSession(
+        str(path), sess_options=session_options(onnxruntime), providers=["CPUExecutionProvider"]
+    )

@@ -20,8 +20,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from backend.speech.memory import session_options
-from backend.speech.piper_chunks import SPLIT_SOURCE, ChunkedSession, chunked_session
+from backend.speech.piper_chunks import SPLIT_SOURCE, ChunkedSession, chunked_session, cpu_session
 from backend.speech.wav import TTSError
 
 _LOG = logging.getLogger(__name__)
@@ -75,7 +74,6 @@ def patched_model(model_path: Path, cache_dir: Path) -> Path:
 
 def load_voice(model_path: Path, config_path: Path, cache_dir: Path) -> Any:
     """A ``piper.PiperVoice`` with alignments, its onnxruntime session built from a file."""
-    import onnxruntime
     from piper import PiperVoice
     from piper.config import PiperConfig
 
@@ -83,9 +81,7 @@ def load_voice(model_path: Path, config_path: Path, cache_dir: Path) -> Any:
     config = PiperConfig.from_dict(json.loads(Path(config_path).read_text(encoding="utf-8")))
     session: Any = chunked_session(path, config.hop_length)  # bounded memory: piper_chunks
     if session is None:
-        session = onnxruntime.InferenceSession(
-            str(path), sess_options=session_options(onnxruntime), providers=["CPUExecutionProvider"]
-        )
+        session = cpu_session(path)
     _LOG.info(
         "voice model %s loaded from %s%s",
         model_path.name,
